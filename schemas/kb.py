@@ -1,0 +1,256 @@
+"""Knowledge-base tables and the KB reader both the pipeline and ``rex`` use.
+
+Layout read by :func:`load_kb` (the X-FACTR layout of ``../shared/data/xfactr-kb`` loads as it is)::
+
+    KB_DIR/
+      facts/*.jsonl | facts/*.tsv | facts.jsonl | facts.tsv
+          JSONL: {"sub_uri", "predicate_id", "obj_uri"} (X-FACTR) or {"head", "relation", "tail"}
+          TSV:   head<TAB>relation<TAB>tail
+      aliases/<lang>.txt        entity_id<TAB>alias1<TAB>alias2 ...
+      relations.tsv             optional: relation_id<TAB>name
+      TREx_prompts.csv          optional (X-FACTR): relation names from its 'relation' column
+      entities.jsonl            optional: {"id", "popularity"}
+
+Extra alias folders (``extra_alias_dirs``, e.g. ``xfactr-aliases-extra``) hold more ``<lang>.txt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import json
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from schemas.version import field as sfield
+from schemas.version import with_meta
+
+logger = logging.getLogger(__name__)
+
+ENTITY_SCHEMA = with_meta(
+    "kb_entities",
+    [
+        sfield("entity_id", pa.string(), "KB id, e.g. a Wikidata Q-id."),
+        sfield(
+            "aliases",
+            pa.map_(pa.string(), pa.list_(pa.string())),
+            "Language code -> names of the entity in that language (label and aliases).",
+        ),
+        sfield("popularity", pa.float64(), "Optional prior (default: number of facts the entity is in).", nullable=True),
+    ],
+    "KB entities with multilingual aliases.",
+)
+
+FACT_SCHEMA = with_meta(
+    "kb_facts",
+    [
+        sfield("fact_id", pa.string(), "Stable id: '<head>|<relation>|<tail>'."),
+        sfield("head", pa.string(), "Subject entity id."),
+        sfield("relation", pa.string(), "Relation id, e.g. a Wikidata property P19."),
+        sfield("tail", pa.string(), "Object entity id."),
+    ],
+    "KB facts (head, relation, tail).",
+)
+
+
+class KBFormatError(ValueError):
+    """A KB file line that cannot be read; the message names the file and line."""
+
+
+@dataclass
+class KnowledgeBase:
+    """An in-memory KB: facts, multilingual aliases, relation names and a content version.
+
+    ``facts`` holds unique (head, relation, tail) triples in file order.
+    """
+
+    facts: list[tuple[str, str, str]]
+    aliases: dict[str, dict[str, list[str]]]  # lang -> entity_id -> aliases
+    relation_names: dict[str, str] = field(default_factory=dict)
+    popularity: dict[str, float] = field(default_factory=dict)
+    version: str = ""
+    _pair_index: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for h, r, t in self.facts:
+            index[(h, t)].add(r)
+        self._pair_index = {k: sorted(v) for k, v in index.items()}
+        if not self.popularity:
+            counts: dict[str, float] = defaultdict(float)
+            for h, _, t in self.facts:
+                counts[h] += 1
+                counts[t] += 1
+            self.popularity = dict(counts)
+        if not self.version:
+            self.version = _content_version(self.facts, self.aliases)
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.aliases)
+
+    @property
+    def relations(self) -> list[str]:
+        return sorted({r for _, r, _ in self.facts})
+
+    def relations_between(self, head: str, tail: str) -> list[str]:
+        """Sorted relation ids r with (head, r, tail) in the KB; [] when none."""
+        return self._pair_index.get((head, tail), [])
+
+    def alias_items(self, lang: str) -> Iterator[tuple[str, str]]:
+        """(alias, entity_id) for every alias in ``lang``."""
+        for entity, names in self.aliases.get(lang, {}).items():
+            for name in names:
+                yield name, entity
+
+    def entity_table(self) -> pa.Table:
+        ids = sorted({e for by_lang in self.aliases.values() for e in by_lang} | set(self.popularity))
+        rows = [
+            {
+                "entity_id": e,
+                "aliases": [(lang, self.aliases[lang][e]) for lang in self.languages if e in self.aliases[lang]],
+                "popularity": self.popularity.get(e),
+            }
+            for e in ids
+        ]
+        return pa.Table.from_pylist(rows, schema=ENTITY_SCHEMA)
+
+    def fact_table(self) -> pa.Table:
+        rows = [{"fact_id": f"{h}|{r}|{t}", "head": h, "relation": r, "tail": t} for h, r, t in self.facts]
+        return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)
+
+
+def _content_version(facts: Sequence[tuple[str, str, str]], aliases: dict[str, dict[str, list[str]]]) -> str:
+    digest = hashlib.sha256()
+    for h, r, t in facts:
+        digest.update(f"{h}\t{r}\t{t}\n".encode())
+    for lang in sorted(aliases):
+        for entity in sorted(aliases[lang]):
+            digest.update(f"{lang}\t{entity}\t{'|'.join(aliases[lang][entity])}\n".encode())
+    return "kb-" + digest.hexdigest()[:16]
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if line.strip():
+                yield number, line
+
+
+def read_facts(path: str) -> Iterator[tuple[str, str, str]]:
+    """Facts of one JSONL or TSV file; KBFormatError naming file and line on a bad line."""
+    is_jsonl = path.endswith((".jsonl", ".json"))
+    for number, line in _lines(path):
+        if is_jsonl:
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise KBFormatError(f"{path}:{number}: not JSON ({err.msg})") from err
+            if not isinstance(obj, dict):
+                raise KBFormatError(f"{path}:{number}: expected a JSON object")
+            triple = (obj.get("sub_uri", obj.get("head")), obj.get("predicate_id", obj.get("relation")),
+                      obj.get("obj_uri", obj.get("tail")))
+            if not all(isinstance(x, str) and x for x in triple):
+                raise KBFormatError(
+                    f"{path}:{number}: a fact needs head/relation/tail (or sub_uri/predicate_id/obj_uri) strings"
+                )
+            yield triple  # type: ignore[misc]
+        else:
+            parts = line.split("\t")
+            if len(parts) != 3 or not all(parts):
+                raise KBFormatError(f"{path}:{number}: expected 3 tab-separated fields, got {len(parts)}")
+            yield parts[0], parts[1], parts[2]
+
+
+def read_aliases(path: str) -> Iterator[tuple[str, list[str]]]:
+    """(entity_id, aliases) per line of an alias file ``entity_id<TAB>alias...``."""
+    for number, line in _lines(path):
+        parts = [p.strip() for p in line.split("\t")]
+        names = [p for p in parts[1:] if p]
+        if not parts[0] or not names:
+            raise KBFormatError(f"{path}:{number}: expected 'entity_id<TAB>alias[<TAB>alias...]'")
+        yield parts[0], names
+
+
+def _relation_names(kb_dir: str) -> dict[str, str]:
+    names: dict[str, str] = {}
+    prompts = os.path.join(kb_dir, "TREx_prompts.csv")
+    if os.path.exists(prompts):
+        with open(prompts, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("pid") and row.get("relation"):
+                    names[row["pid"]] = row["relation"]
+    table = os.path.join(kb_dir, "relations.tsv")
+    if os.path.exists(table):
+        for number, line in _lines(table):
+            parts = line.split("\t")
+            if len(parts) < 2:
+                raise KBFormatError(f"{table}:{number}: expected 'relation_id<TAB>name'")
+            names[parts[0]] = parts[1]
+    return names
+
+
+def _fact_files(kb_dir: str) -> list[str]:
+    files = sorted(glob.glob(os.path.join(kb_dir, "facts", "*.jsonl")) + glob.glob(os.path.join(kb_dir, "facts", "*.tsv")))
+    files += [p for p in (os.path.join(kb_dir, "facts.jsonl"), os.path.join(kb_dir, "facts.tsv")) if os.path.exists(p)]
+    return files
+
+
+def _alias_files(dirs: Iterable[str], langs: Sequence[str] | None) -> dict[str, list[str]]:
+    by_lang: dict[str, list[str]] = defaultdict(list)
+    for d in dirs:
+        for path in sorted(glob.glob(os.path.join(d, "*.txt")) + glob.glob(os.path.join(d, "*.tsv"))):
+            lang = os.path.splitext(os.path.basename(path))[0]
+            if langs is None or lang in langs:
+                by_lang[lang].append(path)
+    return by_lang
+
+
+def load_kb(
+    kb_dir: str,
+    extra_alias_dirs: Sequence[str] = (),
+    langs: Sequence[str] | None = None,
+) -> KnowledgeBase:
+    """Load a KB folder (see the module docstring). ``langs`` limits the alias languages loaded.
+
+    Raises FileNotFoundError when the folder has no fact file, KBFormatError on a bad line.
+    """
+    if not os.path.isdir(kb_dir):
+        raise FileNotFoundError(f"KB folder not found: {kb_dir}")
+    fact_files = _fact_files(kb_dir)
+    if not fact_files:
+        raise FileNotFoundError(f"{kb_dir}: no facts/*.jsonl, facts/*.tsv, facts.jsonl or facts.tsv")
+    seen: set[tuple[str, str, str]] = set()
+    facts: list[tuple[str, str, str]] = []
+    for path in fact_files:
+        for triple in read_facts(path):
+            if triple not in seen:
+                seen.add(triple)
+                facts.append(triple)
+    aliases: dict[str, dict[str, list[str]]] = {}
+    alias_dirs = [os.path.join(kb_dir, "aliases"), *extra_alias_dirs]
+    for lang, paths in _alias_files(alias_dirs, langs).items():
+        table: dict[str, list[str]] = aliases.setdefault(lang, {})
+        for path in paths:
+            for entity, names in read_aliases(path):
+                merged = table.setdefault(entity, [])
+                merged.extend(n for n in names if n not in merged)
+    popularity: dict[str, float] = {}
+    entities = os.path.join(kb_dir, "entities.jsonl")
+    if os.path.exists(entities):
+        for number, line in _lines(entities):
+            try:
+                obj = json.loads(line)
+                popularity[obj["id"]] = float(obj["popularity"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                raise KBFormatError(f"{entities}:{number}: expected {{'id', 'popularity'}} ({err})") from err
+    kb = KnowledgeBase(facts=facts, aliases=aliases, relation_names=_relation_names(kb_dir), popularity=popularity)
+    logger.info("KB %s: %d facts, %d relations, alias languages %s", kb.version, len(facts), len(kb.relations), kb.languages)
+    return kb

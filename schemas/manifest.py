@@ -1,0 +1,85 @@
+"""The run manifest (``manifest.json``): what went in, what came out, with which config and versions.
+
+The manifest is written as JSON for people and tools; its shape is this schema, and
+:func:`validate_manifest` checks a dict against it (the writer calls it before writing).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+from schemas.version import SCHEMA_VERSION, field, with_meta
+
+_COUNT = pa.struct(
+    [
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("relation", pa.string(), nullable=False),  # "NA" for no relation
+        pa.field("count", pa.int64(), nullable=False),
+    ]
+)
+_REJECT_COUNT = pa.struct(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+    ]
+)
+_INPUT = pa.struct(
+    [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+    ]
+)
+_OUTPUT = pa.struct(
+    [
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+    ]
+)
+
+MANIFEST_SCHEMA = with_meta(
+    "manifest",
+    [
+        field("schema_version", pa.string(), "SCHEMA_VERSION of the tables the run wrote."),
+        field("pipeline_version", pa.string(), "Version of the package that ran."),
+        field("kb_version", pa.string(), "KnowledgeBase.version."),
+        field("created_at", pa.string(), "UTC time the manifest was written, ISO 8601."),
+        field("input_pairs", pa.int64(), "Records read from the input (good and bad lines)."),
+        field("accepted_pairs", pa.int64(), "Pairs that passed validation."),
+        field("rejected_pairs", pa.int64(), "Pairs rejected; accepted_pairs + rejected_pairs == input_pairs."),
+        field("instances", pa.list_(_COUNT), "Instances per split x language x relation (a multi-label row counts once per label)."),
+        field("rows", pa.list_(_COUNT), "Rows per split x language (relation '*')."),
+        field("rejects", pa.list_(_REJECT_COUNT), "Rejected records per stage and reason."),
+        field("inputs", pa.list_(_INPUT), "Fingerprints of the input files."),
+        field("outputs", pa.list_(_OUTPUT), "Shard files per split."),
+        field("config", pa.string(), "The resolved pipeline configuration, as a JSON object string."),
+        field("versions", pa.map_(pa.string(), pa.string()), "Versions of the main libraries (beam, pyarrow, spacy, ...)."),
+    ],
+    "One pipeline run.",
+)
+
+
+def validate_manifest(manifest: dict) -> dict:
+    """Raise ValueError when ``manifest`` does not fit MANIFEST_SCHEMA; return it unchanged."""
+    row = dict(manifest)
+    if isinstance(row.get("config"), dict):
+        row["config"] = json.dumps(row["config"], sort_keys=True)
+    if isinstance(row.get("versions"), dict):
+        row["versions"] = list(row["versions"].items())
+    missing = [f.name for f in MANIFEST_SCHEMA if f.name not in row]
+    if missing:
+        raise ValueError(f"manifest lacks fields {missing}")
+    try:
+        pa.Table.from_pylist([row], schema=MANIFEST_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as err:
+        raise ValueError(f"manifest does not fit schema {SCHEMA_VERSION}: {err}") from err
+    if row["accepted_pairs"] + row["rejected_pairs"] != row["input_pairs"]:
+        raise ValueError(
+            f"manifest counts do not add up: {row['accepted_pairs']} accepted + "
+            f"{row['rejected_pairs']} rejected != {row['input_pairs']} input"
+        )
+    return manifest

