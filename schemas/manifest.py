@@ -63,6 +63,21 @@ MANIFEST_SCHEMA = with_meta(
 )
 
 
+def _first_null(schema_field: pa.Field, array: pa.Array) -> str | None:
+    """Name of the first non-nullable (nested) field holding a null; pyarrow does not check this."""
+    if not schema_field.nullable and array.null_count:
+        return schema_field.name
+    if pa.types.is_list(schema_field.type):
+        return _first_null(schema_field.type.value_field, array.flatten())
+    if pa.types.is_struct(schema_field.type):
+        for i in range(schema_field.type.num_fields):
+            child = schema_field.type.field(i)
+            found = _first_null(child, array.field(i))
+            if found:
+                return f"{schema_field.name}.{found}"
+    return None
+
+
 def validate_manifest(manifest: dict) -> dict:
     """Raise ValueError when ``manifest`` does not fit MANIFEST_SCHEMA; return it unchanged."""
     row = dict(manifest)
@@ -74,9 +89,13 @@ def validate_manifest(manifest: dict) -> dict:
     if missing:
         raise ValueError(f"manifest lacks fields {missing}")
     try:
-        pa.Table.from_pylist([row], schema=MANIFEST_SCHEMA)
+        table = pa.Table.from_pylist([row], schema=MANIFEST_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as err:
         raise ValueError(f"manifest does not fit schema {SCHEMA_VERSION}: {err}") from err
+    for schema_field, column in zip(MANIFEST_SCHEMA, table.columns):
+        where = _first_null(schema_field, column.combine_chunks())
+        if where:
+            raise ValueError(f"manifest does not fit schema {SCHEMA_VERSION}: null in non-nullable {where}")
     if row["accepted_pairs"] + row["rejected_pairs"] != row["input_pairs"]:
         raise ValueError(
             f"manifest counts do not add up: {row['accepted_pairs']} accepted + "
