@@ -11,7 +11,9 @@ from schemas.version import field, with_meta
 BITEXT_SCHEMA = with_meta(
     "bitext",
     [
-        field("pair_id", pa.string(), "Stable id of the pair: the input's own id when it has one, else make_pair_id()."),
+        field(
+            "pair_id", pa.string(), "Stable id of the pair: the input's own id when it has one, else make_pair_id()."
+        ),
         field("src_lang", pa.string(), "ISO 639-1 code of the source side."),
         field("tgt_lang", pa.string(), "ISO 639-1 code of the target side."),
         field("src_text", pa.string(), "Source sentence, Unicode NFC."),

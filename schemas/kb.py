@@ -42,7 +42,9 @@ ENTITY_SCHEMA = with_meta(
             pa.map_(pa.string(), pa.list_(pa.string())),
             "Language code -> names of the entity in that language (label and aliases).",
         ),
-        sfield("popularity", pa.float64(), "Optional prior (default: number of facts the entity is in).", nullable=True),
+        sfield(
+            "popularity", pa.float64(), "Optional prior (default: number of facts the entity is in).", nullable=True
+        ),
     ],
     "KB entities with multilingual aliases.",
 )
@@ -155,8 +157,11 @@ def read_facts(path: str) -> Iterator[tuple[str, str, str]]:
                 raise KBFormatError(f"{path}:{number}: not JSON ({err.msg})") from err
             if not isinstance(obj, dict):
                 raise KBFormatError(f"{path}:{number}: expected a JSON object")
-            triple = (obj.get("sub_uri", obj.get("head")), obj.get("predicate_id", obj.get("relation")),
-                      obj.get("obj_uri", obj.get("tail")))
+            triple = (
+                obj.get("sub_uri", obj.get("head")),
+                obj.get("predicate_id", obj.get("relation")),
+                obj.get("obj_uri", obj.get("tail")),
+            )
             if not all(isinstance(x, str) and x for x in triple):
                 raise KBFormatError(
                     f"{path}:{number}: a fact needs head/relation/tail (or sub_uri/predicate_id/obj_uri) strings"
@@ -198,7 +203,9 @@ def _relation_names(kb_dir: str) -> dict[str, str]:
 
 
 def _fact_files(kb_dir: str) -> list[str]:
-    files = sorted(glob.glob(os.path.join(kb_dir, "facts", "*.jsonl")) + glob.glob(os.path.join(kb_dir, "facts", "*.tsv")))
+    files = sorted(
+        glob.glob(os.path.join(kb_dir, "facts", "*.jsonl")) + glob.glob(os.path.join(kb_dir, "facts", "*.tsv"))
+    )
     files += [p for p in (os.path.join(kb_dir, "facts.jsonl"), os.path.join(kb_dir, "facts.tsv")) if os.path.exists(p)]
     return files
 
@@ -252,5 +259,7 @@ def load_kb(
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
                 raise KBFormatError(f"{entities}:{number}: expected {{'id', 'popularity'}} ({err})") from err
     kb = KnowledgeBase(facts=facts, aliases=aliases, relation_names=_relation_names(kb_dir), popularity=popularity)
-    logger.info("KB %s: %d facts, %d relations, alias languages %s", kb.version, len(facts), len(kb.relations), kb.languages)
+    logger.info(
+        "KB %s: %d facts, %d relations, alias languages %s", kb.version, len(facts), len(kb.relations), kb.languages
+    )
     return kb

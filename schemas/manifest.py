@@ -51,13 +51,19 @@ MANIFEST_SCHEMA = with_meta(
         field("input_pairs", pa.int64(), "Records read from the input (good and bad lines)."),
         field("accepted_pairs", pa.int64(), "Pairs that passed validation."),
         field("rejected_pairs", pa.int64(), "Pairs rejected; accepted_pairs + rejected_pairs == input_pairs."),
-        field("instances", pa.list_(_COUNT), "Instances per split x language x relation (a multi-label row counts once per label)."),
+        field(
+            "instances",
+            pa.list_(_COUNT),
+            "Instances per split x language x relation (a multi-label row counts once per label).",
+        ),
         field("rows", pa.list_(_COUNT), "Rows per split x language (relation '*')."),
         field("rejects", pa.list_(_REJECT_COUNT), "Rejected records per stage and reason."),
         field("inputs", pa.list_(_INPUT), "Fingerprints of the input files."),
         field("outputs", pa.list_(_OUTPUT), "Shard files per split."),
         field("config", pa.string(), "The resolved pipeline configuration, as a JSON object string."),
-        field("versions", pa.map_(pa.string(), pa.string()), "Versions of the main libraries (beam, pyarrow, spacy, ...)."),
+        field(
+            "versions", pa.map_(pa.string(), pa.string()), "Versions of the main libraries (beam, pyarrow, spacy, ...)."
+        ),
     ],
     "One pipeline run.",
 )
@@ -92,7 +98,7 @@ def validate_manifest(manifest: dict) -> dict:
         table = pa.Table.from_pylist([row], schema=MANIFEST_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as err:
         raise ValueError(f"manifest does not fit schema {SCHEMA_VERSION}: {err}") from err
-    for schema_field, column in zip(MANIFEST_SCHEMA, table.columns):
+    for schema_field, column in zip(MANIFEST_SCHEMA, table.columns, strict=True):
         where = _first_null(schema_field, column.combine_chunks())
         if where:
             raise ValueError(f"manifest does not fit schema {SCHEMA_VERSION}: null in non-nullable {where}")

@@ -55,7 +55,9 @@ SHARD_SCHEMA = with_meta(
             "Confidence in [0, 1] of the projected spans (the lower of head and tail); null for linked rows.",
             nullable=True,
         ),
-        field("aligner", pa.string(), "Name of the word aligner used for projection; null for linked rows.", nullable=True),
+        field(
+            "aligner", pa.string(), "Name of the word aligner used for projection; null for linked rows.", nullable=True
+        ),
         field("split", pa.string(), "'train', 'dev' or 'test', by a hash of the unordered entity pair."),
         field("kb_version", pa.string(), "KnowledgeBase.version of the KB used for labelling."),
         field("pipeline_version", pa.string(), "Version of the package that wrote the row."),

@@ -63,15 +63,28 @@ def test_shard_round_trip(tmp_path):
 
 
 def test_bitext_and_rejects_round_trip(tmp_path):
-    pair = {"src_lang": "en", "tgt_lang": "de", "src_text": "Hi.", "tgt_text": "Hallo.", "origin": "a.tsv:1",
-            "doc_id": None}
+    pair = {
+        "src_lang": "en",
+        "tgt_lang": "de",
+        "src_text": "Hi.",
+        "tgt_text": "Hallo.",
+        "origin": "a.tsv:1",
+        "doc_id": None,
+    }
     pair["pair_id"] = make_pair_id(pair["src_lang"], pair["tgt_lang"], pair["src_text"], pair["tgt_text"])
     write_parquet([pair], str(tmp_path / "b.parquet"), BITEXT_SCHEMA)
     assert read_parquet(str(tmp_path / "b.parquet"), BITEXT_SCHEMA).to_pylist() == [
         {k: pair[k] for k in BITEXT_SCHEMA.names}
     ]
-    reject = {"stage": "validate", "reason": "empty_side", "detail": "tgt empty", "origin": "a.tsv:2",
-              "pair_id": None, "instance_id": None, "raw": "x\t"}
+    reject = {
+        "stage": "validate",
+        "reason": "empty_side",
+        "detail": "tgt empty",
+        "origin": "a.tsv:2",
+        "pair_id": None,
+        "instance_id": None,
+        "raw": "x\t",
+    }
     write_parquet([reject], str(tmp_path / "r.parquet"), REJECT_SCHEMA)
     assert read_parquet(str(tmp_path / "r.parquet"), REJECT_SCHEMA).to_pylist() == [
         {k: reject[k] for k in REJECT_SCHEMA.names}
