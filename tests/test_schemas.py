@@ -172,3 +172,12 @@ def test_manifest_missing_or_mistyped_fields():
         validate_manifest(bad)
     with pytest.raises(ValueError, match="does not fit schema"):
         validate_manifest(_manifest(instances=[{"split": "train"}]))
+
+
+def test_schema_doc_is_up_to_date():
+    from pathlib import Path
+
+    from schemas.doc import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "schemas.md"
+    assert doc.read_text(encoding="utf-8") == render(), "run: python -m schemas.doc > docs/schemas.md"
