@@ -14,9 +14,9 @@ COPY alignment ./alignment
 COPY pipelines ./pipelines
 COPY rex ./rex
 
-# The same setup.py the tests install (`make test` runs `pip install -e '.[dev]'`); `gcp` adds the
-# Dataflow client libraries. On a GPU worker image, add the `gpu` extra (faiss-gpu) instead of faiss-cpu.
-RUN pip install --no-cache-dir '.[gcp]' \
+# The same setup.py the tests install (`make test` runs `pip install -e '.[dev,cpu]'`); `gcp` adds the
+# Dataflow client libraries. On a GPU worker image, use '.[gcp,gpu]' (faiss-gpu) instead of '.[gcp,cpu]'.
+RUN pip install --no-cache-dir '.[gcp,cpu]' \
     && python -c "import schemas, alignment, pipelines, rex, apache_beam, torch, faiss, spacy"
 
 ENV PYTHONUNBUFFERED=1

