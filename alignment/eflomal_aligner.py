@@ -1,0 +1,188 @@
+"""Statistical word alignment with eflomal (Östling & Tiedemann 2016), with priors and symmetrisation.
+
+Usage in a parallel pipeline: ``priors = fit_priors(corpus_or_sample, config)`` once, broadcast the
+(small, picklable) :class:`EflomalPriors`, then ``EflomalAligner(config, priors).align(bundle)`` per
+bundle. eflomal only reads and writes files; this module hides the temporary files. The priors are
+eflomal's own (``eflomal.calculate_priors``/``write_priors``/``read_priors``): lexical counts,
+HMM jump counts and fertility counts from a forward and a reverse run.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import eflomal
+
+from alignment.core import TokenPair, WordAlignment
+from alignment.symmetrize import METHODS, symmetrize
+
+logger = logging.getLogger(__name__)
+
+EFLOMAL_MAX_TOKENS = 1024
+_ABBREVIATIONS = {
+    "intersection": "inter", "union": "union", "grow-diag": "gd", "grow-diag-final": "gdf",
+    "grow-diag-final-and": "gdfa", "forward": "fwd", "reverse": "rev",
+}
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class EflomalConfig:
+    """Settings of one eflomal run (the same for every language pair: nothing is tuned per test set).
+
+    ``prefix_len`` truncates every (lower-cased) word to its first N characters for the statistical
+    model only (light stemming; 0 = off). eflomal always lower-cases. ``rel_iterations`` scales
+    eflomal's default sampler iterations; ``n_iterations`` (IBM1, HMM, fertility) overrides it.
+    eflomal 2.0 seeds its sampler from the clock and has no seed option, so runs are not bit-identical.
+    """
+
+    symmetrization: str = "grow-diag-final-and"
+    max_tokens: int = EFLOMAL_MAX_TOKENS
+    model: int = 3
+    n_samplers: int = 3
+    rel_iterations: float = 1.0
+    n_iterations: tuple[int, int, int] | None = None
+    null_prior: float = 0.2
+    prefix_len: int = 0
+
+    def __post_init__(self) -> None:
+        if self.symmetrization not in METHODS:
+            raise ValueError(f"unknown symmetrization {self.symmetrization!r}; choose one of {', '.join(METHODS)}")
+        if not 0 < self.max_tokens <= EFLOMAL_MAX_TOKENS:
+            raise ValueError(f"max_tokens must be in 1..{EFLOMAL_MAX_TOKENS} (eflomal's limit), got {self.max_tokens}")
+        if self.model not in (1, 2, 3):
+            raise ValueError(f"model must be 1 (IBM1), 2 (+HMM) or 3 (+fertility), got {self.model}")
+
+
+@dataclass
+class EflomalPriors:
+    """Dirichlet prior counts learnt from an aligned corpus (eflomal's five prior kinds).
+
+    ``lexical[(src_word, tgt_word)]``, ``hmm_forward[jump]``, ``hmm_reverse[jump]``,
+    ``fertility_forward[(src_word, fertility)]``, ``fertility_reverse[(tgt_word, fertility)]``.
+    """
+
+    lexical: dict[tuple[str, str], float] = field(default_factory=dict)
+    hmm_forward: dict[int, float] = field(default_factory=dict)
+    hmm_reverse: dict[int, float] = field(default_factory=dict)
+    fertility_forward: dict[tuple[str, int], float] = field(default_factory=dict)
+    fertility_reverse: dict[tuple[str, int], float] = field(default_factory=dict)
+    n_pairs: int = 0
+
+    def merge(self, other: EflomalPriors) -> EflomalPriors:
+        """Sum of two prior sets (e.g. fitted on two shards of a corpus)."""
+        parts = [Counter(a) + Counter(b) for a, b in zip(self._parts(), other._parts(), strict=True)]
+        return EflomalPriors(*(dict(part) for part in parts), n_pairs=self.n_pairs + other.n_pairs)
+
+    def _parts(self) -> tuple[dict, dict, dict, dict, dict]:
+        return self.lexical, self.hmm_forward, self.hmm_reverse, self.fertility_forward, self.fertility_reverse
+
+    def to_text(self) -> str:
+        """eflomal's priors file format (``eflomal-align --priors``)."""
+        out = io.StringIO()
+        eflomal.write_priors(out, *self._parts())
+        return out.getvalue()
+
+    @classmethod
+    def from_text(cls, text: str, n_pairs: int = 0) -> EflomalPriors:
+        """Parse eflomal's priors file format (as written by ``eflomal-makepriors`` or :meth:`to_text`)."""
+        lexical, hmmf, hmmr, ferf, ferr = eflomal.read_priors(io.StringIO(text))
+        return cls(
+            {(s, t): a for s, t, a in lexical}, dict(hmmf), dict(hmmr),
+            {(w, f): a for w, f, a in ferf}, {(w, f): a for w, f, a in ferr}, n_pairs,
+        )
+
+
+def clean_tokens(tokens: Sequence[str]) -> list[str]:
+    """Make tokens safe for eflomal's space-separated files: inner whitespace -> '_', empty -> '_'."""
+    return [_WHITESPACE.sub("_", token.strip()) or "_" for token in tokens]
+
+
+def _check_lengths(pairs: Sequence[TokenPair], max_tokens: int) -> None:
+    for index, (src, tgt) in enumerate(pairs):
+        if len(src) > max_tokens or len(tgt) > max_tokens:
+            raise ValueError(
+                f"pair {index} has {len(src)} source / {len(tgt)} target tokens, over max_tokens={max_tokens} "
+                "(eflomal's limit); reject or split it before aligning"
+            )
+
+
+def _read_links(path: str, count: int) -> list[set[tuple[int, int]]]:
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    if len(lines) != count:
+        raise RuntimeError(f"eflomal wrote {len(lines)} alignment lines to {path}, expected {count}")
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            out.append({(int(i), int(j)) for i, j in (item.split("-") for item in line.split())})
+        except ValueError as err:
+            raise RuntimeError(f"{path}:{number}: unreadable eflomal link line {line!r}") from err
+    return out
+
+
+def run_eflomal(
+    pairs: Sequence[TokenPair], config: EflomalConfig, priors: EflomalPriors | None = None
+) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
+    """Align non-empty pairs in both directions; return (forward, reverse) link sets as (src, tgt)."""
+    if not pairs:
+        return [], []
+    aligner = eflomal.Aligner(
+        model=config.model, n_iterations=config.n_iterations, n_samplers=config.n_samplers,
+        rel_iterations=config.rel_iterations, null_prior=config.null_prior,
+        source_prefix_len=config.prefix_len, target_prefix_len=config.prefix_len,
+    )
+    src_lines = [" ".join(clean_tokens(src)) + "\n" for src, _ in pairs]
+    tgt_lines = [" ".join(clean_tokens(tgt)) + "\n" for _, tgt in pairs]
+    with tempfile.TemporaryDirectory(prefix="eflomal-") as tmp:
+        fwd_path, rev_path = os.path.join(tmp, "fwd"), os.path.join(tmp, "rev")
+        priors_input = io.StringIO(priors.to_text()) if priors is not None else None
+        aligner.align(src_lines, tgt_lines, links_filename_fwd=fwd_path, links_filename_rev=rev_path,
+                      priors_input=priors_input, quiet=True)
+        return _read_links(fwd_path, len(pairs)), _read_links(rev_path, len(pairs))
+
+
+def fit_priors(pairs: Sequence[TokenPair], config: EflomalConfig = EflomalConfig()) -> EflomalPriors:
+    """Align ``pairs`` with eflomal and count its priors (lexical, HMM jumps, fertility) from both directions."""
+    _check_lengths(pairs, config.max_tokens)
+    kept = [(src, tgt) for src, tgt in pairs if src and tgt]
+    forward, reverse = run_eflomal(kept, config)
+    src_lines = [" ".join(clean_tokens(src)) for src, _ in kept]
+    tgt_lines = [" ".join(clean_tokens(tgt)) for _, tgt in kept]
+    fwd_lines = [" ".join(f"{i}-{j}" for i, j in sorted(links)) for links in forward]
+    rev_lines = [" ".join(f"{i}-{j}" for i, j in sorted(links)) for links in reverse]
+    lexical, hmmf, hmmr, ferf, ferr = eflomal.calculate_priors(src_lines, tgt_lines, fwd_lines, rev_lines)
+    logger.info("eflomal priors from %d pairs: %d lexical entries", len(kept), len(lexical))
+    return EflomalPriors(dict(lexical), dict(hmmf), dict(hmmr), dict(ferf), dict(ferr), len(kept))
+
+
+class EflomalAligner:
+    """Aligner protocol over eflomal: forward + reverse runs, symmetrised with ``config.symmetrization``.
+
+    Each link carries a score: 1.0 when both directions found it, 0.5 when only one did.
+    Empty pairs get an empty alignment; a pair over ``max_tokens`` raises ValueError naming its index.
+    """
+
+    def __init__(self, config: EflomalConfig = EflomalConfig(), priors: EflomalPriors | None = None) -> None:
+        self.config = config
+        self.priors = priors
+        self.max_tokens = config.max_tokens
+        self.name = f"eflomal-{_ABBREVIATIONS[config.symmetrization]}"
+
+    def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
+        _check_lengths(pairs, self.max_tokens)
+        positions = [k for k, (src, tgt) in enumerate(pairs) if len(src) and len(tgt)]
+        forward, reverse = run_eflomal([pairs[k] for k in positions], self.config, self.priors)
+        out = [WordAlignment(())] * len(pairs)
+        for k, fwd, rev in zip(positions, forward, reverse, strict=True):
+            links = symmetrize(fwd, rev, self.config.symmetrization)
+            both = fwd & rev
+            out[k] = WordAlignment.from_links(links, {link: 1.0 if link in both else 0.5 for link in links})
+        return out

@@ -1,0 +1,90 @@
+"""EflomalAligner and fit_priors on a small synthetic corpus (a word-for-word 'translation')."""
+
+import pickle
+import random
+
+import pytest
+
+from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, EflomalPriors, clean_tokens, fit_priors
+
+FAST = EflomalConfig(n_iterations=(4, 4, 4), n_samplers=1)
+
+
+def _corpus(n: int, seed: int = 0, vocab: int = 30) -> list[tuple[list[str], list[str]]]:
+    """Target = source words renamed, with adjacent pairs swapped in half the sentences: gold is known."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        src = [f"s{rng.randrange(vocab)}" for _ in range(rng.randrange(4, 9))]
+        tgt = [f"t{w[1:]}" for w in src]
+        if rng.random() < 0.5:
+            tgt[0], tgt[1] = tgt[1], tgt[0]
+        pairs.append((src, tgt))
+    return pairs
+
+
+def _accuracy(pairs, alignments) -> float:
+    """Share of predicted links that join a source word and its renamed target word."""
+    good = total = 0
+    for (src, tgt), alignment in zip(pairs, alignments, strict=True):
+        for i, j in alignment.links:
+            total += 1
+            good += src[i][1:] == tgt[j][1:]
+    return good / total
+
+
+def test_aligns_synthetic_corpus_and_keeps_order():
+    pairs = _corpus(300)
+    aligner = EflomalAligner(EflomalConfig(symmetrization="intersection", n_iterations=(4, 4, 4), n_samplers=1))
+    assert aligner.name == "eflomal-inter"
+    alignments = aligner.align(pairs)
+    assert len(alignments) == len(pairs)
+    assert _accuracy(pairs, alignments) > 0.95
+    assert all(score == 1.0 for a in alignments for score in a.scores)  # intersection: both directions agree
+
+
+def test_empty_side_gives_empty_alignment_in_place():
+    pairs = _corpus(40)
+    pairs[3] = ([], ["t1"])
+    pairs[7] = (["s1"], [])
+    alignments = EflomalAligner(FAST).align(pairs)
+    assert len(alignments) == 40
+    assert alignments[3].links == () and alignments[7].links == ()
+    assert len(alignments[4].links) > 0
+    assert EflomalAligner(FAST).align([]) == []
+
+
+def test_over_length_pair_raises_with_index():
+    pairs = _corpus(3) + [(["a"] * 11, ["b"])]
+    with pytest.raises(ValueError, match="pair 3 .*max_tokens=10"):
+        EflomalAligner(EflomalConfig(max_tokens=10)).align(pairs)
+    with pytest.raises(ValueError, match="max_tokens"):
+        EflomalConfig(max_tokens=2000)
+
+
+def test_tokens_with_spaces_keep_indices():
+    assert clean_tokens(["New York", "", " a\tb "]) == ["New_York", "_", "a_b"]
+    pairs = _corpus(60) + [(["s1", "s2 s3", "s4"], ["t1", "t2", "t4"])]
+    last = EflomalAligner(FAST).align(pairs)[-1]
+    assert all(i < 3 and j < 3 for i, j in last.links)
+
+
+def test_priors_roundtrip_merge_and_bundle_alignment():
+    corpus = _corpus(600, seed=1, vocab=100)
+    priors = fit_priors(corpus, FAST)
+    assert priors.n_pairs == 600 and priors.lexical and priors.hmm_forward and priors.fertility_forward
+    again = pickle.loads(pickle.dumps(priors))
+    assert again == priors
+    parsed = EflomalPriors.from_text(priors.to_text(), n_pairs=600)
+    assert parsed.lexical == pytest.approx(priors.lexical)
+    doubled = priors.merge(priors)
+    assert doubled.n_pairs == 1200
+    key = next(iter(priors.lexical))
+    assert doubled.lexical[key] == 2 * priors.lexical[key]
+    # A bundle of 6 new sentences over a 100-word vocabulary: alone eflomal gets ~0.7 of its links
+    # right (measured 0.68-0.78 over 5 runs); with the corpus priors all of them.
+    bundle = _corpus(6, seed=2, vocab=100)
+    alone = EflomalAligner(FAST).align(bundle)
+    with_priors = EflomalAligner(FAST, priors).align(bundle)
+    assert _accuracy(bundle, with_priors) > 0.95
+    assert _accuracy(bundle, with_priors) > _accuracy(bundle, alone)
