@@ -1,0 +1,138 @@
+"""The pipeline's own configuration: one frozen dataclass, its command-line flags and defaults.
+
+Beam's PipelineOptions parse the runner flags; :func:`parse_config` parses ours and hands the rest
+(``--runner``, ``--direct_num_workers``, ...) back untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+INPUT_FORMATS = ("tsv", "jsonl", "moses")
+ALIGNERS = ("eflomal", "simalign-argmax", "simalign-itermax", "simalign-match", "precomputed")
+CASE_POLICIES = ("exact", "fold")
+# Languages whose alias matching ignores case by default (Latin names inside CJK text vary in case).
+DEFAULT_FOLD_LANGS = ("zh", "ja")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the stages need besides the Beam runner options. Picklable, JSON-serialisable."""
+
+    inputs: tuple[str, ...]
+    src_lang: str
+    tgt_lang: str
+    kb: str
+    output: str
+    input_format: str = "tsv"
+    kb_extra_aliases: tuple[str, ...] = ()
+    max_chars: int = 1000
+    max_tokens: int = 200
+    langid_min_letters: int = 30
+    langid_min_prob: float = 0.9
+    min_alias_chars: int = 3
+    min_alias_chars_cjk: int = 2
+    case_policy: tuple[tuple[str, str], ...] = ()
+    ambiguity_margin: float = 2.0
+    max_token_distance: int = 40
+    no_relation_rate: float = 0.2
+    aligner: str = "eflomal"
+    aligner_model: str | None = None
+    alignments: str | None = None
+    align_batch_size: int = 256
+    prior_sample_rate: float = 1.0
+    min_projection_confidence: float = 0.0
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    extra: dict = field(default_factory=dict)
+
+    def case_policy_for(self, lang: str) -> str:
+        """'exact' or 'fold' for ``lang`` (flag value, else 'fold' for zh/ja, else 'exact')."""
+        return dict(self.case_policy).get(lang, "fold" if lang in DEFAULT_FOLD_LANGS else "exact")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xds-pipeline", description="Cross-lingual distant-supervision pipeline.")
+    p.add_argument("--input", action="append", required=True,
+                   help="Input file, glob or Beam FileSystem path (repeatable). For moses: PREFIX (reads "
+                        "PREFIX.<src-lang> and PREFIX.<tgt-lang>) or SRC_FILE,TGT_FILE.")
+    p.add_argument("--input-format", choices=INPUT_FORMATS, default="tsv")
+    p.add_argument("--src-lang", required=True)
+    p.add_argument("--tgt-lang", required=True)
+    p.add_argument("--kb", required=True, help="KB folder in the X-FACTR layout (see schemas.kb).")
+    p.add_argument("--kb-extra-aliases", action="append", default=[], help="Extra alias folder (repeatable).")
+    p.add_argument("--output", required=True, help="Output folder (local or any Beam FileSystem path).")
+    p.add_argument("--max-chars", type=int, default=1000, help="Reject a side longer than this (characters).")
+    p.add_argument("--max-tokens", type=int, default=200, help="Reject a side with more tokens than this.")
+    p.add_argument("--langid-min-letters", type=int, default=30,
+                   help="Only run language identification on sides with at least this many letters.")
+    p.add_argument("--langid-min-prob", type=float, default=0.9,
+                   help="Reject a side only when another language has at least this probability.")
+    p.add_argument("--min-alias-chars", type=int, default=3, help="Shortest alias matched (non-CJK).")
+    p.add_argument("--min-alias-chars-cjk", type=int, default=2, help="Shortest alias matched (CJK aliases).")
+    p.add_argument("--case-policy", action="append", default=[], metavar="LANG=exact|fold",
+                   help="Alias case policy per language (default: fold for zh/ja, exact otherwise).")
+    p.add_argument("--ambiguity-margin", type=float, default=2.0,
+                   help="An alias of several entities links to the most popular one only if its popularity is at "
+                        "least MARGIN times the runner-up's; otherwise the mention is skipped and counted.")
+    p.add_argument("--max-token-distance", type=int, default=40)
+    p.add_argument("--no-relation-rate", type=float, default=0.2,
+                   help="Share of no-relation pairs kept (deterministic, hash-based).")
+    p.add_argument("--aligner", choices=ALIGNERS, default="eflomal")
+    p.add_argument("--aligner-model", default=None, help="Model name or path for the simalign-* aligners.")
+    p.add_argument("--alignments", default=None,
+                   help="Precomputed Pharaoh links (line k = input line k); implies --aligner precomputed.")
+    p.add_argument("--align-batch-size", type=int, default=256)
+    p.add_argument("--prior-sample-rate", type=float, default=1.0,
+                   help="Share of pairs (hash of pair_id) eflomal's priors are fitted on.")
+    p.add_argument("--min-projection-confidence", type=float, default=0.0)
+    p.add_argument("--split-fractions", default="0.8,0.1,0.1", help="train,dev,test fractions.")
+    return p
+
+
+def _parse_case_policy(items: Sequence[str], parser: argparse.ArgumentParser) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        lang, _, policy = item.partition("=")
+        if policy not in CASE_POLICIES:
+            parser.error(f"--case-policy {item!r}: expected LANG=exact or LANG=fold")
+        out.append((lang, policy))
+    return tuple(out)
+
+
+def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]:
+    """Parse our flags; return the config and the remaining (Beam) flags."""
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    try:
+        fractions = tuple(float(x) for x in args.split_fractions.split(","))
+    except ValueError:
+        parser.error(f"--split-fractions {args.split_fractions!r}: expected three numbers")
+    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
+        parser.error(f"--split-fractions {args.split_fractions!r}: three non-negative numbers summing to 1")
+    if not 0.0 <= args.no_relation_rate <= 1.0:
+        parser.error("--no-relation-rate must be in [0, 1]")
+    if args.aligner.startswith("simalign") and not args.aligner_model:
+        parser.error(f"--aligner {args.aligner} needs --aligner-model PATH")
+    aligner = "precomputed" if args.alignments else args.aligner
+    if aligner == "precomputed" and not args.alignments:
+        parser.error("--aligner precomputed needs --alignments PATH")
+    config = PipelineConfig(
+        inputs=tuple(args.input), input_format=args.input_format, src_lang=args.src_lang, tgt_lang=args.tgt_lang,
+        kb=args.kb, kb_extra_aliases=tuple(args.kb_extra_aliases), output=args.output.rstrip("/"),
+        max_chars=args.max_chars, max_tokens=args.max_tokens, langid_min_letters=args.langid_min_letters,
+        langid_min_prob=args.langid_min_prob, min_alias_chars=args.min_alias_chars,
+        min_alias_chars_cjk=args.min_alias_chars_cjk, case_policy=_parse_case_policy(args.case_policy, parser),
+        ambiguity_margin=args.ambiguity_margin, max_token_distance=args.max_token_distance,
+        no_relation_rate=args.no_relation_rate, aligner=aligner, aligner_model=args.aligner_model,
+        alignments=args.alignments, align_batch_size=args.align_batch_size,
+        prior_sample_rate=args.prior_sample_rate, min_projection_confidence=args.min_projection_confidence,
+        split_fractions=fractions,  # type: ignore[arg-type]
+    )
+    return config, beam_args

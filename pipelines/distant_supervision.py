@@ -1,0 +1,86 @@
+"""Cross-lingual distant supervision: bitext + KB -> labelled relation instances in both languages.
+
+    python -m pipelines.distant_supervision --input corpus.tsv --input-format tsv \\
+        --src-lang en --tgt-lang de --kb ../shared/data/xfactr-kb --output out/run1 [Beam options]
+
+Stages (one composite PTransform and module each): Read -> Validate -> Tokenize -> Link -> Label ->
+Align+Project -> Split -> Write. Without ``--runner`` the pipeline runs locally on Beam's FnApiRunner
+(``--direct_num_workers N --direct_running_mode multi_processing`` for several processes).
+See docs/pipeline.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.utils import shared
+
+from pipelines.config import PipelineConfig, parse_config
+from pipelines.label import LabelInstances
+from pipelines.link import LinkMentions
+from pipelines.project import AlignProject
+from pipelines.read import ReadBitext, expand_inputs
+from pipelines.resources import pipeline_version
+from pipelines.split import SplitRows
+from pipelines.tokenize import TokenizeBitext
+from pipelines.validate import ValidateBitext
+from pipelines.write import WriteOutputs
+from schemas.kb import load_kb
+
+logger = logging.getLogger(__name__)
+
+
+def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str):
+    """Wire every stage into ``p``; return the manifest-path PCollection."""
+    units = expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_lang)
+    if config.aligner == "precomputed" and len(units) != 1:
+        raise ValueError(f"--alignments needs exactly one input (line k = pair k), got {len(units)} inputs")
+    kb_handle = shared.Shared()
+    records, read_rejects = p | "Read" >> ReadBitext(units, config.input_format, config.src_lang, config.tgt_lang)
+    valid, validate_rejects = records | "Validate" >> ValidateBitext(
+        config.max_chars, config.langid_min_letters, config.langid_min_prob)
+    tokenized, tokenize_rejects = valid | "Tokenize" >> TokenizeBitext(config.src_lang, config.tgt_lang,
+                                                                       config.max_tokens)
+    linked, link_rejects = tokenized | "Link" >> LinkMentions(config, kb_handle)
+    labelled = linked | "Label" >> LabelInstances(config, kb_handle)
+    rows, project_rejects = labelled | "AlignProject" >> AlignProject(config, kb_handle)
+    splits = rows | "Split" >> SplitRows(config.split_fractions)
+    rejects = (read_rejects, validate_rejects, tokenize_rejects, link_rejects, project_rejects) | (
+        "AllRejects" >> beam.Flatten())
+    return {
+        **splits, "rejects": rejects, "read_records": records, "accepted": tokenized,
+    } | "Write" >> WriteOutputs(config.output, config.to_json(), kb_version, pipeline_version(),
+                                [path for unit in units for path in unit])
+
+
+def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """A Pipeline on the given runner, or on the local FnApiRunner when none is named."""
+    if options.view_as(StandardOptions).runner:
+        return beam.Pipeline(options=options)
+    return beam.Pipeline(runner=FnApiRunner(), options=options)
+
+
+def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:
+    """Parse options, build and run the pipeline, wait for it; return the PipelineResult."""
+    config, beam_args = parse_config(argv)
+    options = PipelineOptions(flags=beam_args)
+    kb = load_kb(config.kb, config.kb_extra_aliases, langs=[config.src_lang, config.tgt_lang])
+    p = make_pipeline(options)
+    build_pipeline(p, config, kb.version)
+    result = p.run()
+    result.wait_until_finish()
+    logger.info("wrote %s/manifest.json", config.output)
+    return result
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run()
+
+
+if __name__ == "__main__":
+    main()

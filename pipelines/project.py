@@ -1,0 +1,194 @@
+"""Align+Project stage: word-align the pairs that have source instances and project those instances.
+
+Every source instance either gets its target twin (label_source 'projected', with aligner and
+projection_confidence = the lower of head and tail) or a dead-letter row ``project/<reason>``:
+the ProjectionFailure reason of the head or tail (``head:unaligned``...), ``overlapping_projection``,
+``duplicate_projection`` (two source instances landing on the same target spans), or ``no_alignment``.
+
+Target-linked instances (label_source 'linked') are kept too, except when a projected instance has the
+same (head entity, tail entity) in the same target sentence: then only the projected row is kept (it
+carries the lineage, source_instance_id, and the aligner) and the linked one is counted as
+``project.linked_superseded``. Pairs without source instances skip the aligner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import apache_beam as beam
+from apache_beam.utils import shared
+
+from alignment.core import WordAlignment
+from alignment.projection import ProjectionFailure, project_span
+from pipelines import aligners
+from pipelines.config import PipelineConfig
+from pipelines.deadletter import REJECTS, count, reject
+from pipelines.labelling import make_row, span_from_tokens, unit_hash
+from pipelines.normalize import normalize_text
+from pipelines.resources import acquire_kb, pipeline_version
+
+STAGE = "project"
+NEEDS_ALIGNMENT = "needs_alignment"
+
+
+def _instance_reject(record: dict, row: dict, reason: str, detail: str = "") -> dict:
+    return reject(STAGE, reason, detail, origin=record["origin"], pair_id=record["pair_id"],
+                  instance_id=row["instance_id"], raw={"head": row["head"]["surface"], "tail": row["tail"]["surface"]})
+
+
+def project_instances(record: dict, alignment: WordAlignment, aligner_name: str,
+                      tgt_aliases: Callable[[str], Sequence[str]], *, min_confidence: float = 0.0,
+                      version: str = "") -> tuple[list[dict], list[dict]]:
+    """(projected target rows, rejects) for the source instances of ``record``."""
+    src, tgt = record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
+    rows, rejects, seen = [], [], set()
+    for row in record["src_instances"]:
+        spans = {}
+        for role in ("head", "tail"):
+            mention = row[role]
+            result = project_span((mention["token_start"], mention["token_end"]), alignment, src, tgt,
+                                  tgt_aliases=tgt_aliases(mention["kb_id"]), min_confidence=min_confidence)
+            if isinstance(result, ProjectionFailure):
+                rejects.append(_instance_reject(record, row, f"{role}:{result.reason}", result.detail))
+                break
+            spans[role] = result
+        if len(spans) < 2:
+            continue
+        head, tail = spans["head"], spans["tail"]
+        if head.token_start < tail.token_end and tail.token_start < head.token_end:
+            detail = f"head {head.token_start}:{head.token_end}, tail {tail.token_start}:{tail.token_end}"
+            rejects.append(_instance_reject(record, row, "overlapping_projection", detail))
+            continue
+        new = _projected_row(record, row, head, tail, aligner_name, version)
+        if new["instance_id"] in seen:
+            rejects.append(_instance_reject(record, row, "duplicate_projection", "same target spans as another"))
+            continue
+        seen.add(new["instance_id"])
+        rows.append(new)
+    return rows, rejects
+
+
+def _projected_row(record: dict, row: dict, head, tail, aligner_name: str, version: str) -> dict:
+    tok, text = record["tgt_tok"], record["tgt_text"]
+    return make_row(
+        record, "tgt",
+        span_from_tokens(tok, text, row["head"]["kb_id"], head.token_start, head.token_end),
+        span_from_tokens(tok, text, row["tail"]["kb_id"], tail.token_start, tail.token_end),
+        row["relations"], label_source="projected", kb_version=row["kb_version"], pipeline_version=version,
+        source_instance_id=row["instance_id"], confidence=min(head.confidence, tail.confidence), aligner=aligner_name)
+
+
+def merge_target_rows(projected: list[dict], linked: list[dict]) -> tuple[list[dict], int]:
+    """Projected rows plus the linked rows whose (head, tail) entity pair no projected row has."""
+    covered = {(r["head"]["kb_id"], r["tail"]["kb_id"]) for r in projected}
+    kept = [r for r in linked if (r["head"]["kb_id"], r["tail"]["kb_id"]) not in covered]
+    return projected + kept, len(linked) - len(kept)
+
+
+def finish_pair(record: dict, projected: list[dict]):
+    """Every output row of one pair: source rows, then merged target rows."""
+    merged, superseded = merge_target_rows(projected, record["tgt_instances"])
+    count("project.linked_superseded", superseded)
+    count("project.projected", len(projected))
+    return list(record["src_instances"]) + merged
+
+
+def _route(record: dict):
+    if record["src_instances"]:
+        yield beam.pvalue.TaggedOutput(NEEDS_ALIGNMENT, record)
+    else:
+        yield from finish_pair(record, [])
+
+
+class _AlignProjectFn(beam.DoFn):
+    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared, model_handle: shared.Shared) -> None:
+        self.config, self.kb_handle, self.model_handle = config, kb_handle, model_handle
+        self._eflomal = (None, None)
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.resources = acquire_kb(self.kb_handle, cfg)
+        self.version = pipeline_version()
+        self.aligner = None
+        if cfg.aligner == "precomputed":
+            self.aligner = self.model_handle.acquire(
+                lambda: aligners.PrecomputedAligner(cfg.alignments), tag=("pharaoh", cfg.alignments))
+        elif cfg.aligner.startswith("simalign"):
+            self.aligner = self.model_handle.acquire(
+                lambda: aligners.make_neural_aligner(cfg.aligner, cfg.aligner_model),
+                tag=(cfg.aligner, cfg.aligner_model))
+
+    def _aliases(self, entity: str) -> list[str]:
+        lang = self.config.tgt_lang
+        return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
+
+    def _align(self, batch: list[dict], priors) -> tuple[list[WordAlignment | None], str]:
+        if self.config.aligner == "precomputed":
+            out = []
+            for r in batch:
+                n_src, n_tgt = len(r["src_tok"]["tokens"]), len(r["tgt_tok"]["tokens"])
+                try:
+                    out.append(self.aligner.lookup(r["origin"], n_src, n_tgt))
+                except ValueError as err:
+                    out.append(None)
+                    r["_align_error"] = str(err)
+            return out, self.aligner.name
+        aligner = self.aligner
+        if aligner is None:
+            if self._eflomal[0] is not priors:
+                self._eflomal = (priors, aligners.make_eflomal_aligner(priors))
+            aligner = self._eflomal[1]
+        return aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in batch]), aligner.name
+
+    def process(self, batch: list[dict], priors=None):
+        alignments, name = self._align(batch, priors)
+        count("project.aligned_pairs", len(batch))
+        for record, alignment in zip(batch, alignments, strict=True):
+            if alignment is None:
+                for row in record["src_instances"]:
+                    bad = _instance_reject(record, row, "no_alignment", record.get("_align_error", ""))
+                    yield beam.pvalue.TaggedOutput(REJECTS, bad)
+                yield from finish_pair(record, [])
+                continue
+            rows, rejects = project_instances(record, alignment, name, self._aliases, version=self.version,
+                                              min_confidence=self.config.min_projection_confidence)
+            for row in rejects:
+                yield beam.pvalue.TaggedOutput(REJECTS, row)
+            yield from finish_pair(record, rows)
+
+
+def _prior_pair(record: dict, rate: float):
+    if rate >= 1.0 or unit_hash("prior|" + record["pair_id"]) < rate:
+        yield record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
+
+
+class AlignProject(beam.PTransform):
+    """Labelled records -> (instance rows without split, rejects).
+
+    For eflomal, ``prior_records`` (all tokenised pairs; default: the input) feed the priors fit.
+    """
+
+    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared | None = None) -> None:
+        super().__init__()
+        self.config, self.kb_handle = config, kb_handle or shared.Shared()
+
+    def expand(self, records):
+        cfg = self.config
+        routed = records | "Route" >> beam.FlatMap(_route).with_outputs(NEEDS_ALIGNMENT, main="done")
+        side = {}
+        if cfg.aligner == "eflomal":
+            priors = (
+                records
+                | "SamplePriorPairs" >> beam.FlatMap(_prior_pair, cfg.prior_sample_rate)
+                | "CollectPriorPairs" >> beam.combiners.ToList()
+                | "FitPriors" >> beam.Map(aligners.fit_eflomal_priors)
+            )
+            side["priors"] = beam.pvalue.AsSingleton(priors)
+        aligned = (
+            routed[NEEDS_ALIGNMENT]
+            | "Batch" >> beam.BatchElements(min_batch_size=cfg.align_batch_size, max_batch_size=cfg.align_batch_size)
+            | "AlignAndProject" >> beam.ParDo(_AlignProjectFn(cfg, self.kb_handle, shared.Shared()), **side)
+            .with_outputs(REJECTS, main="rows")
+        )
+        rows = (routed.done, aligned.rows) | "MergeRows" >> beam.Flatten()
+        return rows, aligned[REJECTS]

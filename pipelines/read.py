@@ -1,0 +1,189 @@
+"""Read stage: bitext from TSV, JSONL or Moses file pairs on any Beam FileSystem (gzip and globs too).
+
+Formats (one record per line; every line is a record, so a bad or blank line becomes a reject):
+
+* ``tsv``: ``src<TAB>tgt``.
+* ``jsonl``: ``{"src": ..., "tgt": ...}`` or keyed by the language codes (``{"en": ..., "de": ...}``);
+  optional ``id`` (becomes the pair_id) and ``doc_id``.
+* ``moses``: ``PREFIX.<src-lang>`` and ``PREFIX.<tgt-lang>``, line k of one translating line k of the other;
+  ``--input SRC_FILE,TGT_FILE`` names two files explicitly.
+
+Output: BITEXT_SCHEMA dicts (texts in NFC) on the main output, reject rows on ``rejects``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import unicodedata
+from collections.abc import Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.deadletter import REJECTS, count, reject
+from schemas.bitext import make_pair_id
+
+STAGE = "read"
+Unit = tuple[str, ...]  # (path,) for tsv/jsonl, (src_path, tgt_path) for moses
+
+
+def expand_inputs(patterns: Sequence[str], fmt: str, src_lang: str, tgt_lang: str) -> list[Unit]:
+    """Resolve globs to sorted read units; FileNotFoundError naming a pattern that matches nothing."""
+    units: list[Unit] = []
+    for pattern in patterns:
+        if fmt == "moses" and "," in pattern:
+            src, tgt = pattern.split(",", 1)
+            units.append((_match_one(src), _match_one(tgt)))
+        elif fmt == "moses":
+            suffix = f".{src_lang}"
+            for src in _match(pattern + suffix):
+                units.append((src, src[: -len(suffix)] + f".{tgt_lang}"))
+        else:
+            units.extend((path,) for path in _match(pattern))
+    return units
+
+
+def _match(pattern: str) -> list[str]:
+    result = FileSystems.match([pattern])[0]
+    paths = sorted(m.path for m in result.metadata_list)
+    if not paths:
+        raise FileNotFoundError(f"input {pattern!r} matches no file")
+    return paths
+
+
+def _match_one(path: str) -> str:
+    paths = _match(path)
+    if len(paths) != 1:
+        raise ValueError(f"moses input {path!r} must name one file, matches {len(paths)}")
+    return paths[0]
+
+
+def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw bytes without the line break); gzip/bzip2 by extension."""
+    with FileSystems.open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            yield number, line.rstrip(b"\n").rstrip(b"\r")
+
+
+def fingerprint(path: str) -> dict:
+    """{'path', 'bytes', 'sha256'} of a file (for the manifest)."""
+    digest, size = hashlib.sha256(), 0
+    with FileSystems.open(path, compression_type="uncompressed") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"path": path, "bytes": size, "sha256": digest.hexdigest()}
+
+
+def make_record(src: str, tgt: str, src_lang: str, tgt_lang: str, origin: str,
+                pair_id: str | None = None, doc_id: str | None = None) -> dict:
+    """A BITEXT_SCHEMA dict; texts NFC-normalised, pair_id given or the content hash."""
+    src, tgt = unicodedata.normalize("NFC", src), unicodedata.normalize("NFC", tgt)
+    return {
+        "pair_id": pair_id or make_pair_id(src_lang, tgt_lang, src, tgt),
+        "src_lang": src_lang, "tgt_lang": tgt_lang, "src_text": src, "tgt_text": tgt,
+        "origin": origin, "doc_id": doc_id,
+    }
+
+
+def _decode(raw: bytes, origin: str) -> str | dict:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return reject(STAGE, "undecodable", f"not UTF-8: {err.reason} at byte {err.start}", origin=origin,
+                      raw=raw.decode("utf-8", errors="replace"))
+
+
+def parse_tsv_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> dict:
+    """A bitext record, or a reject row (has 'stage') for an undecodable line or a wrong field count."""
+    text = _decode(raw, origin)
+    if isinstance(text, dict):
+        return text
+    fields = text.split("\t")
+    if len(fields) != 2:
+        return reject(STAGE, "wrong_field_count", f"expected 2 tab-separated fields, got {len(fields)}",
+                      origin=origin, raw=text)
+    return make_record(fields[0], fields[1], src_lang, tgt_lang, origin)
+
+
+def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> dict:
+    """A bitext record from one JSON object line, or a reject row."""
+    text = _decode(raw, origin)
+    if isinstance(text, dict):
+        return text
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        return reject(STAGE, "bad_json", f"{err.msg} at column {err.colno}", origin=origin, raw=text)
+    if not isinstance(obj, dict):
+        return reject(STAGE, "bad_json", "expected a JSON object", origin=origin, raw=text)
+    src, tgt = obj.get("src", obj.get(src_lang)), obj.get("tgt", obj.get(tgt_lang))
+    if not isinstance(src, str) or not isinstance(tgt, str):
+        return reject(STAGE, "wrong_field_count", f"needs string fields src/tgt (or {src_lang}/{tgt_lang})",
+                      origin=origin, raw=text)
+    pair_id = obj.get("id")
+    doc_id = obj.get("doc_id")
+    return make_record(src, tgt, src_lang, tgt_lang, origin, str(pair_id) if pair_id is not None else None,
+                       str(doc_id) if doc_id is not None else None)
+
+
+def read_unit(unit: Unit, fmt: str, src_lang: str, tgt_lang: str) -> Iterator[dict]:
+    """Every line of one read unit as a record or a reject row."""
+    if fmt == "moses":
+        yield from _read_moses(unit[0], unit[1], src_lang, tgt_lang)
+        return
+    parse = parse_tsv_line if fmt == "tsv" else parse_jsonl_line
+    for number, raw in iter_lines(unit[0]):
+        yield parse(raw, f"{unit[0]}:{number}", src_lang, tgt_lang)
+
+
+def _read_moses(src_path: str, tgt_path: str, src_lang: str, tgt_lang: str) -> Iterator[dict]:
+    for (number, src_raw), (_, tgt_raw) in _zip_lines(src_path, tgt_path):
+        origin = f"{src_path}:{number}"
+        if src_raw is None or tgt_raw is None:
+            missing = tgt_path if tgt_raw is None else src_path
+            yield reject(STAGE, "line_count_mismatch", f"{missing} has no line {number}", origin=origin,
+                         raw=(src_raw or tgt_raw or b"").decode("utf-8", errors="replace"))
+            continue
+        src, tgt = _decode(src_raw, origin), _decode(tgt_raw, f"{tgt_path}:{number}")
+        bad = src if isinstance(src, dict) else tgt if isinstance(tgt, dict) else None
+        yield bad if bad is not None else make_record(src, tgt, src_lang, tgt_lang, origin)  # type: ignore[arg-type]
+
+
+def _zip_lines(src_path: str, tgt_path: str) -> Iterator[tuple[tuple[int, bytes | None], tuple[int, bytes | None]]]:
+    pairs = itertools.zip_longest(iter_lines(src_path), iter_lines(tgt_path), fillvalue=None)
+    for number, (a, b) in enumerate(pairs, 1):
+        yield (number, a[1] if a else None), (number, b[1] if b else None)
+
+
+class _ReadUnitFn(beam.DoFn):
+    def __init__(self, fmt: str, src_lang: str, tgt_lang: str) -> None:
+        self.fmt, self.src_lang, self.tgt_lang = fmt, src_lang, tgt_lang
+
+    def process(self, unit: Unit):
+        for item in read_unit(unit, self.fmt, self.src_lang, self.tgt_lang):
+            if "stage" in item:
+                yield beam.pvalue.TaggedOutput(REJECTS, item)
+            else:
+                count("read.pairs")
+                yield item
+
+
+class ReadBitext(beam.PTransform):
+    """Read units -> (bitext records, rejects). Units are resolved with :func:`expand_inputs`."""
+
+    def __init__(self, units: Sequence[Unit], fmt: str, src_lang: str, tgt_lang: str) -> None:
+        super().__init__()
+        self.units, self.fmt, self.src_lang, self.tgt_lang = list(units), fmt, src_lang, tgt_lang
+
+    def expand(self, pbegin):
+        out = (
+            pbegin
+            | "Units" >> beam.Create(self.units)
+            | "ReadLines" >> beam.ParDo(_ReadUnitFn(self.fmt, self.src_lang, self.tgt_lang)).with_outputs(
+                REJECTS, main="records")
+        )
+        records = out.records | "Spread" >> beam.Reshuffle()
+        return records, out[REJECTS]

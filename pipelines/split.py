@@ -1,0 +1,35 @@
+"""Split stage: assign train/dev/test by a hash of the unordered entity pair and partition the rows.
+
+Both directions of a pair ((A, B) and (B, A)) and every language of it land in the same split, so no
+entity pair is seen in training and evaluated on (see pipelines.labelling.split_of).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import apache_beam as beam
+
+from pipelines.deadletter import count
+from pipelines.labelling import SPLITS, split_of
+
+
+def assign_split(row: dict, fractions: Sequence[float]) -> dict:
+    """The row with its 'split' field set."""
+    out = dict(row)
+    out["split"] = split_of(row["head"]["kb_id"], row["tail"]["kb_id"], fractions)
+    count(f"rows.{out['split']}.{row['lang']}")
+    return out
+
+
+class SplitRows(beam.PTransform):
+    """Instance rows -> dict split name -> PCollection of rows with 'split' set."""
+
+    def __init__(self, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> None:
+        super().__init__()
+        self.fractions = tuple(fractions)
+
+    def expand(self, rows):
+        assigned = rows | "AssignSplit" >> beam.Map(assign_split, self.fractions)
+        parts = assigned | "Partition" >> beam.Partition(lambda row, n: SPLITS.index(row["split"]), len(SPLITS))
+        return dict(zip(SPLITS, parts, strict=True))

@@ -1,0 +1,107 @@
+"""Tokenize stage: spaCy blank pipelines per language, keeping character offsets.
+
+Chinese uses spaCy's jieba segmenter (so Latin words stay whole), Japanese spaCy's SudachiPy default,
+every other language spaCy's rule-based tokenizer. Whitespace tokens are dropped (they carry no word
+and would only confuse the aligner); offsets always index the normalised text.
+Rejects: ``too_many_tokens:{src,tgt}`` (over ``max_tokens``), ``no_tokens:{src,tgt}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import apache_beam as beam
+from apache_beam.utils import shared
+
+from pipelines.deadletter import REJECTS, count, pair_reject
+
+STAGE = "tokenize"
+_LOCK = threading.Lock()
+
+
+@functools.cache
+def load_spacy(lang: str):
+    """A blank spaCy pipeline for ``lang`` (jieba segmenter for zh). ValueError for unknown codes."""
+    import spacy
+
+    with _LOCK:  # spaCy's registry and jieba's dictionary load are not thread-safe
+        if lang == "zh":
+            return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+        try:
+            return spacy.blank(lang)
+        except (ImportError, KeyError) as err:
+            raise ValueError(f"no spaCy language for {lang!r}") from err
+
+
+def tokenize_text(nlp, text: str) -> dict:
+    """{'tokens', 'starts', 'ends'}: non-whitespace tokens and their half-open character spans."""
+    tokens, starts, ends = [], [], []
+    for tok in nlp.make_doc(text):
+        if tok.is_space or not tok.text.strip():
+            continue
+        tokens.append(tok.text)
+        starts.append(tok.idx)
+        ends.append(tok.idx + len(tok.text))
+    return {"tokens": tokens, "starts": starts, "ends": ends}
+
+
+def check_language_supported(lang: str) -> None:
+    """ValueError when spaCy has no language class for ``lang`` (cheap: loads no pipeline)."""
+    import spacy
+
+    try:
+        spacy.util.get_lang_class(lang)
+    except (ImportError, KeyError) as err:
+        raise ValueError(f"no spaCy language for {lang!r}") from err
+
+
+class Tokenizers:
+    """spaCy pipelines of a language pair, shareable across a worker's threads (apache_beam Shared)."""
+
+    def __init__(self, langs: tuple[str, ...]) -> None:
+        self.nlp = {lang: load_spacy(lang) for lang in langs}
+
+
+def tokenize_pair(record: dict, tokenizers: Tokenizers, max_tokens: int) -> dict:
+    """The record with ``src_tok`` and ``tgt_tok`` added, or a reject row."""
+    out = dict(record)
+    for side in ("src", "tgt"):
+        tok = tokenize_text(tokenizers.nlp[record[f"{side}_lang"]], record[f"{side}_text"])
+        if not tok["tokens"]:
+            return pair_reject(STAGE, f"no_tokens:{side}", record)
+        if len(tok["tokens"]) > max_tokens:
+            return pair_reject(STAGE, f"too_many_tokens:{side}", record, f"{len(tok['tokens'])} > {max_tokens}")
+        out[f"{side}_tok"] = tok
+    return out
+
+
+class _TokenizeFn(beam.DoFn):
+    def __init__(self, langs: tuple[str, ...], max_tokens: int, handle: shared.Shared) -> None:
+        self.langs, self.max_tokens, self.handle = langs, max_tokens, handle
+
+    def setup(self) -> None:
+        self.tokenizers = self.handle.acquire(lambda: Tokenizers(self.langs), tag=("tokenizers", self.langs))
+
+    def process(self, record: dict):
+        out = tokenize_pair(record, self.tokenizers, self.max_tokens)
+        if "stage" in out:
+            yield beam.pvalue.TaggedOutput(REJECTS, out)
+        else:
+            count("tokenize.accepted")
+            yield out
+
+
+class TokenizeBitext(beam.PTransform):
+    """Validated records -> (records with src_tok/tgt_tok, rejects)."""
+
+    def __init__(self, src_lang: str, tgt_lang: str, max_tokens: int = 200) -> None:
+        super().__init__()
+        self.langs, self.max_tokens = tuple(sorted({src_lang, tgt_lang})), max_tokens
+        for lang in self.langs:  # fail at graph construction for an unknown language
+            check_language_supported(lang)
+
+    def expand(self, records):
+        out = records | "Tokenize" >> beam.ParDo(
+            _TokenizeFn(self.langs, self.max_tokens, shared.Shared())).with_outputs(REJECTS, main="ok")
+        return out.ok, out[REJECTS]

@@ -1,0 +1,129 @@
+"""Validate stage: normalise both sides, reject bad pairs with a reason, drop duplicates by pair_id.
+
+Reasons: ``empty_side:{src,tgt}``, ``too_long:{src,tgt}`` (characters), ``wrong_language:{src,tgt}``,
+``duplicate_pair`` (same pair_id as an earlier record: the lowest origin is kept).
+
+Language-identification policy (measured on ntrex128, see docs/pipeline.md):
+
+* zh / ja: by script, which is exact and free: a zh side needs Han characters to be at least 30 % of its
+  letters and kana under 10 %; a ja side needs Han + kana to be at least 30 % of its letters.
+* other languages: py3langid on the first 200 characters, only when the side has at least
+  ``langid_min_letters`` letters (short and name-only lines are never judged), and the side is
+  rejected only when another language gets probability >= ``langid_min_prob``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import apache_beam as beam
+
+from pipelines.deadletter import REJECTS, count, pair_reject
+from pipelines.normalize import normalize_text
+
+STAGE = "validate"
+LANGID_PREFIX = 200
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
+
+
+def _is_kana(ch: str) -> bool:
+    return "\u3040" <= ch <= "\u30ff" or "\u31f0" <= ch <= "\u31ff"
+
+
+@functools.lru_cache(maxsize=1)
+def _identifier():
+    from py3langid import langid
+
+    return langid.LanguageIdentifier.from_modelpath(langid.MODEL_DIR / langid.MODEL_FILE, norm_probs=True)
+
+
+def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float = 0.9) -> str | None:
+    """None when ``text`` may be in ``lang`` under the policy above, else a detail string."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if lang in ("zh", "ja"):
+        if not letters:
+            return None
+        han = sum(map(_is_han, letters)) / len(letters)
+        kana = sum(map(_is_kana, letters)) / len(letters)
+        if lang == "zh" and (han < 0.3 or kana >= 0.1):
+            return f"script: {han:.0%} Han, {kana:.0%} kana"
+        if lang == "ja" and han + kana < 0.3:
+            return f"script: {han + kana:.0%} Han+kana"
+        return None
+    if len(letters) < min_letters:
+        return None
+    guess, prob = _identifier().classify(text[:LANGID_PREFIX])
+    if guess != lang and prob >= min_prob:
+        return f"py3langid: {guess} ({prob:.2f})"
+    return None
+
+
+def validate_pair(record: dict, max_chars: int = 1000, langid_min_letters: int = 30,
+                  langid_min_prob: float = 0.9) -> dict:
+    """The normalised record, or a reject row (has 'stage') naming the first failed check."""
+    out = dict(record)
+    for side in ("src", "tgt"):
+        lang, text = record[f"{side}_lang"], normalize_text(record[f"{side}_text"], record[f"{side}_lang"])
+        if not text.strip():
+            return pair_reject(STAGE, f"empty_side:{side}", record)
+        if len(text) > max_chars:
+            return pair_reject(STAGE, f"too_long:{side}", record, f"{len(text)} > {max_chars} characters")
+        problem = check_language(text, lang, langid_min_letters, langid_min_prob)
+        if problem:
+            return pair_reject(STAGE, f"wrong_language:{side}", record, f"declared {lang}, {problem}")
+        out[f"{side}_text"] = text
+    return out
+
+
+def first_of_duplicates(pair_id: str, records: list[dict]) -> tuple[dict, list[dict]]:
+    """Keep the record with the lowest origin; the others become ``duplicate_pair`` rejects."""
+    ordered = sorted(records, key=lambda r: r["origin"])
+    keep = ordered[0]
+    return keep, [pair_reject(STAGE, "duplicate_pair", r, f"same pair_id as {keep['origin']}") for r in ordered[1:]]
+
+
+class _ValidateFn(beam.DoFn):
+    def __init__(self, max_chars: int, langid_min_letters: int, langid_min_prob: float) -> None:
+        self.args = (max_chars, langid_min_letters, langid_min_prob)
+
+    def setup(self) -> None:
+        _identifier()
+
+    def process(self, record: dict):
+        out = validate_pair(record, *self.args)
+        if "stage" in out:
+            yield beam.pvalue.TaggedOutput(REJECTS, out)
+        else:
+            yield out
+
+
+class _DedupeFn(beam.DoFn):
+    def process(self, item):
+        pair_id, records = item
+        keep, dupes = first_of_duplicates(pair_id, list(records))
+        count("validate.accepted")
+        yield keep
+        for row in dupes:
+            yield beam.pvalue.TaggedOutput(REJECTS, row)
+
+
+class ValidateBitext(beam.PTransform):
+    """Bitext records -> (normalised unique records, rejects)."""
+
+    def __init__(self, max_chars: int = 1000, langid_min_letters: int = 30, langid_min_prob: float = 0.9) -> None:
+        super().__init__()
+        self.args = (max_chars, langid_min_letters, langid_min_prob)
+
+    def expand(self, records):
+        checked = records | "Check" >> beam.ParDo(_ValidateFn(*self.args)).with_outputs(REJECTS, main="ok")
+        unique = (
+            checked.ok
+            | "KeyByPairId" >> beam.Map(lambda r: (r["pair_id"], r))
+            | "GroupByPairId" >> beam.GroupByKey()
+            | "Dedupe" >> beam.ParDo(_DedupeFn()).with_outputs(REJECTS, main="ok")
+        )
+        rejects = (checked[REJECTS], unique[REJECTS]) | "MergeRejects" >> beam.Flatten()
+        return unique.ok, rejects

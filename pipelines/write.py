@@ -1,0 +1,83 @@
+"""Write stage: Parquet shards per split (SHARD_SCHEMA), the rejects (REJECT_SCHEMA) and manifest.json.
+
+Layout under ``--output``::
+
+    train/train-00000-of-0000N.parquet   dev/...   test/...
+    rejects/rejects-00000-of-0000N.parquet
+    manifest.json                        written last, after every shard is final
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.io.parquetio import WriteToParquet
+
+from pipelines import manifest as mf
+from pipelines.labelling import SPLITS
+from schemas.rejects import REJECT_SCHEMA
+from schemas.shard import SHARD_SCHEMA
+
+
+def _parquet(pcoll, prefix: str, schema, label: str):
+    return pcoll | label >> WriteToParquet(prefix, schema, file_name_suffix=".parquet", num_shards=0)
+
+
+def _count_per_key(pcoll, label: str, key_fn):
+    return pcoll | f"{label}Keys" >> beam.FlatMap(key_fn) | f"{label}Count" >> beam.combiners.Count.PerElement()
+
+
+def _count(pcoll, label: str):
+    return pcoll | label >> beam.combiners.Count.Globally()
+
+
+class WriteOutputs(beam.PTransform):
+    """Writes shards, rejects and the manifest; returns the manifest path (a one-element PCollection).
+
+    Input: a dict of PCollections: one per split name (rows), ``rejects``, ``read_records`` and ``accepted``.
+    """
+
+    def __init__(self, output: str, config_json: str, kb_version: str, pipeline_version: str,
+                 input_paths: Sequence[str]) -> None:
+        super().__init__()
+        self.output, self.config_json = output, config_json
+        self.kb_version, self.pipeline_version, self.input_paths = kb_version, pipeline_version, list(input_paths)
+
+    def expand(self, pcolls: dict):
+        root = pcolls["rejects"].pipeline
+        files = []
+        for split in SPLITS:
+            written = _parquet(pcolls[split], f"{self.output}/{split}/{split}", SHARD_SCHEMA, f"Write_{split}")
+            files.append(written | f"Name_{split}" >> beam.Map(lambda path, s=split: (s, path)))
+        written = _parquet(pcolls["rejects"], f"{self.output}/rejects/rejects", REJECT_SCHEMA, "WriteRejects")
+        files.append(written | "NameRejects" >> beam.Map(lambda path: ("rejects", path)))
+        rows = [pcolls[split] for split in SPLITS] | "AllRows" >> beam.Flatten()
+        side = {
+            "instance_counts": _count_per_key(rows, "Instances", mf.instance_keys),
+            "row_counts": _count_per_key(rows, "Rows", lambda r: [(r["split"], r["lang"])]),
+            "reject_counts": _count_per_key(pcolls["rejects"], "Rejects", lambda r: [(r["stage"], r["reason"])]),
+            "inputs": root | "InputPaths" >> beam.Create(self.input_paths)
+            | "Fingerprint" >> beam.Map(_fingerprint),
+            "outputs": files | "AllFiles" >> beam.Flatten(),
+        }
+        singles = {"read_records": _count(pcolls["read_records"], "CountRead"),
+                   "accepted_pairs": _count(pcolls["accepted"], "CountAccepted")}
+        return (
+            root
+            | "ManifestTrigger" >> beam.Create([f"{self.output}/manifest.json"])
+            | "WriteManifest" >> beam.Map(
+                self._write, **{k: beam.pvalue.AsList(v) for k, v in side.items()},
+                **{k: beam.pvalue.AsSingleton(v) for k, v in singles.items()})
+        )
+
+    def _write(self, path: str, **counts) -> str:
+        manifest = mf.build_manifest(config_json=self.config_json, kb_version=self.kb_version,
+                                     pipeline_version=self.pipeline_version, **counts)
+        return mf.write_manifest(manifest, path)
+
+
+def _fingerprint(path: str) -> dict:
+    from pipelines.read import fingerprint
+
+    return fingerprint(path)
