@@ -25,7 +25,7 @@ class PipelineConfig:
 
     inputs: tuple[str, ...]
     src_lang: str
-    tgt_lang: str
+    tgt_langs: tuple[str, ...]
     kb: str
     output: str
     input_format: str = "tsv"
@@ -49,6 +49,11 @@ class PipelineConfig:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     extra: dict = field(default_factory=dict)
 
+    @property
+    def langs(self) -> tuple[str, ...]:
+        """Every language of the run, sorted."""
+        return tuple(sorted({self.src_lang, *self.tgt_langs}))
+
     def case_policy_for(self, lang: str) -> str:
         """'exact' or 'fold' for ``lang`` (flag value, else 'fold' for zh/ja, else 'exact')."""
         return dict(self.case_policy).get(lang, "fold" if lang in DEFAULT_FOLD_LANGS else "exact")
@@ -64,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "PREFIX.<src-lang> and PREFIX.<tgt-lang>) or SRC_FILE,TGT_FILE.")
     p.add_argument("--input-format", choices=INPUT_FORMATS, default="tsv")
     p.add_argument("--src-lang", required=True)
-    p.add_argument("--tgt-lang", required=True)
+    p.add_argument("--tgt-lang", required=True, help="Target language, or several separated by commas.")
     p.add_argument("--kb", required=True, help="KB folder in the X-FACTR layout (see schemas.kb).")
     p.add_argument("--kb-extra-aliases", action="append", default=[], help="Extra alias folder (repeatable).")
     p.add_argument("--output", required=True, help="Output folder (local or any Beam FileSystem path).")
@@ -124,7 +129,8 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
     if aligner == "precomputed" and not args.alignments:
         parser.error("--aligner precomputed needs --alignments PATH")
     config = PipelineConfig(
-        inputs=tuple(args.input), input_format=args.input_format, src_lang=args.src_lang, tgt_lang=args.tgt_lang,
+        inputs=tuple(args.input), input_format=args.input_format, src_lang=args.src_lang,
+        tgt_langs=tuple(lang.strip() for lang in args.tgt_lang.split(",") if lang.strip()),
         kb=args.kb, kb_extra_aliases=tuple(args.kb_extra_aliases), output=args.output.rstrip("/"),
         max_chars=args.max_chars, max_tokens=args.max_tokens, langid_min_letters=args.langid_min_letters,
         langid_min_prob=args.langid_min_prob, min_alias_chars=args.min_alias_chars,

@@ -36,15 +36,14 @@ logger = logging.getLogger(__name__)
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str):
     """Wire every stage into ``p``; return the manifest-path PCollection."""
-    units = expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_lang)
+    units = expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_langs)
     if config.aligner == "precomputed" and len(units) != 1:
         raise ValueError(f"--alignments needs exactly one input (line k = pair k), got {len(units)} inputs")
     kb_handle = shared.Shared()
-    records, read_rejects = p | "Read" >> ReadBitext(units, config.input_format, config.src_lang, config.tgt_lang)
+    records, read_rejects = p | "Read" >> ReadBitext(units, config.input_format, config.src_lang)
     valid, validate_rejects = records | "Validate" >> ValidateBitext(
         config.max_chars, config.langid_min_letters, config.langid_min_prob)
-    tokenized, tokenize_rejects = valid | "Tokenize" >> TokenizeBitext(config.src_lang, config.tgt_lang,
-                                                                       config.max_tokens)
+    tokenized, tokenize_rejects = valid | "Tokenize" >> TokenizeBitext(config.langs, config.max_tokens)
     linked, link_rejects = tokenized | "Link" >> LinkMentions(config, kb_handle)
     labelled = linked | "Label" >> LabelInstances(config, kb_handle)
     rows, project_rejects = labelled | "AlignProject" >> AlignProject(config, kb_handle)
@@ -54,7 +53,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str):
     return {
         **splits, "rejects": rejects, "read_records": records, "accepted": tokenized,
     } | "Write" >> WriteOutputs(config.output, config.to_json(), kb_version, pipeline_version(),
-                                [path for unit in units for path in unit])
+                                sorted({path for unit in units for path in unit[1:]}))
 
 
 def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
@@ -68,7 +67,7 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     """Parse options, build and run the pipeline, wait for it; return the PipelineResult."""
     config, beam_args = parse_config(argv)
     options = PipelineOptions(flags=beam_args)
-    kb = load_kb(config.kb, config.kb_extra_aliases, langs=[config.src_lang, config.tgt_lang])
+    kb = load_kb(config.kb, config.kb_extra_aliases, langs=config.langs)
     p = make_pipeline(options)
     build_pipeline(p, config, kb.version)
     result = p.run()

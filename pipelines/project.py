@@ -14,6 +14,7 @@ carries the lineage, source_instance_id, and the aligner) and the linked one is 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import apache_beam as beam
 from apache_beam.utils import shared
@@ -118,8 +119,7 @@ class _AlignProjectFn(beam.DoFn):
                 lambda: aligners.make_neural_aligner(cfg.aligner, cfg.aligner_model),
                 tag=(cfg.aligner, cfg.aligner_model))
 
-    def _aliases(self, entity: str) -> list[str]:
-        lang = self.config.tgt_lang
+    def _aliases(self, lang: str, entity: str) -> list[str]:
         return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
 
     def _align(self, batch: list[dict], priors) -> tuple[list[WordAlignment | None], str]:
@@ -150,7 +150,8 @@ class _AlignProjectFn(beam.DoFn):
                     yield beam.pvalue.TaggedOutput(REJECTS, bad)
                 yield from finish_pair(record, [])
                 continue
-            rows, rejects = project_instances(record, alignment, name, self._aliases, version=self.version,
+            aliases = partial(self._aliases, record["tgt_lang"])
+            rows, rejects = project_instances(record, alignment, name, aliases, version=self.version,
                                               min_confidence=self.config.min_projection_confidence)
             for row in rejects:
                 yield beam.pvalue.TaggedOutput(REJECTS, row)
@@ -165,7 +166,8 @@ def _prior_pair(record: dict, rate: float):
 class AlignProject(beam.PTransform):
     """Labelled records -> (instance rows without split, rejects).
 
-    For eflomal, ``prior_records`` (all tokenised pairs; default: the input) feed the priors fit.
+    Each target language is aligned on its own branch; for eflomal, its priors are fitted on that
+    language's pairs (or a hash sample of them) and broadcast as a side input.
     """
 
     def __init__(self, config: PipelineConfig, kb_handle: shared.Shared | None = None) -> None:
@@ -173,22 +175,30 @@ class AlignProject(beam.PTransform):
         self.config, self.kb_handle = config, kb_handle or shared.Shared()
 
     def expand(self, records):
-        cfg = self.config
+        cfg, langs = self.config, list(self.config.tgt_langs)
         routed = records | "Route" >> beam.FlatMap(_route).with_outputs(NEEDS_ALIGNMENT, main="done")
-        side = {}
-        if cfg.aligner == "eflomal":
-            priors = (
-                records
-                | "SamplePriorPairs" >> beam.FlatMap(_prior_pair, cfg.prior_sample_rate)
-                | "CollectPriorPairs" >> beam.combiners.ToList()
-                | "FitPriors" >> beam.Map(aligners.fit_eflomal_priors)
+        by_lang = lambda r, n: langs.index(r["tgt_lang"])  # noqa: E731
+        needs = routed[NEEDS_ALIGNMENT] | "ByLang" >> beam.Partition(by_lang, len(langs))
+        outputs, rejects = [routed.done], []
+        for lang, part in zip(langs, needs, strict=True):
+            side = {}
+            if cfg.aligner == "eflomal":
+                corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
+                priors = (
+                    corpus
+                    | f"SamplePriorPairs_{lang}" >> beam.FlatMap(_prior_pair, cfg.prior_sample_rate)
+                    | f"CollectPriorPairs_{lang}" >> beam.combiners.ToList()
+                    | f"FitPriors_{lang}" >> beam.Map(aligners.fit_eflomal_priors)
+                )
+                side["priors"] = beam.pvalue.AsSingleton(priors)
+            aligned = (
+                part
+                | f"Batch_{lang}" >> beam.BatchElements(min_batch_size=cfg.align_batch_size,
+                                                        max_batch_size=cfg.align_batch_size)
+                | f"AlignAndProject_{lang}" >> beam.ParDo(
+                    _AlignProjectFn(cfg, self.kb_handle, shared.Shared()), **side).with_outputs(REJECTS, main="rows")
             )
-            side["priors"] = beam.pvalue.AsSingleton(priors)
-        aligned = (
-            routed[NEEDS_ALIGNMENT]
-            | "Batch" >> beam.BatchElements(min_batch_size=cfg.align_batch_size, max_batch_size=cfg.align_batch_size)
-            | "AlignAndProject" >> beam.ParDo(_AlignProjectFn(cfg, self.kb_handle, shared.Shared()), **side)
-            .with_outputs(REJECTS, main="rows")
-        )
-        rows = (routed.done, aligned.rows) | "MergeRows" >> beam.Flatten()
-        return rows, aligned[REJECTS]
+            outputs.append(aligned.rows)
+            rejects.append(aligned[REJECTS])
+        rows = outputs | "MergeRows" >> beam.Flatten()
+        return rows, rejects | "MergeRejects" >> beam.Flatten()

@@ -8,6 +8,10 @@ Formats (one record per line; every line is a record, so a bad or blank line bec
 * ``moses``: ``PREFIX.<src-lang>`` and ``PREFIX.<tgt-lang>``, line k of one translating line k of the other;
   ``--input SRC_FILE,TGT_FILE`` names two files explicitly.
 
+Several target languages (``--tgt-lang de,zh``): a Moses PREFIX is read once per target language; a
+JSONL line keyed by language codes yields one pair per target language (its ``id`` then gets the
+suffix ``:<tgt-lang>``); TSV and explicit ``SRC_FILE,TGT_FILE`` inputs need a single target language.
+
 Output: BITEXT_SCHEMA dicts (texts in NFC) on the main output, reject rows on ``rejects``.
 """
 
@@ -26,22 +30,25 @@ from pipelines.deadletter import REJECTS, count, reject
 from schemas.bitext import make_pair_id
 
 STAGE = "read"
-Unit = tuple[str, ...]  # (path,) for tsv/jsonl, (src_path, tgt_path) for moses
+Unit = tuple[str, ...]  # (tgt_lang, path) for tsv/jsonl, (tgt_lang, src_path, tgt_path) for moses
 
 
-def expand_inputs(patterns: Sequence[str], fmt: str, src_lang: str, tgt_lang: str) -> list[Unit]:
+def expand_inputs(patterns: Sequence[str], fmt: str, src_lang: str, tgt_langs: Sequence[str]) -> list[Unit]:
     """Resolve globs to sorted read units; FileNotFoundError naming a pattern that matches nothing."""
     units: list[Unit] = []
+    single = len(tgt_langs) == 1
     for pattern in patterns:
+        if (fmt == "tsv" or (fmt == "moses" and "," in pattern)) and not single:
+            raise ValueError(f"input {pattern!r}: {fmt} with explicit files needs a single --tgt-lang")
         if fmt == "moses" and "," in pattern:
             src, tgt = pattern.split(",", 1)
-            units.append((_match_one(src), _match_one(tgt)))
+            units.append((tgt_langs[0], _match_one(src), _match_one(tgt)))
         elif fmt == "moses":
             suffix = f".{src_lang}"
             for src in _match(pattern + suffix):
-                units.append((src, src[: -len(suffix)] + f".{tgt_lang}"))
+                units.extend((lang, src, src[: -len(suffix)] + f".{lang}") for lang in tgt_langs)
         else:
-            units.extend((path,) for path in _match(pattern))
+            units.extend((lang, path) for path in _match(pattern) for lang in tgt_langs)
     return units
 
 
@@ -108,8 +115,8 @@ def parse_tsv_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> dic
     return make_record(fields[0], fields[1], src_lang, tgt_lang, origin)
 
 
-def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> dict:
-    """A bitext record from one JSON object line, or a reject row."""
+def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str, id_suffix: str = "") -> dict:
+    """A bitext record from one JSON object line, or a reject row. ``id_suffix`` is appended to an ``id``."""
     text = _decode(raw, origin)
     if isinstance(text, dict):
         return text
@@ -125,18 +132,21 @@ def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> d
                       origin=origin, raw=text)
     pair_id = obj.get("id")
     doc_id = obj.get("doc_id")
-    return make_record(src, tgt, src_lang, tgt_lang, origin, str(pair_id) if pair_id is not None else None,
+    return make_record(src, tgt, src_lang, tgt_lang, origin, f"{pair_id}{id_suffix}" if pair_id is not None else None,
                        str(doc_id) if doc_id is not None else None)
 
 
-def read_unit(unit: Unit, fmt: str, src_lang: str, tgt_lang: str) -> Iterator[dict]:
+def read_unit(unit: Unit, fmt: str, src_lang: str, id_suffix: str = "") -> Iterator[dict]:
     """Every line of one read unit as a record or a reject row."""
+    tgt_lang, path = unit[0], unit[1]
     if fmt == "moses":
-        yield from _read_moses(unit[0], unit[1], src_lang, tgt_lang)
-        return
-    parse = parse_tsv_line if fmt == "tsv" else parse_jsonl_line
-    for number, raw in iter_lines(unit[0]):
-        yield parse(raw, f"{unit[0]}:{number}", src_lang, tgt_lang)
+        yield from _read_moses(path, unit[2], src_lang, tgt_lang)
+    elif fmt == "tsv":
+        for number, raw in iter_lines(path):
+            yield parse_tsv_line(raw, f"{path}:{number}", src_lang, tgt_lang)
+    else:
+        for number, raw in iter_lines(path):
+            yield parse_jsonl_line(raw, f"{path}:{number}", src_lang, tgt_lang, id_suffix.format(tgt=tgt_lang))
 
 
 def _read_moses(src_path: str, tgt_path: str, src_lang: str, tgt_lang: str) -> Iterator[dict]:
@@ -159,11 +169,11 @@ def _zip_lines(src_path: str, tgt_path: str) -> Iterator[tuple[tuple[int, bytes 
 
 
 class _ReadUnitFn(beam.DoFn):
-    def __init__(self, fmt: str, src_lang: str, tgt_lang: str) -> None:
-        self.fmt, self.src_lang, self.tgt_lang = fmt, src_lang, tgt_lang
+    def __init__(self, fmt: str, src_lang: str, id_suffix: str) -> None:
+        self.fmt, self.src_lang, self.id_suffix = fmt, src_lang, id_suffix
 
     def process(self, unit: Unit):
-        for item in read_unit(unit, self.fmt, self.src_lang, self.tgt_lang):
+        for item in read_unit(unit, self.fmt, self.src_lang, self.id_suffix):
             if "stage" in item:
                 yield beam.pvalue.TaggedOutput(REJECTS, item)
             else:
@@ -174,15 +184,17 @@ class _ReadUnitFn(beam.DoFn):
 class ReadBitext(beam.PTransform):
     """Read units -> (bitext records, rejects). Units are resolved with :func:`expand_inputs`."""
 
-    def __init__(self, units: Sequence[Unit], fmt: str, src_lang: str, tgt_lang: str) -> None:
+    def __init__(self, units: Sequence[Unit], fmt: str, src_lang: str) -> None:
         super().__init__()
-        self.units, self.fmt, self.src_lang, self.tgt_lang = list(units), fmt, src_lang, tgt_lang
+        self.units, self.fmt, self.src_lang = list(units), fmt, src_lang
+        # A JSONL id names one line; with several target languages it must name each pair of that line.
+        self.id_suffix = ":{tgt}" if len({u[0] for u in self.units}) > 1 else ""
 
     def expand(self, pbegin):
         out = (
             pbegin
             | "Units" >> beam.Create(self.units)
-            | "ReadLines" >> beam.ParDo(_ReadUnitFn(self.fmt, self.src_lang, self.tgt_lang)).with_outputs(
+            | "ReadLines" >> beam.ParDo(_ReadUnitFn(self.fmt, self.src_lang, self.id_suffix)).with_outputs(
                 REJECTS, main="records")
         )
         records = out.records | "Spread" >> beam.Reshuffle()

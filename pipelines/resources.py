@@ -43,7 +43,7 @@ class KBResources:
 
 def build_resources(config: PipelineConfig) -> KBResources:
     """Load the KB (aliases of the run's two languages only) and build the matchers."""
-    langs = sorted({config.src_lang, config.tgt_lang})
+    langs = config.langs
     kb = load_kb(config.kb, config.kb_extra_aliases, langs=langs)
     matchers = {
         lang: AliasMatcher(lang, kb.alias_items(lang), kb.popularity, case_policy=config.case_policy_for(lang),

@@ -95,9 +95,9 @@ class _TokenizeFn(beam.DoFn):
 class TokenizeBitext(beam.PTransform):
     """Validated records -> (records with src_tok/tgt_tok, rejects)."""
 
-    def __init__(self, src_lang: str, tgt_lang: str, max_tokens: int = 200) -> None:
+    def __init__(self, langs: tuple[str, ...], max_tokens: int = 200) -> None:
         super().__init__()
-        self.langs, self.max_tokens = tuple(sorted({src_lang, tgt_lang})), max_tokens
+        self.langs, self.max_tokens = tuple(sorted(langs)), max_tokens
         for lang in self.langs:  # fail at graph construction for an unknown language
             check_language_supported(lang)
 
