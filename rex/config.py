@@ -1,0 +1,190 @@
+"""Typed configuration of a rex run: data, encoder, model and trainer sections.
+
+One schema serves the JSON/YAML config file, the command-line flags (``--section.field value``) and the
+``config.json`` saved in every checkpoint and model directory. Every dataclass validates itself in
+``__post_init__``, so a bad value fails when the config is built, not an hour into training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+AGGREGATORS = ("instance", "att", "avg", "one")
+ENCODER_KINDS = ("transformer", "hf")
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+@dataclass
+class DataConfig:
+    """Where the shards are and which rows to use."""
+
+    shards: list[str] = field(default_factory=list)  # directories, files or globs (local or remote URIs)
+    min_confidence: float = 0.0  # projected rows below this projection_confidence are skipped
+    langs: list[str] | None = None  # None = every language
+    label_sources: list[str] = field(default_factory=lambda: ["linked", "projected"])
+    max_bag_size: int = 16  # instances kept per bag (sampled with the seed when larger)
+    partition_rows: int = 100_000  # rows per hash partition of the bag cache (bounds memory)
+    buffer_partitions: int = 2  # partitions mixed in the shuffle buffer
+    cache_dir: str | None = None  # default: <out_dir>/bag-cache
+    num_workers: int = 0  # DataLoader workers (tokenisation runs there)
+    max_length: int = 128  # subword tokens per instance, markers included
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.min_confidence <= 1.0, f"data.min_confidence must be in [0, 1], got {self.min_confidence}")
+        bad = set(self.label_sources) - {"linked", "projected"}
+        _check(not bad and bool(self.label_sources), f"data.label_sources must be linked/projected, got {bad}")
+        _check(self.max_bag_size >= 1, "data.max_bag_size must be >= 1")
+        _check(self.partition_rows >= 1 and self.buffer_partitions >= 1, "partition sizes must be >= 1")
+        _check(self.num_workers >= 0, "data.num_workers must be >= 0")
+        _check(self.max_length >= 8, "data.max_length must be >= 8")
+
+
+@dataclass
+class EncoderConfig:
+    """'transformer' = sentencepiece + a small Transformer trained from scratch; 'hf' = any HF encoder."""
+
+    kind: str = "transformer"
+    name_or_path: str | None = None  # HF model id or local directory (kind='hf')
+    vocab_size: int = 8000  # sentencepiece vocabulary (kind='transformer')
+    hidden: int = 256
+    layers: int = 2
+    heads: int = 4
+    ffn: int = 512
+    dropout: float = 0.1
+    spm_max_sentences: int = 200_000  # sentences sampled to train the vocabulary
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ENCODER_KINDS, f"encoder.kind must be one of {ENCODER_KINDS}, got {self.kind!r}")
+        _check(self.kind != "hf" or bool(self.name_or_path), "encoder.kind='hf' needs encoder.name_or_path")
+        _check(self.hidden % self.heads == 0, f"encoder.hidden ({self.hidden}) must be divisible by heads")
+        _check(self.vocab_size >= 16 and self.layers >= 1, "encoder.vocab_size >= 16 and layers >= 1")
+        _check(0.0 <= self.dropout < 1.0, "encoder.dropout must be in [0, 1)")
+
+
+@dataclass
+class RetrievalConfig:
+    """KB fact retrieval (rex.retrieval): an index built by `rex index build`."""
+
+    index_dir: str = ""
+    k: int = 8
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.k >= 1, "retrieval.k must be >= 1")
+        _check(not self.enabled or bool(self.index_dir), "retrieval.enabled needs retrieval.index_dir")
+
+
+@dataclass
+class ModelConfig:
+    """Relation classifier over the encoder's (N, 2H) instance representations."""
+
+    aggregator: str = "att"  # instance (sentence-level) | att (selective attention) | avg | one (at-least-one)
+    dropout: float = 0.1
+    threshold: float = 0.5  # a relation is predicted when its probability reaches this; NA = none does
+    consistency_weight: float = 0.0  # cross-lingual consistency loss weight (0 = off)
+    consistency: str = "kl"  # kl (symmetric Bernoulli KL of relation probabilities) | mse
+    retrieval: RetrievalConfig | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.retrieval, dict):
+            self.retrieval = RetrievalConfig(**self.retrieval)
+        _check(self.aggregator in AGGREGATORS, f"model.aggregator must be one of {AGGREGATORS}")
+        _check(self.consistency in ("kl", "mse"), "model.consistency must be 'kl' or 'mse'")
+        _check(self.consistency_weight >= 0.0, "model.consistency_weight must be >= 0")
+        _check(0.0 < self.threshold < 1.0, "model.threshold must be in (0, 1)")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, checkpoints and early stopping."""
+
+    seed: int = 13
+    batch_size: int = 16  # bags per step per rank (before accumulation)
+    eval_batch_size: int = 64
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    max_steps: int = 2000
+    schedule: str = "linear"  # linear | cosine decay after warmup
+    grad_clip: float = 1.0
+    accum_steps: int = 1
+    amp: str = "auto"  # auto (bf16 on CUDA when supported, else fp16) | bf16 | fp16 | off; CPU runs fp32
+    save_every: int = 500
+    eval_every: int = 500
+    keep_checkpoints: int = 2
+    patience: int = 5  # evaluations without dev PR-AUC improvement before stopping (0 = never stop)
+    log_every: int = 20
+    init_from: str | None = None  # warm start: a saved model directory
+    progress: bool = True
+    cpu_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default); 1 is fastest on a busy machine
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")
+        _check(self.lr > 0 and self.max_steps >= 1 and self.warmup_steps >= 0, "need lr > 0, max_steps >= 1")
+        _check(self.schedule in ("linear", "cosine"), "train.schedule must be 'linear' or 'cosine'")
+        _check(self.accum_steps >= 1, "train.accum_steps must be >= 1")
+        _check(self.amp in ("auto", "bf16", "fp16", "off"), "train.amp must be auto|bf16|fp16|off")
+        _check(self.save_every >= 1 and self.eval_every >= 1 and self.log_every >= 1, "intervals must be >= 1")
+        _check(self.keep_checkpoints >= 1 and self.patience >= 0, "keep_checkpoints >= 1, patience >= 0")
+        _check(self.cpu_threads >= 0, "train.cpu_threads must be >= 0")
+
+
+SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+@dataclass
+class RexConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> RexConfig:
+        """Build from a nested dict; unknown sections or keys are errors naming ``where``."""
+        unknown = set(raw) - set(SECTIONS)
+        if unknown:
+            raise ValueError(f"{where}: unknown sections {sorted(unknown)} (known: {sorted(SECTIONS)})")
+        parts = {}
+        for name, klass in SECTIONS.items():
+            values = dict(raw.get(name) or {})
+            known = {f.name for f in dataclasses.fields(klass)}
+            bad = set(values) - known
+            if bad:
+                raise ValueError(f"{where}: unknown keys {sorted(bad)} in section '{name}'")
+            try:
+                parts[name] = klass(**values)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{where}: {err}") from err
+        return cls(**parts)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_config(path: str | Path) -> RexConfig:
+    """Read a JSON or YAML (.yaml/.yml) config file."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        if str(path).endswith((".yaml", ".yml")):
+            raw = yaml.safe_load(text) or {}
+        else:
+            raw = json.loads(text)
+    except (ValueError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: not a valid config file ({err})") from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: the config must be a mapping of sections")
+    return RexConfig.from_dict(raw, where=str(path))

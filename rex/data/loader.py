@@ -1,0 +1,131 @@
+"""Batches of bags for training and evaluation: DDP rank sharding, DataLoader workers, exact resume.
+
+The epoch's bag order depends only on (seed, epoch). Rank ``r`` of ``W`` takes bags ``j`` with
+``j % W == r`` (training truncates every rank to the same count, so DDP ranks take the same number of
+steps); consecutive bags form batches; DataLoader worker ``w`` of ``n`` tokenises batches ``b % n == w``,
+and the DataLoader returns them round-robin, i.e. in batch order. The batch order is therefore the same
+for any number of workers, and resuming at batch ``k`` of an epoch only skips work, never changes data.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from rex.data.bags import Bag, BagCache
+from rex.encoder.base import MarkedTokenizer, encode_batch, mark_text
+
+
+def sample_bag(bag: Bag, max_size: int, seed: int, epoch: int) -> list[dict]:
+    """At most ``max_size`` rows; over the cap, whole families (a source row and its projected twins) are
+    drawn in a seeded order so twins stay together for the consistency loss."""
+    if len(bag.rows) <= max_size:
+        return bag.rows
+    families: dict[str, list[dict]] = {}
+    for row in bag.rows:
+        families.setdefault(row["source_instance_id"] or row["instance_id"], []).append(row)
+    rng = np.random.default_rng([seed, epoch, zlib.crc32("\t".join(bag.key).encode())])
+    groups = list(families.values())
+    out: list[dict] = []
+    for i in rng.permutation(len(groups)):
+        out.extend(groups[int(i)])
+        if len(out) >= max_size:
+            break
+    return out[:max_size]
+
+
+def collate(bags: Sequence[Bag], rows: Sequence[Sequence[dict]], tokenizer: MarkedTokenizer,
+            label_index: dict[str, int], max_length: int) -> dict:
+    """Bags -> one batch. N instances in NB bags, R relations:
+
+    ``input_ids``/``attention_mask`` (N, L), ``head_pos``/``tail_pos`` (N,), ``bag_index`` (N,) in [0, NB),
+    ``labels`` (NB, R) and ``inst_labels`` (N, R) multi-hot (relations unknown to the model are ignored),
+    ``twins`` (T, 2) instance indices (source row, projected row) present in the same batch,
+    ``keys`` NB (head, tail) kb ids, ``langs`` N language codes.
+    """
+    flat = [(b, row) for b, bag_rows in enumerate(rows) for row in bag_rows]
+    texts = [mark_text(r["text"], (r["head_start"], r["head_end"]), (r["tail_start"], r["tail_end"])) for _, r in flat]
+    batch = encode_batch(tokenizer, texts, max_length)
+    num_labels = len(label_index)
+    inst_labels = torch.zeros((len(flat), num_labels))
+    for i, (_, row) in enumerate(flat):
+        for rel in row["relations"]:
+            if rel in label_index:
+                inst_labels[i, label_index[rel]] = 1.0
+    bag_index = torch.tensor([b for b, _ in flat], dtype=torch.long)
+    labels = torch.zeros((len(bags), num_labels)).index_add_(0, bag_index, inst_labels).clamp_(max=1.0)
+    position = {row["instance_id"]: i for i, (_, row) in enumerate(flat)}
+    twins = [(position[r["source_instance_id"]], i) for i, (_, r) in enumerate(flat)
+             if r["source_instance_id"] in position]
+    batch.update(
+        bag_index=bag_index,
+        labels=labels,
+        inst_labels=inst_labels,
+        twins=torch.tensor(twins, dtype=torch.long).reshape(-1, 2),
+        keys=[bag.key for bag in bags],
+        langs=[row["lang"] for _, row in flat],
+    )
+    return batch
+
+
+class BagBatches(IterableDataset):
+    """Collated batches of one epoch for one rank (use with ``DataLoader(batch_size=None)``)."""
+
+    def __init__(self, cache: BagCache, tokenizer: MarkedTokenizer, labels: Sequence[str], *, batch_size: int,
+                 max_length: int, max_bag_size: int, seed: int, shuffle: bool, buffer_partitions: int = 2,
+                 rank: int = 0, world: int = 1):
+        self.cache, self.tokenizer = cache, tokenizer
+        self.label_index = {label: i for i, label in enumerate(labels)}
+        self.batch_size, self.max_length, self.max_bag_size = batch_size, max_length, max_bag_size
+        self.seed, self.shuffle, self.buffer_partitions = seed, shuffle, buffer_partitions
+        self.rank, self.world = rank, world
+        self.epoch, self.skip_batches = 0, 0
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """Choose the epoch (bag order) and how many of its batches were already consumed."""
+        self.epoch, self.skip_batches = epoch, skip_batches
+
+    def bags_per_rank(self) -> int:
+        total = self.cache.num_bags
+        return total // self.world if self.shuffle else (total - self.rank + self.world - 1) // self.world
+
+    def __len__(self) -> int:
+        """Batches per epoch: training drops the last partial batch, evaluation keeps it."""
+        n = self.bags_per_rank()
+        return n // self.batch_size if self.shuffle else -(-n // self.batch_size)
+
+    def iter_bags(self) -> Iterator[Bag]:
+        """This rank's bags of the current epoch, in order."""
+        limit = self.bags_per_rank()
+        stream = self.cache.iter_bags(self.seed, self.epoch, self.shuffle, self.buffer_partitions)
+        taken = 0
+        for j, bag in enumerate(stream):
+            if taken >= limit:
+                return
+            if j % self.world == self.rank:
+                taken += 1
+                yield bag
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        total, pending, index = len(self), [], 0
+        for bag in self.iter_bags():
+            pending.append(bag)
+            if len(pending) < self.batch_size:
+                continue
+            if index >= total:
+                return
+            if index >= self.skip_batches and (index - self.skip_batches) % workers == worker:
+                yield self._collate(pending)
+            pending, index = [], index + 1
+        if pending and index < total and index >= self.skip_batches and (index - self.skip_batches) % workers == worker:
+            yield self._collate(pending)
+
+    def _collate(self, bags: list[Bag]) -> dict:
+        rows = [sample_bag(b, self.max_bag_size, self.seed, self.epoch) for b in bags]
+        return collate(bags, rows, self.tokenizer, self.label_index, self.max_length)

@@ -1,0 +1,155 @@
+"""Finding shard files, checking their schema on open, and streaming filtered rows with pyarrow.dataset.
+
+Shards are the pipeline's Parquet files (``schemas.shard.SHARD_SCHEMA``), under ``<root>/<split>/*.parquet``.
+Roots may be local directories, files or globs, or remote URIs (``gs://``, ``s3://``, ...) that
+``pyarrow.fs`` understands. Only the columns rex needs are read, and the row filters (split, language,
+label source, minimum projection confidence) are pushed down to the scanner.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from schemas.io import SchemaMismatchError, check_schema
+from schemas.shard import SHARD_SCHEMA
+
+logger = logging.getLogger(__name__)
+
+# Flat columns read from the shards (nested span fields are projected by the scanner).
+COLUMNS = {
+    "instance_id": pc.field("instance_id"),
+    "source_instance_id": pc.field("source_instance_id"),
+    "lang": pc.field("lang"),
+    "text": pc.field("text"),
+    "head_kb": pc.field("head", "kb_id"),
+    "head_start": pc.field("head", "char_start"),
+    "head_end": pc.field("head", "char_end"),
+    "tail_kb": pc.field("tail", "kb_id"),
+    "tail_start": pc.field("tail", "char_start"),
+    "tail_end": pc.field("tail", "char_end"),
+    "relations": pc.field("relations"),
+    "label_source": pc.field("label_source"),
+    "projection_confidence": pc.field("projection_confidence"),
+}
+ROW_SCHEMA = pa.schema(
+    [
+        ("instance_id", pa.string()),
+        ("source_instance_id", pa.string()),
+        ("lang", pa.string()),
+        ("text", pa.string()),
+        ("head_kb", pa.string()),
+        ("head_start", pa.int32()),
+        ("head_end", pa.int32()),
+        ("tail_kb", pa.string()),
+        ("tail_start", pa.int32()),
+        ("tail_end", pa.int32()),
+        ("relations", pa.list_(pa.string())),
+        ("label_source", pa.string()),
+        ("projection_confidence", pa.float32()),
+    ]
+)
+"""Schema of the flat rows rex keeps in its bag cache (a projection of SHARD_SCHEMA)."""
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    filesystem: pafs.FileSystem
+    path: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def uri(self) -> str:
+        return self.path if isinstance(self.filesystem, pafs.LocalFileSystem) else f"{self.filesystem.type_name}://{self.path}"
+
+
+def resolve_shards(roots: Sequence[str]) -> list[ShardFile]:
+    """Every ``*.parquet`` file under the given directories, files or (local) globs, sorted, deduplicated."""
+    found: dict[str, ShardFile] = {}
+    for root in roots:
+        if "://" not in root and any(ch in root for ch in "*?["):
+            paths = sorted(glob.glob(root, recursive=True))
+            if not paths:
+                raise FileNotFoundError(f"shard glob {root!r} matches nothing")
+            for path in paths:
+                for shard in _expand(pafs.LocalFileSystem(), os.path.abspath(path), root):
+                    found[shard.uri] = shard
+            continue
+        if "://" in root:
+            filesystem, path = pafs.FileSystem.from_uri(root)
+        else:
+            filesystem, path = pafs.LocalFileSystem(), os.path.abspath(root)
+        for shard in _expand(filesystem, path, root):
+            found[shard.uri] = shard
+    if not found:
+        raise FileNotFoundError(f"no .parquet shard files under {list(roots)}")
+    return [found[k] for k in sorted(found)]
+
+
+def _expand(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile]:
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"shard root {root!r} does not exist")
+    if info.type == pafs.FileType.File:
+        infos = [info]
+    else:
+        infos = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+    return [
+        ShardFile(filesystem, i.path, i.size or 0, i.mtime_ns or 0)
+        for i in infos
+        if i.type == pafs.FileType.File and i.path.endswith(".parquet")
+    ]
+
+
+def open_shard(shard: ShardFile) -> ds.Dataset:
+    """Open one shard file as a dataset after checking its schema (SchemaMismatchError naming the file)."""
+    try:
+        with shard.filesystem.open_input_file(shard.path) as handle:
+            actual = pq.read_schema(handle)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise SchemaMismatchError(f"{shard.uri}: not a readable Parquet file ({err})") from err
+    check_schema(actual, SHARD_SCHEMA, shard.uri)
+    return ds.dataset(shard.path, filesystem=shard.filesystem, format="parquet", schema=actual)
+
+
+def row_filter(
+    split: str, langs: Sequence[str] | None, label_sources: Sequence[str], min_confidence: float
+) -> ds.Expression:
+    """The pushed-down filter: split, languages, label sources and minimum projection confidence."""
+    expr = (pc.field("split") == split) & pc.field("label_source").isin(list(label_sources))
+    if langs:
+        expr &= pc.field("lang").isin(list(langs))
+    if min_confidence > 0:
+        conf = pc.field("projection_confidence")
+        expr &= conf.is_null() | (conf >= min_confidence)
+    return expr
+
+
+def scan_rows(shard: ShardFile, expr: ds.Expression, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+    """Record batches of ROW_SCHEMA columns from one shard, filtered by ``expr``."""
+    dataset = open_shard(shard)
+    try:
+        for batch in dataset.to_batches(columns=COLUMNS, filter=expr, batch_size=batch_rows):
+            if batch.num_rows:
+                yield pa.RecordBatch.from_arrays(batch.columns, schema=ROW_SCHEMA)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise SchemaMismatchError(f"{shard.uri}: corrupt Parquet data ({err})") from err
+
+
+def count_rows(shards: Sequence[ShardFile]) -> int:
+    """Rows in the files from the Parquet footers (no data read)."""
+    total = 0
+    for shard in shards:
+        with shard.filesystem.open_input_file(shard.path) as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total

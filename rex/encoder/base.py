@@ -1,0 +1,98 @@
+"""The encoder interface shared by the from-scratch and the Hugging Face encoders.
+
+An instance is its sentence with entity markers inserted at the character spans of the two mentions
+(``[E1] head [/E1]``, ``[E2] tail [/E2]``). A tokenizer turns marked sentences into ids; the encoder returns
+the concatenated hidden states at the two start markers ("entity-start pooling", Baldini Soares et al. 2019).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+
+MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
+
+
+def mark_text(text: str, head: tuple[int, int], tail: tuple[int, int]) -> str:
+    """Insert the four markers at the half-open character spans ``head`` and ``tail`` (non-overlapping)."""
+    inserts = sorted(
+        [(head[0], 1, MARKERS[0]), (head[1], 0, MARKERS[1]), (tail[0], 1, MARKERS[2]), (tail[1], 0, MARKERS[3])]
+    )
+    out, last = [], 0
+    for pos, _, marker in inserts:
+        out.append(text[last:pos])
+        out.append(marker)
+        last = pos
+    out.append(text[last:])
+    return "".join(out)
+
+
+class MarkedTokenizer(Protocol):
+    """Subword tokenizer that knows the four markers as single tokens."""
+
+    pad_id: int
+    marker_ids: tuple[int, int, int, int]
+    prefix: list[int]  # special ids before the body ([CLS], <s>, ...)
+    suffix: list[int]  # special ids after it
+
+    def __len__(self) -> int: ...
+
+    def encode_body(self, marked_texts: Sequence[str]) -> list[list[int]]: ...
+
+    def save(self, directory: str) -> None: ...
+
+
+def window(ids: list[int], marker_ids: tuple[int, ...], max_body: int) -> list[int]:
+    """A window of at most ``max_body`` ids that keeps both entities (centred on them when it can)."""
+    if len(ids) <= max_body:
+        return ids
+    where = [i for i, t in enumerate(ids) if t in marker_ids]
+    lo, hi = (min(where), max(where)) if where else (0, 0)
+    if hi - lo + 1 >= max_body:
+        start = lo
+    else:
+        start = max(0, min(lo - (max_body - (hi - lo + 1)) // 2, len(ids) - max_body))
+    return ids[start : start + max_body]
+
+
+def encode_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Marked sentences -> padded ids, mask and the head/tail start-marker positions.
+
+    Returns ``input_ids`` (N, L) long, ``attention_mask`` (N, L) long, ``head_pos`` (N,), ``tail_pos`` (N,).
+    A marker lost to truncation (entities further apart than ``max_length``) points at position 0.
+    """
+    max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
+    seqs = [tokenizer.prefix + window(b, tokenizer.marker_ids, max_body) + tokenizer.suffix
+            for b in tokenizer.encode_body(marked_texts)]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), tokenizer.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[i, : len(seq)] = 1
+    e1, e2 = tokenizer.marker_ids[0], tokenizer.marker_ids[2]
+    return {"input_ids": ids, "attention_mask": mask, "head_pos": _first(ids, e1), "tail_pos": _first(ids, e2)}
+
+
+def _first(ids: torch.Tensor, token: int) -> torch.Tensor:
+    """(N,) index of the first ``token`` in each row of ``ids`` (N, L); 0 when absent."""
+    hit = ids == token
+    return torch.where(hit.any(dim=1), hit.float().argmax(dim=1), torch.zeros(ids.shape[0], dtype=torch.long))
+
+
+def entity_start_pool(hidden: torch.Tensor, head_pos: torch.Tensor, tail_pos: torch.Tensor) -> torch.Tensor:
+    """hidden (N, L, H), head_pos/tail_pos (N,) -> (N, 2H): the states at [E1] and [E2], concatenated."""
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    return torch.cat([hidden[rows, head_pos], hidden[rows, tail_pos]], dim=-1)
+
+
+class RexEncoder(torch.nn.Module):
+    """Base class: ``forward(input_ids (N, L), attention_mask (N, L), head_pos (N,), tail_pos (N,)) -> (N, 2H)``."""
+
+    hidden_size: int
+
+    @property
+    def output_size(self) -> int:
+        return 2 * self.hidden_size

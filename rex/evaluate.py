@@ -1,0 +1,70 @@
+"""Scoring bags with a trained model: cross-lingual bags and per-language sub-bags, then the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rex.metrics import evaluate_scores, save_pr_plot
+from rex.model.relation import RelationModel
+
+ALL = "all"
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def facts_for(retriever, keys: list[tuple[str, str]], device: torch.device) -> tuple[torch.Tensor | None, ...]:
+    """Retrieved KB facts of the batch's pairs: (NB, K, F) float and (NB, K) bool, or (None, None)."""
+    if retriever is None:
+        return None, None
+    found = retriever.retrieve(keys)
+    return (torch.as_tensor(found.embeddings, dtype=torch.float32, device=device),
+            torch.as_tensor(found.mask, dtype=torch.bool, device=device))
+
+
+def language_views(langs: list[str], bag_index: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, str]]]:
+    """Per-language sub-bags: (N,) view index of each instance and the (bag, lang) of every view."""
+    views: dict[tuple[int, str], int] = {}
+    index = [views.setdefault((int(b), lang), len(views)) for b, lang in zip(bag_index.tolist(), langs, strict=True)]
+    return torch.tensor(index, dtype=torch.long, device=bag_index.device), list(views)
+
+
+@torch.no_grad()
+def score_bags(model: RelationModel, batches: Iterable[dict], device: torch.device,
+               retriever=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{group: (gold (M, R), scores (M, R))} for group 'all' (whole cross-lingual bags) and each language
+    (the bag restricted to that language's instances)."""
+    model.eval()
+    gold: dict[str, list] = {}
+    scores: dict[str, list] = {}
+    for batch in batches:
+        batch = to_device(batch, device)
+        facts, mask = facts_for(retriever, batch["keys"], device)
+        reps = model.encode(batch)  # (N, D)
+        nb = len(batch["keys"])
+        full = torch.sigmoid(model.classify(reps, batch["bag_index"], nb, facts, mask)["bag_logits"])
+        gold.setdefault(ALL, []).append(batch["labels"].cpu().numpy())
+        scores.setdefault(ALL, []).append(full.float().cpu().numpy())
+        view_index, views = language_views(batch["langs"], batch["bag_index"])
+        view_bag = torch.tensor([b for b, _ in views], dtype=torch.long, device=device)
+        sub_facts = (facts[view_bag], mask[view_bag]) if facts is not None else (None, None)
+        sub = torch.sigmoid(model.classify(reps, view_index, len(views), *sub_facts)["bag_logits"]).float().cpu()
+        sub_gold = batch["labels"][view_bag].cpu()
+        for v, (_, lang) in enumerate(views):
+            gold.setdefault(lang, []).append(sub_gold[v : v + 1].numpy())
+            scores.setdefault(lang, []).append(sub[v : v + 1].numpy())
+    return {g: (np.concatenate(gold[g]), np.concatenate(scores[g])) for g in gold}
+
+
+def metrics_from_scores(scored: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float,
+                        plot_path: str | Path | None = None, title: str = "") -> dict[str, dict[str, float]]:
+    """Metrics per group (see rex.metrics.evaluate_scores); optionally the PR curves as a PNG."""
+    out = {group: evaluate_scores(g, s, threshold) for group, (g, s) in sorted(scored.items())}
+    if plot_path is not None and scored:
+        save_pr_plot(scored, str(plot_path), title)
+    return out

@@ -1,0 +1,104 @@
+"""Relation-extraction metrics over multi-label predictions; "no relation" is never a class of its own.
+
+Inputs are ``gold`` (M, R) 0/1 and ``scores`` (M, R) probabilities for M items (bags, or instances)
+and R KB relations. P/R/F1 count only positive (item, relation) decisions, so NA is excluded:
+
+* micro: pooled over all (item, relation) pairs;
+* macro: the mean over relations that occur in the gold labels or the predictions (a relation that is
+  neither predicted nor present has no defined precision or recall).
+
+PR-AUC and P@N follow OpenNRE's bag-level protocol: all (item, relation) pairs ranked by score; the
+curve's precision and recall at every cut-off; the area under it (trapezoidal, sklearn.metrics.auc).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import auc  # noqa: E402
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den else 0.0
+
+
+def _f1(p: float, r: float) -> float:
+    return _ratio(2 * p * r, p + r)
+
+
+def prf(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """gold, pred (M, R) 0/1 -> micro and macro precision, recall, F1 (no-relation excluded)."""
+    gold, pred = np.asarray(gold, bool), np.asarray(pred, bool)
+    tp = (gold & pred).sum(axis=0).astype(float)  # (R,)
+    n_pred, n_gold = pred.sum(axis=0).astype(float), gold.sum(axis=0).astype(float)
+    micro_p, micro_r = _ratio(tp.sum(), n_pred.sum()), _ratio(tp.sum(), n_gold.sum())
+    seen = (n_pred + n_gold) > 0
+    per_p = [_ratio(t, p) for t, p in zip(tp[seen], n_pred[seen], strict=True)]
+    per_r = [_ratio(t, g) for t, g in zip(tp[seen], n_gold[seen], strict=True)]
+    per_f = [_f1(p, r) for p, r in zip(per_p, per_r, strict=True)]
+    return {
+        "micro_p": micro_p, "micro_r": micro_r, "micro_f1": _f1(micro_p, micro_r),
+        "macro_p": float(np.mean(per_p)) if per_p else 0.0,
+        "macro_r": float(np.mean(per_r)) if per_r else 0.0,
+        "macro_f1": float(np.mean(per_f)) if per_f else 0.0,
+    }
+
+
+def pr_curve(gold: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall after each of the (item, relation) pairs ranked by descending score."""
+    flat_gold = np.asarray(gold, float).ravel()
+    order = np.argsort(-np.asarray(scores, float).ravel(), kind="stable")
+    hits = np.cumsum(flat_gold[order])
+    ranks = np.arange(1, len(order) + 1)
+    total = flat_gold.sum()
+    return hits / ranks, (hits / total if total else np.zeros_like(hits))
+
+
+def pr_auc(gold: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ranked precision-recall curve (0 when there is no positive pair)."""
+    precision, recall = pr_curve(gold, scores)
+    if len(recall) < 2 or not recall[-1]:
+        return 0.0
+    return float(auc(recall, precision))
+
+
+def precision_at(gold: np.ndarray, scores: np.ndarray, n: int) -> float:
+    """Precision of the ``n`` highest-scored (item, relation) pairs (fewer when there are fewer pairs)."""
+    precision, _ = pr_curve(gold, scores)
+    return float(precision[min(n, len(precision)) - 1]) if len(precision) else 0.0
+
+
+def evaluate_scores(gold: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every metric for one group of items: P/R/F1 at ``threshold``, PR-AUC, P@100/200/300, counts."""
+    gold = np.asarray(gold, float).reshape(len(gold), -1)
+    scores = np.asarray(scores, float).reshape(len(scores), -1)
+    out = prf(gold, scores >= threshold)
+    out["pr_auc"] = pr_auc(gold, scores)
+    for n in (100, 200, 300):
+        out[f"p@{n}"] = precision_at(gold, scores, n)
+    out["items"] = int(len(gold))
+    out["positive_items"] = int((gold.sum(axis=1) > 0).sum())
+    return out
+
+
+def save_pr_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str, title: str = "") -> None:
+    """PR curves {name: (gold, scores)} to a PNG."""
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    for name, (gold, scores) in curves.items():
+        precision, recall = pr_curve(gold, scores)
+        ax.plot(recall, precision, label=f"{name} (AUC {pr_auc(gold, scores):.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

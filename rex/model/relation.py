@@ -1,0 +1,127 @@
+"""Sentence- and bag-level multi-label relation classifiers over (N, D) instance representations.
+
+Output is one sigmoid per KB relation; "no relation" (NA) is the absence of any positive label, so a
+pair is NA when every probability is below the threshold. Aggregators (OpenNRE's, made multi-label):
+
+* ``instance`` -- sentence level: every instance is trained on its own labels; a bag scores the max.
+* ``att`` -- selective attention (Lin et al. 2016) with one query per relation: for relation r the bag
+  logit is the attention-weighted sum of the instance logits for r.
+* ``avg`` -- the mean instance representation is classified.
+* ``one`` -- at-least-one (Zeng et al. 2015): the bag logit for r is the max instance logit for r.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rex.config import ModelConfig
+from rex.encoder.base import RexEncoder
+
+
+def segment_max(values: torch.Tensor, index: torch.Tensor, segments: int) -> torch.Tensor:
+    """values (N, R), index (N,) in [0, S) -> (S, R) per-segment max (-inf for empty segments)."""
+    out = torch.full((segments, values.shape[1]), float("-inf"), dtype=values.dtype, device=values.device)
+    return out.scatter_reduce_(0, index[:, None].expand_as(values), values, "amax")
+
+
+def segment_mean(values: torch.Tensor, index: torch.Tensor, segments: int) -> torch.Tensor:
+    """values (N, D), index (N,) -> (S, D) per-segment mean."""
+    out = torch.zeros((segments, values.shape[1]), dtype=values.dtype, device=values.device)
+    return out.scatter_reduce_(0, index[:, None].expand_as(values), values, "mean", include_self=False)
+
+
+def segment_attention(scores: torch.Tensor, values: torch.Tensor, index: torch.Tensor, segments: int) -> torch.Tensor:
+    """Softmax of scores (N, R) within each segment, then the weighted sum of values (N, R) -> (S, R)."""
+    shifted = scores - segment_max(scores, index, segments).detach()[index]  # (N, R)
+    weights = shifted.exp()
+    denom = torch.zeros((segments, scores.shape[1]), dtype=scores.dtype, device=scores.device)
+    denom.index_add_(0, index, weights)
+    weights = weights / denom[index]  # (N, R), sums to 1 per segment and relation
+    out = torch.zeros_like(denom)
+    return out.index_add_(0, index, weights * values)
+
+
+class RelationModel(nn.Module):
+    """Encoder + optional KB fact fusion + aggregator + multi-label classifier."""
+
+    def __init__(self, encoder: RexEncoder, num_labels: int, cfg: ModelConfig, fact_dim: int | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = encoder
+        dim = encoder.output_size  # D = 2H
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.classifier = nn.Linear(dim, num_labels)
+        self.query = nn.Parameter(torch.randn(num_labels, dim) * 0.02) if cfg.aggregator == "att" else None
+        self.fusion = None
+        if cfg.retrieval is not None and cfg.retrieval.enabled:
+            if not fact_dim:
+                raise ValueError("retrieval is enabled but the fact embedding size is unknown")
+            self.fusion = _fact_fusion(dim, fact_dim)
+
+    def encode(self, batch: dict) -> torch.Tensor:
+        """Tokenised batch -> (N, D) instance representations."""
+        reps = self.encoder(batch["input_ids"], batch["attention_mask"], batch["head_pos"], batch["tail_pos"])
+        return self.dropout(reps.float())
+
+    def forward(self, batch: dict, facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None) -> dict:
+        """Returns ``inst_logits`` (N, R) and ``bag_logits`` (NB, R). ``facts`` (NB, K, F), ``fact_mask`` (NB, K)."""
+        reps = self.encode(batch)
+        return self.classify(reps, batch["bag_index"], len(batch["keys"]), facts, fact_mask)
+
+    def classify(self, reps: torch.Tensor, bag_index: torch.Tensor, num_bags: int,
+                 facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None) -> dict:
+        """reps (N, D), bag_index (N,) -> logits; the facts of a bag are fused into each of its instances."""
+        if self.fusion is not None:
+            if facts is None:
+                raise ValueError("this model fuses retrieved KB facts: pass facts and fact_mask")
+            reps = self.fusion(reps, facts[bag_index], fact_mask[bag_index])  # (N, D)
+        inst_logits = self.classifier(reps)  # (N, R)
+        agg = self.cfg.aggregator
+        if agg == "avg":
+            bag_logits = self.classifier(segment_mean(reps, bag_index, num_bags))
+        elif agg == "att":
+            scores = reps @ self.query.T  # (N, R)
+            bag_logits = segment_attention(scores, inst_logits, bag_index, num_bags)
+        else:  # instance, one: a bag holds the relation when its best instance does
+            bag_logits = segment_max(inst_logits, bag_index, num_bags)
+        return {"inst_logits": inst_logits, "bag_logits": bag_logits}
+
+
+def relation_loss(out: dict, batch: dict, cfg: ModelConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """BCE over the relations (instance- or bag-level) + the optional cross-lingual consistency term."""
+    if cfg.aggregator == "instance":
+        bce = F.binary_cross_entropy_with_logits(out["inst_logits"], batch["inst_labels"])
+    else:
+        bce = F.binary_cross_entropy_with_logits(out["bag_logits"], batch["labels"])
+    parts = {"bce": float(bce.detach())}
+    if cfg.consistency_weight > 0 and len(batch["twins"]):
+        cons = consistency_loss(out["inst_logits"], batch["twins"], cfg.consistency)
+        parts["consistency"] = float(cons.detach())
+        return bce + cfg.consistency_weight * cons, parts
+    return bce, parts
+
+
+def consistency_loss(logits: torch.Tensor, twins: torch.Tensor, kind: str = "kl") -> torch.Tensor:
+    """logits (N, R), twins (T, 2) (source, projected) -> scalar: symmetric Bernoulli KL or MSE of probabilities."""
+    a, b = logits[twins[:, 0]], logits[twins[:, 1]]  # (T, R)
+    if kind == "mse":
+        return F.mse_loss(torch.sigmoid(a), torch.sigmoid(b))
+    pa, pb = torch.sigmoid(a), torch.sigmoid(b)
+    la, lb = F.logsigmoid(a), F.logsigmoid(b)  # log p
+    na, nb = F.logsigmoid(-a), F.logsigmoid(-b)  # log (1 - p)
+    kl_ab = pa * (la - lb) + (1 - pa) * (na - nb)
+    kl_ba = pb * (lb - la) + (1 - pb) * (nb - na)
+    return (kl_ab + kl_ba).mean()
+
+
+def _fact_fusion(dim: int, fact_dim: int) -> nn.Module:
+    try:
+        from rex.retrieval.fusion import FactFusion
+    except ImportError as err:
+        raise RuntimeError(
+            "model.retrieval is enabled but rex.retrieval.fusion.FactFusion is not available "
+            f"({err}); disable retrieval or install the retrieval module"
+        ) from err
+    return FactFusion(dim, fact_dim)

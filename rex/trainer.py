@@ -1,0 +1,293 @@
+"""The training loop: bags -> model -> AdamW, with checkpoints, exact resume, early stopping and DDP.
+
+Output directory layout: ``bag-cache/`` (see rex.data.bags), ``checkpoints/step-*/`` (rex.checkpoint),
+``model/`` (the best model by dev PR-AUC, a model directory), ``metrics.jsonl`` (one JSON object per log
+or evaluation), ``metrics.json`` (final dev and test metrics) and ``pr_curve.png``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, load_model
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from rex.checkpoint import (
+    Progress,
+    latest_checkpoint,
+    load_trainer_state,
+    prune_checkpoints,
+    trainer_state,
+    write_extra,
+)
+from rex.config import RexConfig
+from rex.data import BagBatches, BagCache, build_bag_cache, resolve_shards
+from rex.distributed import barrier, broadcast, setup_distributed
+from rex.encoder import load_tokenizer, new_tokenizer
+from rex.evaluate import facts_for, metrics_from_scores, score_bags, to_device
+from rex.model.io import WEIGHTS, build_model, load_model_dir, save_model_dir
+from rex.model.relation import relation_loss
+from rex.optim import amp_dtype, autocast, build_optimizer
+
+logger = logging.getLogger(__name__)
+SPLITS = ("train", "dev", "test")
+
+
+class Trainer:
+    """Builds data, tokenizer, model and optimizer from a RexConfig; ``train()`` runs to the end."""
+
+    def __init__(self, config: RexConfig, out_dir: str | Path):
+        self.cfg, self.out = config, Path(out_dir)
+        self.env = setup_distributed()
+        self.device = self.env.device
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.ckpt_root = self.out / "checkpoints"
+        torch.manual_seed(config.train.seed)
+        if config.train.cpu_threads and self.device.type == "cpu":
+            torch.set_num_threads(config.train.cpu_threads)
+        resume = latest_checkpoint(self.ckpt_root)
+        self.caches = self._build_caches()
+        self.tokenizer, self.labels, warm = self._tokenizer_and_labels(resume)
+        self.retriever, fact_dim = self._retriever()
+        self.model = build_model(self.cfg, self.tokenizer, self.labels, fact_dim).to(self.device)
+        if resume is not None:
+            load_model(self.model, str(resume / WEIGHTS), device=str(self.device))
+        elif warm is not None:
+            _warm_start(self.model, warm, self.labels)
+        self.fact_dim = fact_dim
+        self.optimizer, self.scheduler = build_optimizer(self.model, config.train)
+        self.amp = amp_dtype(config.train, self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        self.progress = Progress(world=self.env.world)
+        if resume is not None:
+            self.progress = load_trainer_state(resume, self.optimizer, self.scheduler, self.scaler, self.device)
+            if self.progress.world != self.env.world:
+                logger.warning("resuming a %d-rank run on %d ranks: the data order changes", self.progress.world,
+                               self.env.world)
+            logger.info("resumed from %s at step %d", resume, self.progress.step)
+        self.net = self.model
+        if self.env.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        self.train_data = self._batches("train", shuffle=True)
+        if len(self.train_data) == 0:
+            raise ValueError(f"no training batches: {self.caches['train'].num_bags} train bags for batch size "
+                             f"{config.train.batch_size} x {self.env.world} ranks (shards: {config.data.shards})")
+
+    # ----- setup -----
+    def _build_caches(self) -> dict[str, BagCache]:
+        shards = resolve_shards(self.cfg.data.shards)
+        root = self.cfg.data.cache_dir or str(self.out / "bag-cache")
+        caches = {}
+        for split in SPLITS:  # rank 0 builds; the others then find the finished cache
+            if self.env.is_main:
+                caches[split] = build_bag_cache(shards, split, self.cfg.data, root)
+            barrier()
+            if not self.env.is_main:
+                caches[split] = build_bag_cache(shards, split, self.cfg.data, root)
+        return caches
+
+    def _tokenizer_and_labels(self, resume: Path | None):
+        """From the checkpoint (resume), the warm-start model, or new (sentencepiece trained on train text)."""
+        if resume is not None:
+            saved = json.loads((resume / "config.json").read_text(encoding="utf-8"))
+            self.cfg = RexConfig.from_dict({**self.cfg.to_dict(), "encoder": saved["encoder"], "model": saved["model"]})
+            labels = json.loads((resume / "labels.json").read_text(encoding="utf-8"))["relations"]
+            return load_tokenizer(self.cfg.encoder, str(resume)), labels, None
+        train_labels = self.caches["train"].labels
+        if not train_labels:
+            raise ValueError(f"the training split has no relation labels (shards: {self.cfg.data.shards})")
+        if self.cfg.train.init_from:
+            warm = load_model_dir(self.cfg.train.init_from)
+            self.cfg = RexConfig.from_dict({**self.cfg.to_dict(), "encoder": warm.config.to_dict()["encoder"]})
+            labels = warm.labels + [r for r in train_labels if r not in warm.labels]
+            return warm.tokenizer, labels, warm
+        tok_dir = self.out / "tokenizer-init"
+        if self.env.is_main:
+            tok_dir.mkdir(exist_ok=True)
+            new_tokenizer(self.cfg.encoder, self._train_sentences()).save(str(tok_dir))
+        barrier()
+        return load_tokenizer(self.cfg.encoder, str(tok_dir)), train_labels, None
+
+    def _train_sentences(self):
+        seen: set[str] = set()
+        for part in range(len(self.caches["train"].meta["partitions"])):
+            for bag in self.caches["train"].read_partition(part):
+                for row in bag.rows:
+                    if row["text"] not in seen and len(seen) < self.cfg.encoder.spm_max_sentences:
+                        seen.add(row["text"])
+                        yield row["text"]
+
+    def _retriever(self):
+        """KB fact retrieval (rex.retrieval) when enabled; dev and test pairs are excluded (leak-free)."""
+        ret = self.cfg.model.retrieval
+        if ret is None or not ret.enabled:
+            return None, None
+        try:
+            from rex.retrieval.retriever import load_retriever
+        except ImportError as err:
+            raise RuntimeError(f"model.retrieval is enabled but rex.retrieval.retriever is unavailable: {err}") from err
+        held_out = self.caches["dev"].pairs() | self.caches["test"].pairs()
+        retriever = load_retriever(ret.index_dir, k=ret.k, exclude_pairs=held_out)
+        return retriever, retriever.dim
+
+    def _batches(self, split: str, shuffle: bool) -> BagBatches:
+        d, t = self.cfg.data, self.cfg.train
+        rank, world = (self.env.rank, self.env.world) if shuffle else (0, 1)
+        return BagBatches(self.caches[split], self.tokenizer, self.labels, batch_size=t.batch_size if shuffle
+                          else t.eval_batch_size, max_length=d.max_length, max_bag_size=d.max_bag_size,
+                          seed=t.seed, shuffle=shuffle, buffer_partitions=d.buffer_partitions, rank=rank, world=world)
+
+    def _loader(self, data: BagBatches) -> DataLoader:
+        # A private generator: creating a loader must not draw from the global RNG (exact resume).
+        return DataLoader(data, batch_size=None, num_workers=self.cfg.data.num_workers,
+                          pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(0))
+
+    # ----- training -----
+    def train(self) -> dict:
+        """Train to max_steps or early stop; returns {'dev': best dev metrics, 'test': test metrics, ...}."""
+        t, p = self.cfg.train, self.progress
+        self.train_data.set_epoch(p.epoch, p.batch_in_epoch)
+        batches, accum, stop = iter(self._loader(self.train_data)), 0, False
+        window = {"loss": 0.0, "bce": 0.0, "consistency": 0.0, "n": 0, "examples": 0, "t0": time.perf_counter()}
+        bar = tqdm(total=t.max_steps, initial=p.step, disable=not (t.progress and self.env.is_main), desc="train")
+        while p.step < t.max_steps and not stop:
+            batch = next(batches, None)
+            if batch is None:  # next epoch
+                p.epoch, p.batch_in_epoch = p.epoch + 1, 0
+                self.train_data.set_epoch(p.epoch)
+                batches = iter(self._loader(self.train_data))
+                continue
+            p.batch_in_epoch += 1
+            accum += 1
+            self._micro_step(batch, sync=accum == t.accum_steps, window=window)
+            if accum < t.accum_steps:
+                continue
+            accum = 0
+            self._optimizer_step()
+            p.step += 1
+            bar.update(1)
+            if p.step % t.log_every == 0:
+                self._log_train(window, bar)
+            if p.step % t.eval_every == 0 or p.step == t.max_steps:
+                stop = self._evaluate_dev()
+            if p.step % t.save_every == 0 or p.step == t.max_steps or stop:
+                self.save_checkpoint()
+        bar.close()
+        return self._finish()
+
+    def _micro_step(self, batch: dict, sync: bool, window: dict) -> None:
+        batch = to_device(batch, self.device)
+        facts, mask = facts_for(self.retriever, batch["keys"], self.device)
+        self.net.train()
+        no_sync = self.net.no_sync() if isinstance(self.net, DistributedDataParallel) and not sync else None
+        with no_sync or contextlib.nullcontext():
+            with autocast(self.device, self.amp):
+                out = self.net(batch, facts, mask)
+            loss, parts = relation_loss(out, batch, self.cfg.model)
+            scaled = loss / self.cfg.train.accum_steps
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        window["loss"] += float(loss.detach())
+        window["bce"] += parts["bce"]
+        window["consistency"] += parts.get("consistency", 0.0)
+        window["n"] += 1
+        window["examples"] += int(batch["input_ids"].shape[0])
+
+    def _optimizer_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _log_train(self, window: dict, bar) -> None:
+        n, elapsed = max(1, window["n"]), time.perf_counter() - window["t0"]
+        record = {"step": self.progress.step, "epoch": self.progress.epoch, "loss": window["loss"] / n,
+                  "bce": window["bce"] / n, "consistency": window["consistency"] / n,
+                  "lr": self.scheduler.get_last_lr()[0], "examples_per_s": window["examples"] / max(elapsed, 1e-9)}
+        self._log(record)
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+        window.update(loss=0.0, bce=0.0, consistency=0.0, n=0, examples=0, t0=time.perf_counter())
+
+    def _log(self, record: dict) -> None:
+        if self.env.is_main:
+            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as log:
+                log.write(json.dumps(record, sort_keys=True) + "\n")
+
+    # ----- evaluation, checkpoints -----
+    def evaluate(self, split: str, plot: Path | None = None) -> dict:
+        data = self._batches(split, shuffle=False)
+        scored = score_bags(self.model, self._loader(data), self.device, self.retriever)
+        return metrics_from_scores(scored, self.cfg.model.threshold, plot, title=f"{split} PR curve")
+
+    def _evaluate_dev(self) -> bool:
+        """Evaluate on dev (rank 0), keep the best model, return whether to stop early."""
+        p, stop = self.progress, False
+        if self.env.is_main and self.caches["dev"].num_bags:
+            metrics = self.evaluate("dev")
+            score = metrics["all"]["pr_auc"]
+            self._log({"step": p.step, "split": "dev", **{f"{g}/{k}": v for g, m in metrics.items()
+                                                          for k, v in m.items()}})
+            if score > p.best_score:
+                p.best_score, p.best_step, p.bad_evals = score, p.step, 0
+                self.save_model(self.out / "model")
+            else:
+                p.bad_evals += 1
+                stop = bool(self.cfg.train.patience) and p.bad_evals >= self.cfg.train.patience
+        p.best_score, p.best_step, p.bad_evals, stop = broadcast((p.best_score, p.best_step, p.bad_evals, stop))
+        return stop
+
+    def save_model(self, directory: Path, extra=None) -> None:
+        save_model_dir(directory, self.model, self.tokenizer, self.cfg, self.labels, self.fact_dim, extra)
+
+    def save_checkpoint(self) -> None:
+        if self.env.is_main:
+            state = trainer_state(self.optimizer, self.scheduler, self.scaler)
+            self.save_model(self.ckpt_root / f"step-{self.progress.step:07d}",
+                            extra=lambda tmp: write_extra(tmp, state, self.progress))
+            prune_checkpoints(self.ckpt_root, self.cfg.train.keep_checkpoints)
+        barrier()
+
+    def _finish(self) -> dict:
+        results: dict = {"steps": self.progress.step, "best_step": self.progress.best_step}
+        if self.env.is_main:
+            if not (self.out / "model" / WEIGHTS).exists():  # no dev split: the last weights are the model
+                self.save_model(self.out / "model")
+            best = load_file(str(self.out / "model" / WEIGHTS), device=str(self.device))
+            self.model.load_state_dict(best)
+            if self.caches["dev"].num_bags:
+                results["dev"] = self.evaluate("dev")
+            if self.caches["test"].num_bags:
+                results["test"] = self.evaluate("test", plot=self.out / "pr_curve.png")
+            (self.out / "metrics.json").write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
+        barrier()
+        return results
+
+
+def _warm_start(model: torch.nn.Module, warm, labels: list[str]) -> None:
+    """Copy the previous model's weights; label-indexed tensors keep the rows of the previous labels."""
+    old = warm.model.state_dict()
+    new = model.state_dict()
+    for name, tensor in old.items():
+        if name not in new:
+            continue
+        if new[name].shape == tensor.shape:
+            new[name] = tensor
+        elif new[name].shape[1:] == tensor.shape[1:] and new[name].shape[0] > tensor.shape[0]:
+            new[name][: tensor.shape[0]] = tensor  # classifier rows / attention queries of the old labels
+        else:
+            logger.warning("warm start: %s has shape %s, previous model %s: not copied", name,
+                           tuple(new[name].shape), tuple(tensor.shape))
+    model.load_state_dict(new)
