@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import eflomal
 
+from alignment.anchors import anchor_counts
 from alignment.core import TokenPair, WordAlignment
 from alignment.symmetrize import METHODS, symmetrize
 
@@ -40,6 +41,8 @@ class EflomalConfig:
     ``prefix_len`` truncates every (lower-cased) word to its first N characters for the statistical
     model only (light stemming; 0 = off). eflomal always lower-cases. ``rel_iterations`` scales
     eflomal's default sampler iterations; ``n_iterations`` (IBM1, HMM, fertility) overrides it.
+    ``anchor_weight`` > 0 adds, for the pairs being aligned, lexical priors of that weight for identical
+    and look-alike word pairs (names, numbers, cognates; see :mod:`alignment.anchors`).
     eflomal 2.0 seeds its sampler from the clock and has no seed option, so runs are not bit-identical.
     """
 
@@ -51,6 +54,7 @@ class EflomalConfig:
     n_iterations: tuple[int, int, int] | None = None
     null_prior: float = 0.2
     prefix_len: int = 0
+    anchor_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.symmetrization not in METHODS:
@@ -139,8 +143,12 @@ def run_eflomal(
         rel_iterations=config.rel_iterations, null_prior=config.null_prior,
         source_prefix_len=config.prefix_len, target_prefix_len=config.prefix_len,
     )
-    src_lines = [" ".join(clean_tokens(src)) + "\n" for src, _ in pairs]
-    tgt_lines = [" ".join(clean_tokens(tgt)) + "\n" for _, tgt in pairs]
+    cleaned = [(clean_tokens(src), clean_tokens(tgt)) for src, tgt in pairs]
+    if config.anchor_weight > 0:
+        anchors = {key: config.anchor_weight * n for key, n in anchor_counts(cleaned).items()}
+        priors = EflomalPriors(lexical=anchors).merge(priors) if priors is not None else EflomalPriors(anchors)
+    src_lines = [" ".join(src) + "\n" for src, _ in cleaned]
+    tgt_lines = [" ".join(tgt) + "\n" for _, tgt in cleaned]
     with tempfile.TemporaryDirectory(prefix="eflomal-") as tmp:
         fwd_path, rev_path = os.path.join(tmp, "fwd"), os.path.join(tmp, "rev")
         priors_input = io.StringIO(priors.to_text()) if priors is not None else None

@@ -1,0 +1,100 @@
+"""AER of eflomal on the shared gold word-alignment sets, step by step from the plain baseline.
+
+Each variant trains on the gold sentences (their links are never used for training) plus, from the
+"+ bitext" step on, all raw bitext that ../shared/data holds for the pair. Scores are printed for every
+symmetrisation of the same forward/reverse runs. ``--bundles N`` adds the pipeline's mode: priors
+fitted once on a corpus, then the gold sentences aligned in bundles of N with those priors.
+
+    python -m bench.aer                       # all pairs, all variants
+    python -m bench.aer --pairs en-fr ro-en --repeats 3 --bundles 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+from alignment.benchdata import extra_bitext, gold_sets
+from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors, run_eflomal
+from alignment.evaluate import alignment_scores
+from alignment.symmetrize import symmetrize
+
+SYMMETRIZATIONS = ("intersection", "grow-diag", "grow-diag-final-and", "grow-diag-final", "union")
+BASE = EflomalConfig()
+VARIANTS: list[tuple[str, bool, EflomalConfig]] = [
+    ("baseline (gold sentences only)", False, BASE),
+    ("+ bitext", True, BASE),
+    ("+ prefix-4 stemming", True, replace(BASE, prefix_len=4)),
+    ("+ anchor priors (w=2)", True, replace(BASE, prefix_len=4, anchor_weight=2.0)),
+    ("+ 4x iterations", True, replace(BASE, prefix_len=4, anchor_weight=2.0, rel_iterations=4.0)),
+]
+
+
+def score_variant(gold, training, config) -> dict[str, float]:
+    """AER per symmetrisation on the gold sentences (the first len(gold.pairs) of ``training``)."""
+    forward, reverse = run_eflomal(training, config)
+    n = len(gold.pairs)
+    out = {}
+    for method in SYMMETRIZATIONS:
+        predicted = [symmetrize(f, r, method) for f, r in zip(forward[:n], reverse[:n], strict=True)]
+        out[method] = alignment_scores(predicted, gold.sure, gold.possible).aer
+    return out
+
+
+def bundle_mode(gold, extra, config, bundle: int) -> dict[str, float]:
+    """AER of: whole corpus aligned at once; bundles with priors from the whole corpus; bundles with
+    priors from the extra bitext only (a sample that excludes the bundles); bundles without priors."""
+    n = len(gold.pairs)
+    training = gold.pairs + extra
+    bundles = [gold.pairs[k:k + bundle] for k in range(0, n, bundle)]
+
+    def aer_of(priors) -> float:
+        aligner = EflomalAligner(config, priors)
+        predicted = [a for chunk in bundles for a in aligner.align(chunk)]
+        return alignment_scores(predicted, gold.sure, gold.possible).aer
+
+    whole = EflomalAligner(config).align(training)[:n]
+    out = {"whole corpus at once": alignment_scores(whole, gold.sure, gold.possible).aer}
+    started = time.perf_counter()
+    priors = fit_priors(training, config)
+    out["fit_priors seconds (whole corpus)"] = time.perf_counter() - started
+    out[f"bundles of {bundle} + priors(corpus incl. bundles)"] = aer_of(priors)
+    if extra:
+        out[f"bundles of {bundle} + priors(extra bitext only)"] = aer_of(fit_priors(extra, config))
+    out[f"bundles of {bundle}, no priors"] = aer_of(None)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", nargs="*", default=None, help="subset of en-fr ro-en en-cs en-es en-hi")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per variant (eflomal is stochastic): mean")
+    parser.add_argument("--variants", nargs="*", type=int, default=None, help="indices into VARIANTS")
+    parser.add_argument("--bundles", type=int, default=0, help="also run the priors + bundles experiment")
+    args = parser.parse_args()
+    sets = gold_sets()
+    for name in args.pairs or list(sets):
+        gold, src, tgt = sets[name]
+        extra = extra_bitext(src, tgt)
+        print(f"\n## {name}: {len(gold.pairs)} gold pairs, {len(extra)} extra bitext pairs", flush=True)
+        print("| variant | " + " | ".join(SYMMETRIZATIONS) + " | seconds |")
+        print("|---|" + "---|" * (len(SYMMETRIZATIONS) + 1))
+        chosen = range(len(VARIANTS)) if args.variants is None else args.variants
+        for index in chosen:
+            label, use_extra, config = VARIANTS[index]
+            training = gold.pairs + (extra if use_extra else [])
+            started = time.perf_counter()
+            runs = [score_variant(gold, training, config) for _ in range(args.repeats)]
+            seconds = (time.perf_counter() - started) / args.repeats
+            cells = [f"{statistics.mean(r[m] for r in runs):.3f}" for m in SYMMETRIZATIONS]
+            print(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |", flush=True)
+        if args.bundles:
+            _, _, config = VARIANTS[-1]
+            for key, value in bundle_mode(gold, extra, config, args.bundles).items():
+                print(f"- {key}: {value:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
