@@ -8,7 +8,8 @@ and R KB relations. P/R/F1 count only positive (item, relation) decisions, so NA
   neither predicted nor present has no defined precision or recall).
 
 PR-AUC and P@N follow OpenNRE's bag-level protocol: all (item, relation) pairs ranked by score; the
-curve's precision and recall at every cut-off; the area under it (trapezoidal, sklearn.metrics.auc).
+curve's precision and recall at every cut-off; the area under it (trapezoidal, sklearn.metrics.auc), the
+curve extended to recall 0 at its first precision.
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ def pr_curve(gold: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def pr_auc(gold: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ranked precision-recall curve (0 when there is no positive pair)."""
+    """Area under the ranked precision-recall curve, started at recall 0 with the first precision (so a
+    perfect ranking scores 1 even on small sets); 0 when there is no positive pair."""
     precision, recall = pr_curve(gold, scores)
-    if len(recall) < 2 or not recall[-1]:
+    if not len(recall) or not recall[-1]:
         return 0.0
-    return float(auc(recall, precision))
+    return float(auc(np.r_[0.0, recall], np.r_[precision[0], precision]))
 
 
 def precision_at(gold: np.ndarray, scores: np.ndarray, n: int) -> float:

@@ -102,3 +102,18 @@ def write_synthetic_shards(out_dir: str | Path, num_pairs: int = 60, seed: int =
             if chunk:
                 write_parquet(chunk, str(out / split / f"part-{i:05d}.parquet"), SHARD_SCHEMA)
     return out
+
+
+def tiny_config(shard_dirs: list[str], steps: int = 8, **train_overrides):
+    """A seconds-scale configuration for tests: a 1-layer 32-wide encoder, a small vocabulary."""
+    from rex.config import DataConfig, EncoderConfig, ModelConfig, RexConfig, TrainConfig
+
+    train = {"batch_size": 4, "eval_batch_size": 16, "lr": 3e-3, "warmup_steps": 2, "max_steps": steps,
+             "eval_every": steps, "save_every": steps, "log_every": 1, "patience": 0, "progress": False,
+             "cpu_threads": 1, **train_overrides}
+    return RexConfig(
+        data=DataConfig(shards=list(shard_dirs), max_length=32, max_bag_size=6),
+        encoder=EncoderConfig(vocab_size=120, hidden=32, layers=1, heads=2, ffn=64, dropout=0.1),
+        model=ModelConfig(aggregator="att"),
+        train=TrainConfig(**train),
+    )

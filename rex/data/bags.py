@@ -197,6 +197,7 @@ def _drop_bad_spans(batch: pa.RecordBatch, uri: str, dead, rejects: Counter) -> 
         for i in np.flatnonzero(hit):
             dead.write(json.dumps({"file": uri, "instance_id": batch["instance_id"][int(i)].as_py(),
                                    "reason": reason}) + "\n")
-        rejects[reason] += int(hit.sum())
+        if hit.any():
+            rejects[reason] += int(hit.sum())
         bad |= hit
     return batch.filter(pa.array(~bad)) if bad.any() else batch

@@ -111,15 +111,21 @@ def _expand(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile
     ]
 
 
-def open_shard(shard: ShardFile) -> ds.Dataset:
-    """Open one shard file as a dataset after checking its schema (SchemaMismatchError naming the file)."""
+def _footer(shard: ShardFile) -> pq.FileMetaData:
+    """The Parquet footer, after checking the schema (SchemaMismatchError naming the file)."""
     try:
         with shard.filesystem.open_input_file(shard.path) as handle:
-            actual = pq.read_schema(handle)
+            meta = pq.ParquetFile(handle).metadata
     except (pa.ArrowInvalid, OSError) as err:
         raise SchemaMismatchError(f"{shard.uri}: not a readable Parquet file ({err})") from err
-    check_schema(actual, SHARD_SCHEMA, shard.uri)
-    return ds.dataset(shard.path, filesystem=shard.filesystem, format="parquet", schema=actual)
+    check_schema(meta.schema.to_arrow_schema(), SHARD_SCHEMA, shard.uri)
+    return meta
+
+
+def open_shard(shard: ShardFile) -> ds.Dataset:
+    """Open one shard file as a dataset after checking its schema (SchemaMismatchError naming the file)."""
+    schema = _footer(shard).schema.to_arrow_schema()
+    return ds.dataset(shard.path, filesystem=shard.filesystem, format="parquet", schema=schema)
 
 
 def row_filter(
@@ -131,7 +137,8 @@ def row_filter(
         expr &= pc.field("lang").isin(list(langs))
     if min_confidence > 0:
         conf = pc.field("projection_confidence")
-        expr &= conf.is_null() | (conf >= min_confidence)
+        # compared in float32, the column's type, so a row at exactly the threshold passes
+        expr &= conf.is_null() | (conf >= pa.scalar(min_confidence, pa.float32()))
     return expr
 
 
@@ -147,9 +154,5 @@ def scan_rows(shard: ShardFile, expr: ds.Expression, batch_rows: int = 65_536) -
 
 
 def count_rows(shards: Sequence[ShardFile]) -> int:
-    """Rows in the files from the Parquet footers (no data read)."""
-    total = 0
-    for shard in shards:
-        with shard.filesystem.open_input_file(shard.path) as handle:
-            total += pq.ParquetFile(handle).metadata.num_rows
-    return total
+    """Rows in the files from the Parquet footers (schemas checked, no data read)."""
+    return sum(_footer(shard).num_rows for shard in shards)

@@ -1,0 +1,97 @@
+"""rex.model: aggregators, losses, the retrieval hook, model directories."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from rex.config import EncoderConfig, ModelConfig, RetrievalConfig, RexConfig
+from rex.encoder import encode_batch, mark_text, new_tokenizer
+from rex.model import build_model, consistency_loss, load_model_dir, relation_loss, save_model_dir
+from rex.model.relation import segment_attention, segment_max, segment_mean
+from rex.synthetic import synthetic_rows
+
+
+def test_segment_ops_by_hand():
+    values = torch.tensor([[1.0, 4.0], [3.0, 2.0], [5.0, 0.0]])  # (N=3, R=2)
+    index = torch.tensor([0, 0, 1])
+    assert torch.equal(segment_max(values, index, 2), torch.tensor([[3.0, 4.0], [5.0, 0.0]]))
+    assert torch.equal(segment_mean(values, index, 2), torch.tensor([[2.0, 3.0], [5.0, 0.0]]))
+    equal = segment_attention(torch.zeros(3, 2), values, index, 2)  # uniform attention = mean
+    assert torch.allclose(equal, segment_mean(values, index, 2))
+    peaked = segment_attention(torch.tensor([[100.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), values, index, 2)
+    assert torch.allclose(peaked, torch.tensor([[1.0, 3.0], [5.0, 0.0]]))
+
+
+def test_consistency_loss_zero_for_equal_twins_positive_otherwise():
+    logits = torch.tensor([[2.0, -1.0], [2.0, -1.0], [-2.0, 1.0]])
+    assert consistency_loss(logits, torch.tensor([[0, 1]])).item() == pytest.approx(0.0, abs=1e-7)
+    assert consistency_loss(logits, torch.tensor([[0, 2]])).item() > 0.5
+    assert consistency_loss(logits, torch.tensor([[0, 2]]), "mse").item() > 0.1
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return new_tokenizer(EncoderConfig(vocab_size=120), (r["text"] for r in synthetic_rows(20)))
+
+
+def _batch(tokenizer):
+    texts = [mark_text("Ent1a was born in Ent1b .", (0, 5), (18, 23)),
+             mark_text("Ent1a wurde in Ent1b geboren .", (0, 5), (15, 20)),
+             mark_text("Ent2a works for Ent2b .", (0, 5), (16, 21))]
+    batch = encode_batch(tokenizer, texts, 32)
+    batch.update(bag_index=torch.tensor([0, 0, 1]), keys=[("Q1", "Q2"), ("Q3", "Q4")],
+                 labels=torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+                 inst_labels=torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), twins=torch.tensor([[0, 1]]))
+    return batch
+
+
+@pytest.mark.parametrize("aggregator", ["instance", "att", "avg", "one"])
+def test_aggregators_shapes_and_loss(tokenizer, aggregator):
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
+                    model=ModelConfig(aggregator=aggregator, consistency_weight=1.0))
+    model = build_model(cfg, tokenizer, ["P19", "P108"])
+    batch = _batch(tokenizer)
+    out = model(batch)
+    assert out["inst_logits"].shape == (3, 2) and out["bag_logits"].shape == (2, 2)
+    loss, parts = relation_loss(out, batch, cfg.model)
+    assert loss.requires_grad and "consistency" in parts
+    loss.backward()
+    assert model.classifier.weight.grad is not None
+
+
+def test_retrieval_enabled_without_module_is_a_clear_error(tokenizer, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rex.retrieval.fusion", None)  # import fails
+    cfg = RexConfig(model=ModelConfig(retrieval=RetrievalConfig(index_dir="idx")))
+    with pytest.raises(RuntimeError, match="FactFusion is not available"):
+        build_model(cfg, tokenizer, ["P19"], fact_dim=8)
+
+
+def test_retrieval_fusion_is_applied(tokenizer):
+    pytest.importorskip("rex.retrieval.fusion")
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
+                    model=ModelConfig(retrieval=RetrievalConfig(index_dir="idx", k=3)))
+    model = build_model(cfg, tokenizer, ["P19", "P108"], fact_dim=8).eval()
+    torch.nn.init.normal_(model.fusion.out.weight)  # the fusion starts as the identity: make it act
+    batch = _batch(tokenizer)
+    facts, mask = torch.randn(2, 3, 8), torch.tensor([[True, True, False], [True, False, False]])
+    with_facts = model(batch, facts, mask)["bag_logits"]
+    assert with_facts.shape == (2, 2)
+    assert not torch.allclose(with_facts, model(batch, torch.randn(2, 3, 8), mask)["bag_logits"])
+    with pytest.raises(ValueError, match="pass facts"):
+        model(batch)
+
+
+def test_model_directory_round_trip(tokenizer, tmp_path):
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32))
+    model = build_model(cfg, tokenizer, ["P19", "P108"]).eval()
+    save_model_dir(tmp_path / "m", model, tokenizer, cfg, ["P19", "P108"])
+    loaded = load_model_dir(tmp_path / "m")
+    batch = _batch(tokenizer)
+    assert loaded.labels == ["P19", "P108"] and loaded.config == cfg
+    assert torch.allclose(model(batch)["bag_logits"], loaded.model(batch)["bag_logits"])
+    (tmp_path / "m" / "labels.json").unlink()
+    with pytest.raises(FileNotFoundError, match="missing labels.json"):
+        load_model_dir(tmp_path / "m")
