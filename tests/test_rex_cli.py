@@ -1,0 +1,83 @@
+"""rex.cli: config file + flags, train -> evaluate -> predict round trip, clear input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from rex.cli import build_parser, main, resolve_config
+from rex.synthetic import tiny_config, write_synthetic_shards
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    shards = write_synthetic_shards(root / "shards", num_pairs=40)
+    config = tiny_config([str(shards)], steps=30).to_dict()
+    config["data"].pop("shards")
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    code = main(["train", "--config", str(root / "config.yaml"), "--shards", str(shards), "--out", str(root / "out"),
+                 "--train.max_steps", "30", "--model.aggregator", "att"])
+    assert code == 0
+    return root, shards
+
+
+def test_flags_override_the_config_file(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"train": {"lr": 0.1, "max_steps": 5}, "data": {"langs": ["en"]}}))
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "c.json"), "--out", "o",
+                                      "--train.max_steps", "9", "--data.langs", "de", "zh",
+                                      "--model.retrieval.index_dir", "idx", "--model.retrieval.k", "4",
+                                      "--train.progress", "false"])
+    cfg = resolve_config(args)
+    assert cfg.train.lr == 0.1 and cfg.train.max_steps == 9 and cfg.data.langs == ["de", "zh"]
+    assert cfg.model.retrieval.index_dir == "idx" and cfg.model.retrieval.k == 4 and cfg.train.progress is False
+
+
+def test_bad_config_values_fail_early(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"train": {"lr": -1}}))
+    with pytest.raises(ValueError, match="c.json: need lr > 0"):
+        resolve_config(build_parser().parse_args(["train", "--config", str(tmp_path / "c.json"), "--out", "o"]))
+    (tmp_path / "d.json").write_text(json.dumps({"trian": {}}))
+    with pytest.raises(ValueError, match="unknown sections"):
+        resolve_config(build_parser().parse_args(["train", "--config", str(tmp_path / "d.json"), "--out", "o"]))
+
+
+def test_train_evaluate_predict_round_trip(trained, tmp_path, capsys):
+    root, shards = trained
+    model = root / "out" / "model"
+    assert main(["evaluate", "--model", str(model), "--shards", str(shards), "--split", "test",
+                 "--out", str(tmp_path / "m.json"), "--plot", str(tmp_path / "pr.png")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    saved = json.loads((root / "out" / "metrics.json").read_text())["test"]
+    assert metrics["all"]["pr_auc"] == pytest.approx(saved["all"]["pr_auc"])  # reloaded model = trained model
+    assert (tmp_path / "pr.png").exists()
+    lines = [
+        {"id": 1, "text": "Ent1a was born in Ent1b .", "language": "en", "head": {"start": 0, "end": 5},
+         "tail": [18, 23]},
+        {"id": 2, "marked_text": "[E1]Ent7a[/E1] und [E2]Ent7b[/E2] waren in den Nachrichten .", "language": "de"},
+    ]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert main(["predict", "--model", str(model), "--input", str(tmp_path / "in.jsonl"),
+                 "--output", str(tmp_path / "out.jsonl")]) == 0
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    labels = json.loads((model / "labels.json").read_text())["relations"]
+    assert [o["id"] for o in out] == [1, 2] and all(sorted(o["scores"]) == sorted(labels) for o in out)
+    assert all(0.0 <= p <= 1.0 for o in out for p in o["scores"].values())
+
+
+def test_predict_bad_line_names_file_and_line(trained, tmp_path):
+    root, _ = trained
+    (tmp_path / "in.jsonl").write_text(json.dumps({"text": "abc", "head": [0, 1], "tail": [2, 9]}) + "\n")
+    with pytest.raises(ValueError, match=r"in.jsonl:1: 'tail' span \[2, 9\] is not inside the text"):
+        main(["predict", "--model", str(root / "out" / "model"), "--input", str(tmp_path / "in.jsonl"),
+              "--output", str(tmp_path / "o.jsonl")])
+
+
+def test_index_command_is_registered_or_explained(capsys):
+    try:
+        main(["index", "--help"])
+    except SystemExit as done:
+        assert done.code == 0
+    assert "index" in capsys.readouterr().out
