@@ -38,6 +38,13 @@ def test_resolve_dirs_files_and_globs(shards):
         resolve_shards([str(shards / "nope")])
 
 
+def test_resolve_skips_rejects_and_temp_folders(tmp_path):
+    for folder in ("train", "rejects", "train/beam-temp-x", ".hidden"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "a.parquet").write_bytes(b"")
+    assert [s.path for s in resolve_shards([str(tmp_path)])] == [str(tmp_path / "train" / "a.parquet")]
+
+
 def test_corrupt_shard_is_a_clear_error(tmp_path):
     (tmp_path / "train").mkdir()
     bad = tmp_path / "train" / "part-0.parquet"

@@ -74,7 +74,11 @@ class ShardFile:
 
 
 def resolve_shards(roots: Sequence[str]) -> list[ShardFile]:
-    """Every ``*.parquet`` file under the given directories, files or (local) globs, sorted, deduplicated."""
+    """Every ``*.parquet`` file under the given directories, files or (local) globs, sorted, deduplicated.
+
+    Under a directory, ``rejects/`` (the pipeline's dead letters) and hidden, ``_``-prefixed or ``beam-temp*``
+    folders are skipped; any other Parquet file must be a shard (its schema is checked on open).
+    """
     found: dict[str, ShardFile] = {}
     for root in roots:
         if "://" not in root and any(ch in root for ch in "*?["):
@@ -101,14 +105,19 @@ def _expand(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile
     if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"shard root {root!r} does not exist")
     if info.type == pafs.FileType.File:
-        infos = [info]
-    else:
-        infos = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+        return [ShardFile(filesystem, info.path, info.size or 0, info.mtime_ns or 0)]
+    infos = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
     return [
         ShardFile(filesystem, i.path, i.size or 0, i.mtime_ns or 0)
         for i in infos
-        if i.type == pafs.FileType.File and i.path.endswith(".parquet")
+        if i.type == pafs.FileType.File and i.path.endswith(".parquet") and not _skipped(i.path[len(path):])
     ]
+
+
+def _skipped(relative: str) -> bool:
+    """Inside a shard root, skip the pipeline's dead-letter folder and hidden or temporary folders."""
+    folders = [part for part in relative.split("/")[:-1] if part]
+    return any(p == "rejects" or p.startswith((".", "_", "beam-temp")) for p in folders)
 
 
 def _footer(shard: ShardFile) -> pq.FileMetaData:
