@@ -102,8 +102,10 @@ def _route(record: dict):
 
 
 class _AlignProjectFn(beam.DoFn):
-    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared, model_handle: shared.Shared) -> None:
+    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared, model_handle: shared.Shared,
+                 aligner_factory: Callable[[], object] | None = None) -> None:
         self.config, self.kb_handle, self.model_handle = config, kb_handle, model_handle
+        self.aligner_factory = aligner_factory
         self._eflomal = (None, None)
 
     def setup(self) -> None:
@@ -111,7 +113,9 @@ class _AlignProjectFn(beam.DoFn):
         self.resources = acquire_kb(self.kb_handle, cfg)
         self.version = pipeline_version()
         self.aligner = None
-        if cfg.aligner == "precomputed":
+        if self.aligner_factory is not None:
+            self.aligner = self.aligner_factory()
+        elif cfg.aligner == "precomputed":
             self.aligner = self.model_handle.acquire(
                 lambda: aligners.PrecomputedAligner(cfg.alignments), tag=("pharaoh", cfg.alignments))
         elif cfg.aligner.startswith("simalign"):
@@ -123,7 +127,7 @@ class _AlignProjectFn(beam.DoFn):
         return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
 
     def _align(self, batch: list[dict], priors) -> tuple[list[WordAlignment | None], str]:
-        if self.config.aligner == "precomputed":
+        if isinstance(self.aligner, aligners.PrecomputedAligner):
             out = []
             for r in batch:
                 n_src, n_tgt = len(r["src_tok"]["tokens"]), len(r["tgt_tok"]["tokens"])
@@ -167,12 +171,15 @@ class AlignProject(beam.PTransform):
     """Labelled records -> (instance rows without split, rejects).
 
     Each target language is aligned on its own branch; for eflomal, its priors are fitted on that
-    language's pairs (or a hash sample of them) and broadcast as a side input.
+    language's pairs (or a hash sample of them) and broadcast as a side input. ``aligner_factory``
+    (a picklable callable returning an Aligner) replaces the configured aligner, e.g. in tests.
     """
 
-    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared | None = None) -> None:
+    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared | None = None,
+                 aligner_factory: Callable[[], object] | None = None) -> None:
         super().__init__()
         self.config, self.kb_handle = config, kb_handle or shared.Shared()
+        self.aligner_factory = aligner_factory
 
     def expand(self, records):
         cfg, langs = self.config, list(self.config.tgt_langs)
@@ -182,7 +189,7 @@ class AlignProject(beam.PTransform):
         outputs, rejects = [routed.done], []
         for lang, part in zip(langs, needs, strict=True):
             side = {}
-            if cfg.aligner == "eflomal":
+            if cfg.aligner == "eflomal" and self.aligner_factory is None:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
                 priors = (
                     corpus
@@ -196,7 +203,8 @@ class AlignProject(beam.PTransform):
                 | f"Batch_{lang}" >> beam.BatchElements(min_batch_size=cfg.align_batch_size,
                                                         max_batch_size=cfg.align_batch_size)
                 | f"AlignAndProject_{lang}" >> beam.ParDo(
-                    _AlignProjectFn(cfg, self.kb_handle, shared.Shared()), **side).with_outputs(REJECTS, main="rows")
+                    _AlignProjectFn(cfg, self.kb_handle, shared.Shared(), self.aligner_factory), **side
+                ).with_outputs(REJECTS, main="rows")
             )
             outputs.append(aligned.rows)
             rejects.append(aligned[REJECTS])

@@ -70,7 +70,7 @@ def _match_one(path: str) -> str:
 def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, raw bytes without the line break); gzip/bzip2 by extension."""
     with FileSystems.open(path) as handle:
-        for number, line in enumerate(handle, 1):
+        for number, line in enumerate(iter(handle.readline, b""), 1):  # CompressedFile is not iterable
             yield number, line.rstrip(b"\n").rstrip(b"\r")
 
 

@@ -1,0 +1,80 @@
+"""pipelines.project: projection of source instances, the merge with target-linked rows, and the stage
+(with a deterministic fake aligner: links identical tokens)."""
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
+
+from alignment.core import WordAlignment
+from pipelines.config import PipelineConfig  # noqa: I001
+from pipelines.label import label_pair
+from pipelines.link import link_pair
+from pipelines.project import AlignProject, merge_target_rows, project_instances
+from pipelines.read import make_record
+from pipelines.resources import build_resources
+from pipelines.tokenize import Tokenizers, tokenize_pair
+from tests.test_pipeline_link import KB
+
+CONFIG = PipelineConfig(inputs=(), src_lang="en", tgt_langs=("de",), kb=KB, output="unused", no_relation_rate=1.0)
+
+
+class SameWordAligner:
+    """Links source and target tokens that are equal ignoring case (deterministic, for tests)."""
+
+    name = "same-word"
+
+    def align(self, pairs):
+        return [WordAlignment.from_links((i, j) for i, s in enumerate(src) for j, t in enumerate(tgt)
+                                         if s.lower() == t.lower()) for src, tgt in pairs]
+
+
+def labelled(src, tgt, origin="f:1"):
+    record = tokenize_pair(make_record(src, tgt, "en", "de", origin), Tokenizers(("de", "en")), 200)
+    resources = build_resources(CONFIG)
+    return label_pair(link_pair(record, resources)[0], resources, max_distance=40, na_rate=1.0, version="0")
+
+
+def test_projects_or_records_why_not():
+    record = labelled("Steve Jobs worked for Apple in California.", "Steve Jobs arbeitete für Apple im Westen.")
+    alignment = SameWordAligner().align([(record["src_tok"]["tokens"], record["tgt_tok"]["tokens"])])[0]
+    rows, rejects = project_instances(record, alignment, "same-word", lambda e: [], version="0")
+    got = sorted((r["head"]["surface"], r["tail"]["surface"], tuple(r["relations"])) for r in rows)
+    assert got == [("Apple", "Steve Jobs", ()), ("Steve Jobs", "Apple", ("P108",))]
+    assert all(r["label_source"] == "projected" and r["aligner"] == "same-word" and r["projection_confidence"] == 1.0
+               for r in rows)
+    assert {r["source_instance_id"] for r in rows} <= {r["instance_id"] for r in record["src_instances"]}
+    # 'California' has no counterpart (no link, alias or look-alike): the 4 instances with it fail
+    assert sorted(r["reason"] for r in rejects) == ["head:unaligned"] * 2 + ["tail:unaligned"] * 2
+    assert len(rows) + len(rejects) == len(record["src_instances"])
+
+
+def test_overlapping_projection_is_rejected():
+    record = labelled("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für die Firma.")
+    alignment = WordAlignment.from_links([(0, 0), (1, 1), (4, 1)])  # 'Apple' wrongly aligned into 'Jobs'
+    rows, rejects = project_instances(record, alignment, "x", lambda e: [], version="0")
+    assert rows == [] and {r["reason"] for r in rejects} == {"overlapping_projection"}
+
+
+def test_merge_keeps_projected_over_linked():
+    projected = [{"head": {"kb_id": "A"}, "tail": {"kb_id": "B"}, "id": 1}]
+    linked = [{"head": {"kb_id": "A"}, "tail": {"kb_id": "B"}, "id": 2},
+              {"head": {"kb_id": "B"}, "tail": {"kb_id": "A"}, "id": 3}]
+    merged, superseded = merge_target_rows(projected, linked)
+    assert [r["id"] for r in merged] == [1, 3] and superseded == 1
+
+
+def test_align_project_stage():
+    records = [labelled("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.", "f:1"),
+               labelled("Munich is in Bavaria.", "Die Stadt liegt im Süden.", "f:2"),  # no counterparts
+               labelled("It rained.", "Es regnete.", "f:3")]
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+        rows, rejects = p | beam.Create(records) | AlignProject(CONFIG, aligner_factory=SameWordAligner)
+        summary = rows | beam.Map(lambda r: (r["lang"], r["label_source"], r["head"]["surface"], r["tail"]["surface"]))
+        assert_that(summary, equal_to([
+            ("en", "linked", "Steve Jobs", "Apple"), ("en", "linked", "Apple", "Steve Jobs"),
+            ("de", "projected", "Steve Jobs", "Apple"), ("de", "projected", "Apple", "Steve Jobs"),
+            ("en", "linked", "Munich", "Bavaria"), ("en", "linked", "Bavaria", "Munich"),
+        ]), label="rows")
+        assert_that(rejects | beam.Map(lambda r: (r["origin"], r["reason"])),
+                    equal_to([("f:2", "head:unaligned"), ("f:2", "head:unaligned")]), label="rejects")

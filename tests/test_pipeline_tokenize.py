@@ -1,0 +1,56 @@
+"""pipelines.tokenize: spaCy tokenisation with offsets for every supported language, and the stage."""
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.read import make_record
+from pipelines.tokenize import TokenizeBitext, Tokenizers, load_spacy, tokenize_pair, tokenize_text
+
+SAMPLES = {
+    "en": "Angela Merkel visited  Beijing.",
+    "de": "Angela Merkel besuchte 2019 Peking.",
+    "fr": "Hambourg est un grand port d'Allemagne.",
+    "es": "Madrid es la capital de España.",
+    "it": "Roma è la capitale d'Italia.",
+    "zh": "安格拉·默克尔访问了New York和北京。",
+    "ja": "アンゲラ・メルケルは東京を訪問した。",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SAMPLES))
+def test_offsets_index_the_text(lang):
+    text = SAMPLES[lang]
+    tok = tokenize_text(load_spacy(lang), text)
+    assert tok["tokens"] and all(t.strip() for t in tok["tokens"])
+    assert [text[s:e] for s, e in zip(tok["starts"], tok["ends"], strict=True)] == tok["tokens"]
+
+
+def test_chinese_keeps_latin_words_whole():
+    tokens = tokenize_text(load_spacy("zh"), SAMPLES["zh"])["tokens"]
+    assert "New" in tokens and "York" in tokens and "北京" in tokens
+
+
+def test_unknown_language_is_an_error():
+    with pytest.raises(ValueError, match="xx-nope"):
+        TokenizeBitext(("en", "xx-nope"))
+
+
+def test_token_limit_rejects():
+    tokenizers = Tokenizers(("de", "en"))
+    out = tokenize_pair(make_record("a b c d", "a b", "en", "de", "f:1"), tokenizers, max_tokens=3)
+    assert out["reason"] == "too_many_tokens:src"
+    out = tokenize_pair(make_record("a b", "a b", "en", "de", "f:1"), tokenizers, max_tokens=3)
+    assert out["tgt_tok"]["tokens"] == ["a", "b"]
+
+
+def test_tokenize_stage():
+    records = [make_record("Berlin is big.", "Berlin ist groß.", "en", "de", "f:1"),
+               make_record("a " * 10, "b", "en", "de", "f:2")]
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+        ok, rejects = p | beam.Create(records) | TokenizeBitext(("en", "de"), max_tokens=5)
+        assert_that(ok | beam.Map(lambda r: tuple(r["tgt_tok"]["tokens"])), equal_to([("Berlin", "ist", "groß", ".")]),
+                    label="ok")
+        assert_that(rejects | beam.Map(lambda r: r["reason"]), equal_to(["too_many_tokens:src"]), label="rejects")
