@@ -52,7 +52,8 @@ def anchor_counts(
         if not src_types or not tgt_types:
             continue
         src_folded, tgt_folded = [fold(w) for w in src_types], [fold(w) for w in tgt_types]
-        scores = cdist(src_folded, tgt_folded, scorer=Indel.normalized_similarity, score_cutoff=min_similarity)  # (S, T)
+        scores = cdist(src_folded, tgt_folded, scorer=Indel.normalized_similarity,
+                       score_cutoff=min_similarity)  # (S, T)
         src_long = np.array([len(w) >= min_length for w in src_folded])  # (S,)
         tgt_long = np.array([len(w) >= min_length for w in tgt_folded])  # (T,)
         keep = (scores >= 1.0) | ((scores >= min_similarity) & src_long[:, None] & tgt_long[None, :])

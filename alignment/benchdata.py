@@ -76,6 +76,20 @@ def read_conll_sentences(path: Path) -> list[list[tuple[str, str]]]:
     return sentences
 
 
+def bio_spans(tags: list[str]) -> list[tuple[int, int, str]]:
+    """[start, end, type) spans from BIO tags (an I- without a matching B- starts a new span)."""
+    spans: list[tuple[int, int, str]] = []
+    start, kind = None, None
+    for k, tag in enumerate(tags + ["O"]):
+        prefix, _, label = tag.partition("-")
+        if start is not None and (prefix != "I" or label != kind):
+            spans.append((start, k, kind))
+            start, kind = None, None
+        if prefix == "B" or (prefix == "I" and start is None):
+            start, kind = k, label
+    return spans
+
+
 def europarl_pairs(lang: str, shared: Path = SHARED) -> list[Pair]:
     """The 799 tokenised EN-``lang`` sentence pairs of europarl-ner-parallel (tags ignored)."""
     folder = shared / "europarl-ner-parallel"
@@ -84,8 +98,10 @@ def europarl_pairs(lang: str, shared: Path = SHARED) -> list[Pair]:
     return [([t for t, _ in a], [t for t, _ in b]) for a, b in zip(en, xx, strict=True)]
 
 
-def extra_bitext(src: str, tgt: str, shared: Path = SHARED) -> list[Pair]:
-    """All raw bitext in shared data for a language pair (ISO 639-1 codes), oriented src -> tgt."""
+def extra_bitext(src: str, tgt: str, shared: Path = SHARED, europarl: bool = True) -> list[Pair]:
+    """All raw bitext in shared data for a language pair (ISO 639-1 codes), oriented src -> tgt.
+
+    ``europarl=False`` leaves out the europarl-ner-parallel sentences (when they are the test set)."""
     ntrex = {"fr": "fra", "es": "spa", "de": "deu"}
     wmt = shared / "wmt-news"
     jobs: list[tuple[Path, Path, bool]] = []
@@ -103,7 +119,7 @@ def extra_bitext(src: str, tgt: str, shared: Path = SHARED) -> list[Pair]:
     pairs: list[Pair] = []
     for src_path, tgt_path, flip in jobs:
         pairs.extend(_read_parallel(src_path, tgt_path, reverse=flip))
-    if "en" in (src, tgt) and {src, tgt} & {"de", "es", "it"}:
+    if europarl and "en" in (src, tgt) and {src, tgt} & {"de", "es", "it"}:
         other = tgt if src == "en" else src
         pairs.extend(europarl_pairs(other, shared) if src == "en" else
                      [(b, a) for a, b in europarl_pairs(other, shared)])
@@ -118,5 +134,6 @@ def gold_sets(shared: Path = SHARED) -> dict[str, tuple[GoldSet, str, str]]:
         "ro-en": (load_pharaoh_gold(gold / "roen.src-tgt", gold / "roen.gold", one_indexed=True), "ro", "en"),
         "en-cs": (load_jsonl_gold([extra / "czenali.train.jsonl", extra / "czenali.valid.jsonl"]), "en", "cs"),
         "en-es": (load_jsonl_gold([extra / "es_golden.train.jsonl", extra / "es_golden.valid.jsonl"]), "en", "es"),
-        "en-hi": (load_jsonl_gold([extra / "hindi.train.jsonl", extra / "hindi.valid.jsonl"], strict=False), "en", "hi"),
+        "en-hi": (load_jsonl_gold([extra / "hindi.train.jsonl", extra / "hindi.valid.jsonl"], strict=False),
+                  "en", "hi"),
     }

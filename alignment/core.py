@@ -21,7 +21,9 @@ class WordAlignment:
     scores: tuple[float, ...] | None = None
 
     @classmethod
-    def from_links(cls, links: Iterable[tuple[int, int]], scores: dict[tuple[int, int], float] | None = None) -> WordAlignment:
+    def from_links(
+        cls, links: Iterable[tuple[int, int]], scores: dict[tuple[int, int], float] | None = None
+    ) -> WordAlignment:
         ordered = tuple(sorted({(int(i), int(j)) for i, j in links}))
         return cls(ordered, tuple(float(scores[link]) for link in ordered) if scores is not None else None)
 

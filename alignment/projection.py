@@ -1,15 +1,35 @@
 """Project a source entity span onto the target sentence through a word alignment.
 
-First version (issue 2): the target span runs from the first to the last target token aligned to
-any source token of the span; confidence is the share of source tokens that are aligned. The
-alignment issue deepens this (contiguity repair, alias and string-similarity confirmation).
+Steps (all pure functions, token indices 0-based, spans [start, end)):
+
+1. Alignment region: the target tokens linked to the span's source tokens, split into clusters at gaps
+   of more than ``max_gap`` tokens (a discontinuous projection); the heaviest cluster (sum of link
+   scores) wins and its first..last tokens become the region (contiguity repair: small gaps are
+   filled). Edge tokens that are punctuation, or that are linked only weakly (score < 1) while
+   also linked to source words outside the span, are trimmed.
+2. Confirmation: the entity's target-language aliases (``tgt_aliases``) and target n-grams that look
+   like the source span (accent-folded rapidfuzz similarity: names copied or transliterated with
+   small changes) are searched near the region (within ``window`` tokens). A confirmed match
+   replaces the region's boundaries and raises the confidence. Alias matching also works for
+   unsegmented scripts (Chinese, Japanese): a match may cover parts of tokens and is widened to
+   the covering tokens.
+3. An unaligned span is projected only through an alias or look-alike match anywhere in the
+   sentence; otherwise it fails with ``unaligned``.
+
+Confidence = (share of span tokens aligned) x (mean link score in the cluster) x (cluster weight /
+total weight); a confirmation sets it to at least its similarity. Below ``min_confidence`` ->
+``ProjectionFailure('low_confidence')``.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Indel
+
+from alignment.anchors import fold
 from alignment.core import Tokens, WordAlignment
 
 
@@ -31,6 +51,103 @@ class ProjectionFailure:
     detail: str = ""
 
 
+def is_unsegmented(ch: str) -> bool:
+    """Characters of scripts written without spaces (Han, kana, Thai, ...)."""
+    code = ord(ch)
+    return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0x0E00 <= code <= 0x0E7F
+
+
+def _is_punct(token: str) -> bool:
+    return bool(token) and all(unicodedata.category(ch)[0] in "PS" for ch in token)
+
+
+def _clusters(targets: dict[int, float], max_gap: int) -> list[list[int]]:
+    ordered = sorted(targets)
+    groups = [[ordered[0]]]
+    for j in ordered[1:]:
+        if j - groups[-1][-1] > max_gap + 1:
+            groups.append([j])
+        else:
+            groups[-1].append(j)
+    return groups
+
+
+def _trim(start: int, end: int, targets: dict[int, float], outside: set[int], tgt_tokens: Tokens) -> tuple[int, int]:
+    """Drop edge tokens that are punctuation or weakly linked tokens shared with words outside the span."""
+    def droppable(j: int) -> bool:
+        return _is_punct(tgt_tokens[j]) or (j in outside and targets.get(j, 0.0) < 1.0)
+
+    while end - start > 1 and droppable(start):
+        start += 1
+    while end - start > 1 and droppable(end - 1):
+        end -= 1
+    return start, end
+
+
+def find_mentions(text: str, tgt_tokens: Tokens) -> list[tuple[int, int]]:
+    """Token spans of ``text`` in the target sentence, matched on accent-folded characters, spaces ignored.
+
+    A match must start and end on token boundaries, except in unsegmented scripts, where it is widened
+    to the tokens that cover it (jieba/sudachi may cut a name differently from the alias).
+    """
+    key = "".join(fold(text).split())
+    if not key:
+        return []
+    folded = [fold(token) for token in tgt_tokens]
+    joined = "".join(folded)
+    owner = [k for k, token in enumerate(folded) for _ in token]  # character -> token
+    starts = {len("".join(folded[:k])) for k in range(len(folded) + 1)}
+    spans, position = [], joined.find(key)
+    while position != -1:
+        stop = position + len(key)
+        on_boundary = position in starts and stop in starts
+        if on_boundary or is_unsegmented(key[0]) or is_unsegmented(key[-1]):
+            spans.append((owner[position], owner[stop - 1] + 1))
+        position = joined.find(key, position + 1)
+    return spans
+
+
+def _lookalikes(src_text: str, tgt_tokens: Tokens, max_len: int, min_similarity: float) -> list[tuple[int, int, float]]:
+    """Target n-grams (n <= max_len, not starting/ending with punctuation) similar to the source text."""
+    key = fold(src_text)
+    if len(key) < 3:
+        return []
+    found = []
+    for start in range(len(tgt_tokens)):
+        for end in range(start + 1, min(len(tgt_tokens), start + max_len) + 1):
+            if _is_punct(tgt_tokens[start]) or _is_punct(tgt_tokens[end - 1]):
+                continue
+            candidate = fold(" ".join(tgt_tokens[start:end]))
+            score = Indel.normalized_similarity(key, candidate, score_cutoff=min_similarity)
+            if score >= min_similarity:
+                found.append((start, end, score))
+    return found
+
+
+def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(0, max(a[0], b[0]) - min(a[1], b[1]))
+
+
+def _confirm(
+    region: tuple[int, int] | None, src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str],
+    span_len: int, window: int, min_similarity: float,
+) -> tuple[int, int, float, str] | None:
+    """Best alias / look-alike match near ``region`` (anywhere when region is None)."""
+    candidates = [(s, e, 1.0, "alias") for alias in tgt_aliases for s, e in find_mentions(alias, tgt_tokens)]
+    candidates += [(s, e, score, "string")
+                   for s, e, score in _lookalikes(src_text, tgt_tokens, span_len + 2, min_similarity)]
+    if region is not None:
+        candidates = [c for c in candidates if _distance(region, c[:2]) <= window]
+    if not candidates:
+        return None
+
+    def rank(c: tuple[int, int, float, str]) -> tuple:
+        overlap = 0 if region is None else min(region[1], c[1]) - max(region[0], c[0])
+        return (c[2], overlap, c[1] - c[0])
+
+    return max(candidates, key=rank)
+
+
 def project_span(
     span: tuple[int, int],
     alignment: WordAlignment,
@@ -39,20 +156,46 @@ def project_span(
     *,
     tgt_aliases: Sequence[str] = (),
     min_confidence: float = 0.0,
+    max_gap: int = 1,
+    window: int = 3,
+    min_similarity: float = 0.85,
 ) -> ProjectedSpan | ProjectionFailure:
-    """Project source token span ``span`` = [start, end) to the target side.
+    """Project source token span ``span`` = [start, end) to the target side (see the module docstring).
 
     ``tgt_aliases`` are the entity's names in the target language (may be empty).
     """
     start, end = span
     if not 0 <= start < end <= len(src_tokens):
         return ProjectionFailure("bad_span", f"span {span} outside {len(src_tokens)} source tokens")
-    links = alignment.src_to_tgt()
-    targets = sorted({j for i in range(start, end) for j in links.get(i, ())})
-    if not targets:
-        return ProjectionFailure("unaligned", "no source token of the span is aligned")
-    aligned = sum(1 for i in range(start, end) if i in links)
-    confidence = aligned / (end - start)
+    scores = alignment.scores or (1.0,) * len(alignment.links)
+    targets: dict[int, float] = {}
+    outside: set[int] = set()
+    aligned_src: set[int] = set()
+    for (i, j), score in zip(alignment.links, scores, strict=True):
+        if j >= len(tgt_tokens):
+            return ProjectionFailure("bad_alignment", f"link {i}-{j} outside {len(tgt_tokens)} target tokens")
+        if start <= i < end:
+            targets[j] = max(targets.get(j, 0.0), score)
+            aligned_src.add(i)
+        else:
+            outside.add(j)
+    src_text = " ".join(src_tokens[start:end])
+    region, confidence, method = None, 0.0, "alignment"
+    if targets:
+        groups = _clusters(targets, max_gap)
+        weights = [sum(targets[j] for j in group) for group in groups]
+        best = max(range(len(groups)), key=weights.__getitem__)
+        group = groups[best]
+        region = _trim(group[0], group[-1] + 1, targets, outside, tgt_tokens)
+        mean_score = weights[best] / len(group)
+        confidence = len(aligned_src) / (end - start) * mean_score * weights[best] / sum(weights)
+        method = "alignment" if len(groups) == 1 else "alignment_cluster"
+    match = _confirm(region, src_text, tgt_tokens, tgt_aliases, end - start, window, min_similarity)
+    if match is not None:
+        region, confidence = match[:2], max(confidence, match[2])
+        method = match[3] if targets else f"{match[3]}_unaligned"
+    if region is None:
+        return ProjectionFailure("unaligned", "no source token of the span is aligned and no alias or look-alike found")
     if confidence < min_confidence:
-        return ProjectionFailure("low_confidence", f"{confidence:.2f} < {min_confidence:.2f}")
-    return ProjectedSpan(targets[0], targets[-1] + 1, confidence, "first_last")
+        return ProjectionFailure("low_confidence", f"{confidence:.2f} < {min_confidence:.2f} ({method})")
+    return ProjectedSpan(region[0], region[1], confidence, method)
