@@ -7,9 +7,11 @@ the concatenated hidden states at the two start markers ("entity-start pooling",
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
 import torch
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
@@ -66,14 +68,14 @@ def encode_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_le
     max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
     seqs = [tokenizer.prefix + window(b, tokenizer.marker_ids, max_body) + tokenizer.suffix
             for b in tokenizer.encode_body(marked_texts)]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), tokenizer.pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, seq in enumerate(seqs):
-        ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[i, : len(seq)] = 1
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    mask = np.arange(lengths.max()) < lengths[:, None]  # (N, L)
+    ids = np.full(mask.shape, tokenizer.pad_id, dtype=np.int64)
+    ids[mask] = np.fromiter(itertools.chain.from_iterable(seqs), dtype=np.int64, count=int(lengths.sum()))
+    ids_t = torch.from_numpy(ids)
     e1, e2 = tokenizer.marker_ids[0], tokenizer.marker_ids[2]
-    return {"input_ids": ids, "attention_mask": mask, "head_pos": _first(ids, e1), "tail_pos": _first(ids, e2)}
+    return {"input_ids": ids_t, "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+            "head_pos": _first(ids_t, e1), "tail_pos": _first(ids_t, e2)}
 
 
 def _first(ids: torch.Tensor, token: int) -> torch.Tensor:

@@ -1,0 +1,156 @@
+"""Quality of rex on the held-out, pair-disjoint test split, against two baselines trained in the same run.
+
+Systems (same shards, same row filters, same bags, same metrics -- rex.evaluate / rex.metrics):
+  * always-NA: every relation probability 0;
+  * BoW-LR: TF-IDF character 1-3-grams of the marked sentence + one-vs-rest logistic regression
+    (scikit-learn), trained on the train instances; a bag scores the max over its instances;
+  * rex: the default from-scratch encoder (sentencepiece + Transformer), selective attention,
+    without and with the cross-lingual consistency loss.
+Metrics per language (bags restricted to the language) and for whole cross-lingual bags ('all').
+
+    python -m bench.rex_quality --shards /work/out/shards-real --steps 1500 --out bench/out/rex-quality
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+from rex.api import train
+from rex.config import DataConfig, EncoderConfig, ModelConfig, RexConfig, TrainConfig
+from rex.data import BagCache, build_bag_cache, resolve_shards
+from rex.data.loader import sample_bag
+from rex.encoder import mark_text
+from rex.evaluate import ALL, metrics_from_scores
+
+COLUMNS = ("micro_f1", "macro_f1", "pr_auc", "p@100")
+
+
+def bench_config(shards: list[str], steps: int, consistency: float, args) -> RexConfig:
+    return RexConfig(
+        data=DataConfig(shards=shards, max_length=96, max_bag_size=16, min_confidence=args.min_confidence),
+        encoder=EncoderConfig(vocab_size=args.vocab, hidden=args.hidden, layers=args.layers, heads=4,
+                              ffn=2 * args.hidden),
+        model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold),
+        train=TrainConfig(batch_size=16, lr=args.lr, warmup_steps=steps // 10, max_steps=steps,
+                          eval_every=max(1, steps // 6), save_every=steps, patience=0, progress=False,
+                          cpu_threads=args.cpu_threads, seed=args.seed),
+    )
+
+
+def instances(cache: BagCache, max_bag_size: int, seed: int):
+    """(bag index, lang, marked text, relations) for the rows the model sees in evaluation."""
+    out = []
+    for b, bag in enumerate(cache.iter_bags(seed, 0, shuffle=False)):
+        for row in sample_bag(bag, max_bag_size, seed, 0):
+            text = mark_text(row["text"], (row["head_start"], row["head_end"]), (row["tail_start"], row["tail_end"]))
+            out.append((b, row["lang"], text.replace("[", " [").replace("]", "] "), row["relations"]))
+    return out
+
+
+def grouped(rows, probs: np.ndarray, labels: list[str]) -> dict:
+    """Bag-level (and per-language sub-bag) scores = max over instances; gold = union of instance labels."""
+    index = {label: i for i, label in enumerate(labels)}
+    views: dict[tuple[str, int], list[int]] = {}
+    for i, (b, lang, _, _) in enumerate(rows):
+        views.setdefault((ALL, b), []).append(i)
+        views.setdefault((lang, b), []).append(i)
+    gold, scores = {}, {}
+    for (group, _), members in views.items():
+        g = np.zeros(len(labels))
+        for i in members:
+            for rel in rows[i][3]:
+                if rel in index:
+                    g[index[rel]] = 1
+        gold.setdefault(group, []).append(g)
+        scores.setdefault(group, []).append(probs[members].max(axis=0))
+    return {k: (np.array(gold[k]), np.array(scores[k])) for k in gold}
+
+
+def bow_baseline(train_rows, test_rows, labels: list[str]) -> np.ndarray:
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=200_000,
+                                 sublinear_tf=True)
+    x_train = vectorizer.fit_transform([r[2] for r in train_rows])
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.zeros((len(train_rows), len(labels)))
+    for i, row in enumerate(train_rows):
+        for rel in row[3]:
+            if rel in index:
+                y[i, index[rel]] = 1
+    keep = y.sum(axis=0) > 0  # labels without a train positive: constant 0
+    clf = OneVsRestClassifier(LogisticRegression(max_iter=2000, C=4.0), n_jobs=1).fit(x_train, y[:, keep])
+    probs = np.zeros((len(test_rows), len(labels)))
+    probs[:, keep] = clf.predict_proba(vectorizer.transform([r[2] for r in test_rows]))
+    return probs
+
+
+def table(results: dict) -> str:
+    groups = sorted({g for r in results.values() for g in r}, key=lambda g: (g != ALL, g))
+    head = "| system | " + " | ".join(f"{g} {c}" for g in groups for c in COLUMNS[:3]) + " |"
+    lines = [head, "|" + "---|" * (1 + 3 * len(groups))]
+    for name, metrics in results.items():
+        cells = [f"{metrics[g][c]:.3f}" if g in metrics else "-" for g in groups for c in COLUMNS[:3]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shards", nargs="+", required=True)
+    parser.add_argument("--out", default="bench/out/rex-quality")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--consistency", type=float, default=0.5)
+    parser.add_argument("--aggregator", default="att")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--min-confidence", type=float, default=0.0)
+    parser.add_argument("--cpu-threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = bench_config(args.shards, args.steps, 0.0, args)
+    files = resolve_shards(args.shards)
+    caches = {s: build_bag_cache(files, s, base.data, out / "bag-cache") for s in ("train", "test")}
+    labels = caches["train"].labels
+    print(f"train: {caches['train'].num_rows} rows / {caches['train'].num_bags} bags; test: "
+          f"{caches['test'].num_rows} rows / {caches['test'].num_bags} bags; {len(labels)} relations; "
+          f"langs train {caches['train'].meta['langs']} test {caches['test'].meta['langs']}")
+    test_rows = instances(caches["test"], base.data.max_bag_size, base.train.seed)
+    results, timing = {}, {}
+    results["always-NA"] = metrics_from_scores(grouped(test_rows, np.zeros((len(test_rows), len(labels))), labels),
+                                               args.threshold)
+    start = time.perf_counter()
+    train_rows = instances(caches["train"], base.data.max_bag_size, base.train.seed)
+    probs = bow_baseline(train_rows, test_rows, labels)
+    results["BoW-LR"] = metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)
+    timing["BoW-LR"] = time.perf_counter() - start
+    for name, weight in (("rex", 0.0), (f"rex+consistency({args.consistency})", args.consistency)):
+        cfg = copy.deepcopy(base)
+        cfg.model.consistency_weight = weight
+        cfg.data.cache_dir = str(out / "bag-cache")
+        start = time.perf_counter()
+        run = train(cfg, out / name)
+        timing[name] = time.perf_counter() - start
+        results[name] = run["test"]
+    print(table(results))
+    print("training time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timing.items()))
+    (out / "results.json").write_text(json.dumps({"results": results, "timing": timing, "args": vars(args)},
+                                                 indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
