@@ -1,0 +1,60 @@
+"""Tests for alignment.sentence_cli: XQuAD and JSONL readers, errors naming file and line, end-to-end output that
+the pipeline's JSONL reader accepts."""
+
+import json
+
+import pytest
+
+from alignment.sentence_cli import main, read_document_jsonl, read_xquad
+
+
+def write_xquad(path, contexts, title="T", qid="q"):
+    paragraphs = [{"context": c, "qas": [{"id": f"{qid}{k}", "question": "?", "answers": []}]}
+                  for k, c in enumerate(contexts)]
+    path.write_text(json.dumps({"data": [{"title": title, "paragraphs": paragraphs}]}), encoding="utf-8")
+
+
+def test_read_xquad_pairs_paragraphs_in_order(tmp_path):
+    write_xquad(tmp_path / "en.json", ["One. Two.", "Three."])
+    write_xquad(tmp_path / "de.json", ["Eins. Zwei.", "Drei."])
+    assert read_xquad(tmp_path / "en.json", tmp_path / "de.json") == [("T/0", "One. Two.", "Eins. Zwei."),
+                                                                       ("T/1", "Three.", "Drei.")]
+
+
+def test_read_xquad_mismatch_names_the_file(tmp_path):
+    write_xquad(tmp_path / "en.json", ["One.", "Two."])
+    write_xquad(tmp_path / "de.json", ["Eins."])
+    with pytest.raises(ValueError, match="de.json: article 0"):
+        read_xquad(tmp_path / "en.json", tmp_path / "de.json")
+
+
+def test_read_document_jsonl_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"doc_id": "d1", "src": "A.", "tgt": "B."}\n\n{"src": 3}\n', encoding="utf-8")
+    reader = read_document_jsonl(path)
+    assert next(reader) == ("d1", "A.", "B.")
+    with pytest.raises(ValueError, match=r"docs.jsonl:3: expected an object"):
+        next(reader)
+
+
+def test_main_writes_pipeline_jsonl_and_rejects(tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    rows = [
+        {"doc_id": "d1", "src": "The cat sat on the mat. It was a very long and tiring day for everyone in 2019.",
+         "tgt": "猫坐在垫子上。2019 年，对办公室里的每个人来说，这是漫长而疲惫的一天。"},
+        {"doc_id": "d2", "src": "Only English here.", "tgt": "   "},
+    ]
+    docs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out" / "en-zh.jsonl"
+    assert main(["--format", "jsonl", "--input", str(docs), "--src-lang", "en", "--tgt-lang", "zh",
+                 "--output", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["doc_id"]) for r in records] == [("d1:0", "d1"), ("d1:1", "d1")]
+    assert records[0]["tgt"] == "猫坐在垫子上。"
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "en-zh.rejects.jsonl").read_text().splitlines()]
+    assert rejects == [{"doc_id": "d2", "reason": "empty_side", "src": "Only English here.", "tgt": ""}]
+
+    from pipelines.read import parse_jsonl_line  # the consumer of this output
+
+    record = parse_jsonl_line(out.read_bytes().splitlines()[0], f"{out}:1", "en", "zh")
+    assert record["pair_id"] == "d1:0" and record["doc_id"] == "d1" and record["tgt_text"] == "猫坐在垫子上。"
