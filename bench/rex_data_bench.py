@@ -61,11 +61,11 @@ def main() -> None:
         print(f"rex   bag-cache build (train split, {rows} rows, {cache.num_bags} bags, "
               f"{len(cache.meta['partitions'])} partitions): {rows / t_build:,.0f} rows/s "
               f"({rows / t_build / (total / t_floor):.2f}x floor)")
-        n, t_iter = timed(lambda: sum(len(b.rows) for b in cache.iter_bags(0, 0, True, 2)))
+        n, t_iter = timed(lambda: sum(len(b) for b in cache.iter_bags(0, 0, True, 2)))
         print(f"rex   bag iteration (shuffled epoch): {n / t_iter:,.0f} rows/s ({n / t_iter / (total / t_floor):.2f}x "
               "floor)")
-        sample = (row["text"] for p in range(min(2, len(cache.meta["partitions"])))
-                  for bag in cache.read_partition(p) for row in bag.rows)
+        sample = (text for p in range(min(2, len(cache.meta["partitions"])))
+                  for bag in cache.read_partition(p) for text in bag.column("text"))
         tokenizer = train_spm(sample, vocab_size=8000)
         for workers in args.workers:
             data = BagBatches(cache, tokenizer, cache.labels, batch_size=32, max_length=128, max_bag_size=16,

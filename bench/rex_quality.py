@@ -51,7 +51,7 @@ def instances(cache: BagCache, max_bag_size: int, seed: int):
     """(bag index, lang, marked text, relations) for the rows the model sees in evaluation."""
     out = []
     for b, bag in enumerate(cache.iter_bags(seed, 0, shuffle=False)):
-        for row in sample_bag(bag, max_bag_size, seed, 0):
+        for row in sample_bag(bag, max_bag_size, seed, 0).rows:
             text = mark_text(row["text"], (row["head_start"], row["head_end"]), (row["tail_start"], row["tail_end"]))
             out.append((b, row["lang"], text.replace("[", " [").replace("]", "] "), row["relations"]))
     return out

@@ -120,10 +120,10 @@ class Trainer:
         seen: set[str] = set()
         for part in range(len(self.caches["train"].meta["partitions"])):
             for bag in self.caches["train"].read_partition(part):
-                for row in bag.rows:
-                    if row["text"] not in seen and len(seen) < self.cfg.encoder.spm_max_sentences:
-                        seen.add(row["text"])
-                        yield row["text"]
+                for text in bag.column("text"):
+                    if text not in seen and len(seen) < self.cfg.encoder.spm_max_sentences:
+                        seen.add(text)
+                        yield text
 
     def _retriever(self):
         """KB fact retrieval (rex.retrieval) when enabled; dev and test pairs are excluded (leak-free)."""

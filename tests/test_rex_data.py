@@ -108,8 +108,8 @@ def test_bad_spans_go_to_dead_letter_with_reason(tmp_path):
 
 def test_sample_bag_keeps_families_together(shards, tmp_path):
     cache = build_bag_cache(resolve_shards([str(shards)]), "train", DataConfig(), tmp_path)
-    bag = max(cache.iter_bags(0, 0, False), key=lambda b: len(b.rows))
-    kept = sample_bag(bag, 2, seed=0, epoch=0)
+    bag = max(cache.iter_bags(0, 0, False), key=len)
+    kept = sample_bag(bag, 2, seed=0, epoch=0).rows
     assert len(kept) == 2
     assert kept[1]["source_instance_id"] == kept[0]["instance_id"] or kept[0]["source_instance_id"] is None
 

@@ -44,15 +44,32 @@ _FLUSH_ROWS = 32_768
 
 @dataclass(frozen=True)
 class Bag:
-    """All instances of one ordered entity pair; ``rows`` are dicts with the ROW_SCHEMA fields."""
+    """All instances of one ordered entity pair: rows ``index`` of a partition's ``columns`` (ROW_SCHEMA
+    fields as Python lists, shared by the partition's bags, so no per-row objects are built)."""
 
     key: tuple[str, str]
-    rows: list[dict]
+    columns: dict[str, list]
+    index: list[int]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def column(self, name: str) -> list:
+        values = self.columns[name]
+        return [values[i] for i in self.index]
+
+    @property
+    def rows(self) -> list[dict]:
+        """The rows as dicts (convenient, slower: for tests, tools and baselines)."""
+        return [{name: values[i] for name, values in self.columns.items()} for i in self.index]
 
     @property
     def labels(self) -> list[str]:
         """Relations of the pair: the union of its rows' labels (empty = no relation)."""
-        return sorted({r for row in self.rows for r in row["relations"]})
+        return sorted({r for rels in self.column("relations") for r in rels})
+
+    def subset(self, positions: list[int]) -> Bag:
+        return Bag(self.key, self.columns, [self.index[p] for p in positions])
 
 
 class BagCache:
@@ -78,12 +95,10 @@ class BagCache:
         """The bags of one partition, in a deterministic order (first appearance in the shards)."""
         table = pq.read_table(self.directory / self.meta["partitions"][index]["file"], schema=ROW_SCHEMA)
         columns = table.to_pydict()
-        names = list(columns)
-        grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
-        for values in zip(*columns.values(), strict=True):
-            row = dict(zip(names, values, strict=True))
-            grouped[(row["head_kb"], row["tail_kb"])].append(row)
-        return [Bag(key, rows) for key, rows in grouped.items()]
+        grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, key in enumerate(zip(columns["head_kb"], columns["tail_kb"], strict=True)):
+            grouped[key].append(i)
+        return [Bag(key, columns, rows) for key, rows in grouped.items()]
 
     def iter_bags(self, seed: int, epoch: int, shuffle: bool, buffer_partitions: int = 2) -> Iterator[Bag]:
         """Every bag once. Shuffled: seeded partition order, bags shuffled within each buffer of partitions."""

@@ -20,26 +20,26 @@ from rex.data.bags import Bag, BagCache
 from rex.encoder.base import MarkedTokenizer, encode_batch, mark_text
 
 
-def sample_bag(bag: Bag, max_size: int, seed: int, epoch: int) -> list[dict]:
+def sample_bag(bag: Bag, max_size: int, seed: int, epoch: int) -> Bag:
     """At most ``max_size`` rows; over the cap, whole families (a source row and its projected twins) are
     drawn in a seeded order so twins stay together for the consistency loss."""
-    if len(bag.rows) <= max_size:
-        return bag.rows
-    families: dict[str, list[dict]] = {}
-    for row in bag.rows:
-        families.setdefault(row["source_instance_id"] or row["instance_id"], []).append(row)
+    if len(bag) <= max_size:
+        return bag
+    families: dict[str, list[int]] = {}
+    for pos, (own, source) in enumerate(zip(bag.column("instance_id"), bag.column("source_instance_id"),
+                                            strict=True)):
+        families.setdefault(source or own, []).append(pos)
     rng = np.random.default_rng([seed, epoch, zlib.crc32("\t".join(bag.key).encode())])
     groups = list(families.values())
-    out: list[dict] = []
+    kept: list[int] = []
     for i in rng.permutation(len(groups)):
-        out.extend(groups[int(i)])
-        if len(out) >= max_size:
+        kept.extend(groups[int(i)])
+        if len(kept) >= max_size:
             break
-    return out[:max_size]
+    return bag.subset(kept[:max_size])
 
 
-def collate(bags: Sequence[Bag], rows: Sequence[Sequence[dict]], tokenizer: MarkedTokenizer,
-            label_index: dict[str, int], max_length: int) -> dict:
+def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[str, int], max_length: int) -> dict:
     """Bags -> one batch. N instances in NB bags, R relations:
 
     ``input_ids``/``attention_mask`` (N, L), ``head_pos``/``tail_pos`` (N,), ``bag_index`` (N,) in [0, NB),
@@ -47,27 +47,26 @@ def collate(bags: Sequence[Bag], rows: Sequence[Sequence[dict]], tokenizer: Mark
     ``twins`` (T, 2) instance indices (source row, projected row) present in the same batch,
     ``keys`` NB (head, tail) kb ids, ``langs`` N language codes.
     """
-    flat = [(b, row) for b, bag_rows in enumerate(rows) for row in bag_rows]
-    texts = [mark_text(r["text"], (r["head_start"], r["head_end"]), (r["tail_start"], r["tail_end"])) for _, r in flat]
+    flat = [(b, bag.columns, i) for b, bag in enumerate(bags) for i in bag.index]
+    texts = [mark_text(c["text"][i], (c["head_start"][i], c["head_end"][i]), (c["tail_start"][i], c["tail_end"][i]))
+             for _, c, i in flat]
     batch = encode_batch(tokenizer, texts, max_length)
-    num_labels = len(label_index)
-    inst_labels = torch.zeros((len(flat), num_labels))
-    for i, (_, row) in enumerate(flat):
-        for rel in row["relations"]:
-            if rel in label_index:
-                inst_labels[i, label_index[rel]] = 1.0
-    bag_index = torch.tensor([b for b, _ in flat], dtype=torch.long)
-    labels = torch.zeros((len(bags), num_labels)).index_add_(0, bag_index, inst_labels).clamp_(max=1.0)
-    position = {row["instance_id"]: i for i, (_, row) in enumerate(flat)}
-    twins = [(position[r["source_instance_id"]], i) for i, (_, r) in enumerate(flat)
-             if r["source_instance_id"] in position]
+    inst_labels = torch.zeros((len(flat), len(label_index)))
+    hot = [(n, label_index[r]) for n, (_, c, i) in enumerate(flat) for r in c["relations"][i] if r in label_index]
+    if hot:
+        inst_labels[torch.tensor(hot).T.unbind()] = 1.0
+    bag_index = torch.tensor([b for b, _, _ in flat], dtype=torch.long)
+    labels = torch.zeros((len(bags), len(label_index))).index_add_(0, bag_index, inst_labels).clamp_(max=1.0)
+    position = {c["instance_id"][i]: n for n, (_, c, i) in enumerate(flat)}
+    twins = [(position[c["source_instance_id"][i]], n) for n, (_, c, i) in enumerate(flat)
+             if c["source_instance_id"][i] in position]
     batch.update(
         bag_index=bag_index,
         labels=labels,
         inst_labels=inst_labels,
         twins=torch.tensor(twins, dtype=torch.long).reshape(-1, 2),
         keys=[bag.key for bag in bags],
-        langs=[row["lang"] for _, row in flat],
+        langs=[c["lang"][i] for _, c, i in flat],
     )
     return batch
 
@@ -127,5 +126,5 @@ class BagBatches(IterableDataset):
             yield self._collate(pending)
 
     def _collate(self, bags: list[Bag]) -> dict:
-        rows = [sample_bag(b, self.max_bag_size, self.seed, self.epoch) for b in bags]
-        return collate(bags, rows, self.tokenizer, self.label_index, self.max_length)
+        sampled = [sample_bag(b, self.max_bag_size, self.seed, self.epoch) for b in bags]
+        return collate(sampled, self.tokenizer, self.label_index, self.max_length)
