@@ -15,7 +15,6 @@ monotone sequence of beads of least total cost, where a bead's cost adds
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +25,9 @@ from alignment.sentence_scoring import (
     Embedder,
     EntityFn,
     LengthModel,
-    anchor_cost,
+    anchor_cost_matrix,
+    anchor_matrices,
+    block_sums,
     block_vectors,
     estimate_ratio,
     estimate_variance,
@@ -70,17 +71,8 @@ class AlignerConfig:
     band: int = 20  # DP cells further than band + |N - M| from the diagonal are skipped
 
 
-@dataclass
-class _Doc:
-    """Per-document caches the bead cost needs."""
-
-    src_len: list[float]
-    tgt_len: list[float]
-    src_anchors: dict[tuple[int, int], Counter[str]] | None = None  # (start, size) -> anchors of the block
-    tgt_anchors: dict[tuple[int, int], Counter[str]] | None = None
-    src_blocks: dict[tuple[int, int], np.ndarray] | None = None
-    tgt_blocks: dict[tuple[int, int], np.ndarray] | None = None
-    scale: float = 1.0
+Tables = dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]]
+"""(di, dj) -> (cost of the bead starting at (i, j): (N - di + 1, M - dj + 1), blocks' cosine or None)."""
 
 
 class SentenceAligner:
@@ -125,79 +117,71 @@ class SentenceAligner:
             tgt_vecs = _split_rows(self.embedder([t for _, tgt in docs for t in tgt]), [len(d[1]) for d in docs])
         out = []
         for k, (src, tgt) in enumerate(docs):
-            doc = self._prepare(src, tgt, None if src_vecs is None else (src_vecs[k], tgt_vecs[k]))
-            out.append(self._dynamic_programme(doc))
+            tables = self._cost_tables(src, tgt, None if src_vecs is None else (src_vecs[k], tgt_vecs[k]))
+            out.append(self._dynamic_programme(tables, len(src), len(tgt)))
         return out
 
-    def _prepare(self, src: Sequence[str], tgt: Sequence[str], vectors) -> _Doc:
-        doc = _Doc([text_length(s) for s in src], [text_length(t) for t in tgt])
-        if self.config.anchors:
-            doc.src_anchors = _blocks([extract_anchors(s, self.src_lang, self.entity_fn) for s in src], self._max)
-            doc.tgt_anchors = _blocks([extract_anchors(t, self.tgt_lang, self.entity_fn) for t in tgt], self._max)
-        if vectors is not None:
-            src_v, tgt_v = vectors
-            doc.src_blocks = block_vectors(src_v, self._max)
-            doc.tgt_blocks = block_vectors(tgt_v, self._max)
-            doc.scale = max(mean_distance(src_v, tgt_v), 1e-3)
-        return doc
-
-    def _bead_cost(self, doc: _Doc, i: int, j: int, di: int, dj: int) -> tuple[float, float | None]:
-        """Cost of the bead taking src[i:i+di] and tgt[j:j+dj]; also the blocks' cosine when embedded."""
+    def _cost_tables(self, src: Sequence[str], tgt: Sequence[str], vectors) -> Tables:
+        """Cost of every bead of every type at every start cell, computed with array operations."""
         cfg = self.config
-        cost = -math.log(cfg.priors[(di, dj)])
-        src_len, tgt_len = sum(doc.src_len[i : i + di]), sum(doc.tgt_len[j : j + dj])
-        null = di == 0 or dj == 0
-        similarity = None
-        if doc.src_blocks is not None and null:
-            cost += cfg.embedding_weight * cfg.deletion_cost * (di + dj)
-        elif null and cfg.null_length_cost is not None:
-            cost += cfg.null_length_cost * (di + dj)
-        else:
-            cost += cfg.length_weight * self.length_model.cost(src_len, tgt_len)
-        if doc.src_blocks is not None and not null:
-            similarity = float(doc.src_blocks[(i, di)] @ doc.tgt_blocks[(j, dj)])
-            cost += cfg.embedding_weight * (1.0 - similarity) / doc.scale * max(di, dj)
-        if doc.src_anchors is not None and not null:
-            cost += anchor_cost(doc.src_anchors[(i, di)], doc.tgt_anchors[(j, dj)], cfg.anchor_weights)
-        return cost, similarity
+        src_len = np.array([text_length(s) for s in src], dtype=np.float64)  # (N,)
+        tgt_len = np.array([text_length(t) for t in tgt], dtype=np.float64)  # (M,)
+        if cfg.anchors:
+            src_a, tgt_a = anchor_matrices([extract_anchors(s, self.src_lang, self.entity_fn) for s in src],
+                                           [extract_anchors(t, self.tgt_lang, self.entity_fn) for t in tgt])
+        scale = max(mean_distance(*vectors), 1e-3) if vectors is not None else 1.0
+        tables: Tables = {}
+        for di, dj in cfg.priors:
+            if di == 0 and dj == 0:
+                continue
+            src_blocks, tgt_blocks = block_sums(src_len, di), block_sums(tgt_len, dj)  # (N-di+1,), (M-dj+1,)
+            cost = np.full((len(src_blocks), len(tgt_blocks)), -math.log(cfg.priors[(di, dj)]))
+            similarity = None
+            if di == 0 or dj == 0:  # a sentence left unaligned
+                if vectors is not None:
+                    cost += cfg.embedding_weight * cfg.deletion_cost * (di + dj)
+                elif cfg.null_length_cost is not None:
+                    cost += cfg.null_length_cost * (di + dj)
+                else:
+                    cost += cfg.length_weight * self.length_model.cost_matrix(src_blocks, tgt_blocks)
+            else:
+                cost += cfg.length_weight * self.length_model.cost_matrix(src_blocks, tgt_blocks)
+                if vectors is not None:
+                    similarity = block_vectors(vectors[0], di) @ block_vectors(vectors[1], dj).T  # (N-di+1, M-dj+1)
+                    cost += cfg.embedding_weight * (1.0 - similarity) / scale * max(di, dj)
+                if cfg.anchors:
+                    cost += anchor_cost_matrix(block_sums(src_a, di), block_sums(tgt_a, dj), cfg.anchor_weights)
+            tables[(di, dj)] = (cost, similarity)
+        return tables
 
-    def _dynamic_programme(self, doc: _Doc) -> list[Bead]:
-        n, m = len(doc.src_len), len(doc.tgt_len)
+    def _dynamic_programme(self, tables: Tables, n: int, m: int) -> list[Bead]:
+        """Least-cost monotone bead sequence over the (N+1, M+1) grid, restricted to a band around the diagonal."""
         band = self.config.band + abs(n - m)
         best = np.full((n + 1, m + 1), np.inf)  # (N+1, M+1) least cost of aligning src[:i], tgt[:j]
-        back: dict[tuple[int, int], tuple[int, int, float, float | None]] = {}
+        back = np.zeros((n + 1, m + 1, 2), dtype=np.int64)  # the (di, dj) of the last bead
         best[0, 0] = 0.0
+        types = [(di, dj, tables[(di, dj)][0]) for di, dj in tables]
         for i in range(n + 1):
-            centre = i * m / n if n else 0
-            for j in range(max(0, int(centre) - band), min(m, int(centre) + band) + 1):
-                for di, dj in self.config.priors:
-                    if (di == 0 and dj == 0) or i < di or j < dj or not np.isfinite(best[i - di, j - dj]):
+            centre = int(i * m / n) if n else 0
+            for j in range(max(0, centre - band), min(m, centre + band) + 1):
+                for di, dj, cost in types:
+                    if i < di or j < dj:
                         continue
-                    cost, sim = self._bead_cost(doc, i - di, j - dj, di, dj)
-                    total = best[i - di, j - dj] + cost
+                    total = best[i - di, j - dj] + cost[i - di, j - dj]
                     if total < best[i, j]:
                         best[i, j] = total
-                        back[(i, j)] = (di, dj, cost, sim)
+                        back[i, j] = (di, dj)
         if not np.isfinite(best[n, m]):
             raise ValueError(f"no alignment within the DP band for {n} x {m} sentences; raise AlignerConfig.band")
         beads = []
         i, j = n, m
         while i > 0 or j > 0:
-            di, dj, cost, sim = back[(i, j)]
-            beads.append(Bead(tuple(range(i - di, i)), tuple(range(j - dj, j)), cost, sim))
+            di, dj = (int(x) for x in back[i, j])
+            cost, similarity = tables[(di, dj)]
+            sim = None if similarity is None else float(similarity[i - di, j - dj])
+            beads.append(Bead(tuple(range(i - di, i)), tuple(range(j - dj, j)), float(cost[i - di, j - dj]), sim))
             i, j = i - di, j - dj
         return beads[::-1]
-
-
-def _blocks(anchors: list[Counter[str]], max_size: int) -> dict[tuple[int, int], Counter[str]]:
-    """Anchors of every block of 1..max_size consecutive sentences, keyed (start, size)."""
-    out = {}
-    for start in range(len(anchors)):
-        total: Counter[str] = Counter()
-        for size in range(1, min(max_size, len(anchors) - start) + 1):
-            total = total + anchors[start + size - 1]
-            out[(start, size)] = total
-    return out
 
 
 def _split_rows(matrix: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:

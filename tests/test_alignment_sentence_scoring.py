@@ -11,6 +11,9 @@ from alignment.sentence_scoring import (
     AnchorWeights,
     LengthModel,
     anchor_cost,
+    anchor_cost_matrix,
+    anchor_matrices,
+    block_sums,
     block_vectors,
     estimate_ratio,
     estimate_variance,
@@ -63,6 +66,26 @@ def test_anchor_cost_rewards_common_and_penalises_one_sided_anchors():
 def test_block_vectors_are_unit_means_and_mean_distance():
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     blocks = block_vectors(vectors, 2)
-    assert set(blocks) == {(0, 1), (1, 1), (2, 1), (0, 2), (1, 2)}
-    np.testing.assert_allclose(blocks[(0, 2)], [math.sqrt(0.5), math.sqrt(0.5)])
+    assert blocks.shape == (2, 2)
+    np.testing.assert_allclose(blocks[0], [math.sqrt(0.5), math.sqrt(0.5)])
     assert mean_distance(vectors[:1], vectors[1:]) == pytest.approx(0.5)
+
+
+def test_block_sums_windows_and_empty_blocks():
+    values = np.array([1.0, 2.0, 4.0])
+    np.testing.assert_allclose(block_sums(values, 2), [3.0, 6.0])
+    np.testing.assert_allclose(block_sums(values, 0), [0.0, 0.0, 0.0, 0.0])  # one null block per start 0..N
+    assert block_sums(values, 4).shape == (0,)
+
+
+def test_matrix_costs_agree_with_the_scalar_costs():
+    model = LengthModel(ratio=1.3, variance=3.0)
+    src, tgt = np.array([0.0, 20.0, 90.0]), np.array([0.0, 25.0, 300.0])
+    expected = [[model.cost(a, b) for b in tgt] for a in src]
+    np.testing.assert_allclose(model.cost_matrix(src, tgt), expected, rtol=1e-6)
+    weights = AnchorWeights(2.0, 0.5)
+    left = [Counter({"#5": 2, "w:bbc": 1}), Counter()]
+    right = [Counter({"#5": 1}), Counter({"w:bbc": 1, "#7": 1})]
+    a, b = anchor_matrices(left, right)
+    expected = [[anchor_cost(x, y, weights) for y in right] for x in left]
+    np.testing.assert_allclose(anchor_cost_matrix(a, b, weights), expected)
