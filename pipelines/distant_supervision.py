@@ -24,12 +24,11 @@ from pipelines.label import LabelInstances
 from pipelines.link import LinkMentions
 from pipelines.project import AlignProject
 from pipelines.read import ReadBitext, expand_inputs
-from pipelines.resources import pipeline_version
+from pipelines.resources import load_run_kb, pipeline_version
 from pipelines.split import SplitRows
 from pipelines.tokenize import TokenizeBitext
 from pipelines.validate import ValidateBitext
 from pipelines.write import WriteOutputs
-from schemas.kb import load_kb
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     """Parse options, build and run the pipeline, wait for it; return the PipelineResult."""
     config, beam_args = parse_config(argv)
     options = PipelineOptions(flags=beam_args)
-    kb = load_kb(config.kb, config.kb_extra_aliases, langs=config.langs)
+    kb = load_run_kb(config.kb, config.kb_extra_aliases, config.langs)
     p = make_pipeline(options)
     build_pipeline(p, config, kb.version)
     result = p.run()

@@ -8,6 +8,7 @@ on Dataflow: see docs/pipeline.md).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 from dataclasses import dataclass
@@ -41,10 +42,17 @@ class KBResources:
         return self.kb.version
 
 
+@functools.lru_cache(maxsize=2)
+def load_run_kb(kb_dir: str, extra_alias_dirs: tuple[str, ...], langs: tuple[str, ...]) -> KnowledgeBase:
+    """load_kb, cached per process: the launcher (which needs the KB version) and in-process workers
+    (FnApiRunner) share one load."""
+    return load_kb(kb_dir, extra_alias_dirs, langs=langs)
+
+
 def build_resources(config: PipelineConfig) -> KBResources:
-    """Load the KB (aliases of the run's two languages only) and build the matchers."""
+    """Load the KB (aliases of the run's languages only) and build the matchers."""
     langs = config.langs
-    kb = load_kb(config.kb, config.kb_extra_aliases, langs=langs)
+    kb = load_run_kb(config.kb, config.kb_extra_aliases, langs)
     matchers = {
         lang: AliasMatcher(lang, kb.alias_items(lang), kb.popularity, case_policy=config.case_policy_for(lang),
                            min_chars=config.min_alias_chars, min_chars_cjk=config.min_alias_chars_cjk,

@@ -1,0 +1,30 @@
+"""pipelines.aligners: precomputed Pharaoh alignments looked up by input line; eflomal priors hook."""
+
+import pytest
+
+from pipelines.aligners import PrecomputedAligner, fit_eflomal_priors, line_number, make_eflomal_aligner
+
+
+def test_precomputed_lookup(tmp_path):
+    path = tmp_path / "links.txt"
+    path.write_text("0-0 1-1\n\n0-2\n", encoding="utf-8")
+    aligner = PrecomputedAligner(str(path))
+    assert aligner.lookup("corpus.tsv:1", 2, 2).links == ((0, 0), (1, 1))
+    assert aligner.lookup("corpus.tsv:2", 2, 2).links == ()
+    with pytest.raises(ValueError, match="beyond"):
+        aligner.lookup("corpus.tsv:3", 1, 2)
+    with pytest.raises(ValueError, match="no line 4"):
+        aligner.lookup("corpus.tsv:4", 1, 1)
+    assert line_number("gs://b/x.tsv:12") == 12
+    with pytest.raises(ValueError):
+        line_number("no-line")
+
+
+def test_eflomal_priors_and_aligner():
+    pairs = [(["the", "house"], ["das", "haus"]), (["the", "cat"], ["die", "katze"]), (["a", "house"], ["ein", "haus"])]
+    assert fit_eflomal_priors([]) is None
+    priors = fit_eflomal_priors(pairs * 5)
+    aligner = make_eflomal_aligner(priors)
+    out = aligner.align(pairs)
+    assert len(out) == 3 and aligner.name.startswith("eflomal")
+    assert all(i < 2 and j < 2 for a in out for i, j in a.links)

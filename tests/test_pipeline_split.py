@@ -1,0 +1,31 @@
+"""pipelines.split: rows get their split from the unordered entity pair and land in the right partition."""
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.labelling import split_of
+from pipelines.split import SplitRows, assign_split
+
+
+def row(h, t, lang="en"):
+    return {"head": {"kb_id": h}, "tail": {"kb_id": t}, "lang": lang}
+
+
+def test_assign_split_both_directions_and_languages():
+    a, b, c = assign_split(row("Q1", "Q2"), (0.8, 0.1, 0.1)), assign_split(row("Q2", "Q1", "de"), (0.8, 0.1, 0.1)), \
+        assign_split(row("Q1", "Q2", "zh"), (0.8, 0.1, 0.1))
+    assert a["split"] == b["split"] == c["split"] == split_of("Q1", "Q2")
+
+
+def test_split_stage_partitions():
+    rows = [row(f"Q{i}", "Q0") for i in range(1, 40)]
+    expected = {s: [r["head"]["kb_id"] for r in rows if split_of(r["head"]["kb_id"], "Q0") == s]
+                for s in ("train", "dev", "test")}
+    assert all(expected.values())  # 39 pairs reach all three splits
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+        parts = p | beam.Create(rows) | SplitRows()
+        for name, pcoll in parts.items():
+            assert_that(pcoll | f"Heads_{name}" >> beam.Map(lambda r: (r["split"], r["head"]["kb_id"])),
+                        equal_to([(name, h) for h in expected[name]]), label=f"check_{name}")

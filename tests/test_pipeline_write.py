@@ -1,0 +1,48 @@
+"""pipelines.write: shards and rejects carry the project schemas; the manifest names them and adds up."""
+
+import glob
+import json
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from pipelines.deadletter import reject
+from pipelines.labelling import make_row
+from pipelines.write import WriteOutputs
+from schemas.io import read_parquet
+from schemas.rejects import REJECT_SCHEMA
+from schemas.shard import SHARD_SCHEMA
+
+
+def shard_row(split):
+    record = {"pair_id": "p1", "src_lang": "en", "src_text": "Berlin, Germany",
+              "src_tok": {"tokens": ["Berlin", ",", "Germany"], "starts": [0, 6, 8], "ends": [6, 7, 15]}}
+    head = {"kb_id": "Q64", "token_start": 0, "token_end": 1, "char_start": 0, "char_end": 6, "surface": "Berlin"}
+    tail = {"kb_id": "Q183", "token_start": 2, "token_end": 3, "char_start": 8, "char_end": 15, "surface": "Germany"}
+    row = make_row(record, "src", head, tail, ["P17"], label_source="linked", kb_version="kb-1", pipeline_version="0")
+    return {**row, "split": split}
+
+
+def test_write_outputs(tmp_path):
+    out = str(tmp_path / "run")
+    in_file = tmp_path / "in.tsv"
+    in_file.write_text("Berlin, Germany\tBerlin, Deutschland\nbad\n", encoding="utf-8")
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+        pcolls = {
+            "train": p | "Train" >> beam.Create([shard_row("train")]),
+            "dev": p | "Dev" >> beam.Create([]),
+            "test": p | "Test" >> beam.Create([]),
+            "rejects": p | "Rejects" >> beam.Create([reject("read", "wrong_field_count", origin="in.tsv:2")]),
+            "read_records": p | "Read" >> beam.Create([{"pair_id": "p1"}]),
+            "accepted": p | "Accepted" >> beam.Create([{"pair_id": "p1"}]),
+        }
+        pcolls | WriteOutputs(out, json.dumps({"k": 1}), "kb-1", "0", [str(in_file)])
+    train = read_parquet(glob.glob(f"{out}/train/*.parquet")[0], SHARD_SCHEMA)
+    assert train.num_rows == 1 and train.column("relations").to_pylist() == [["P17"]]
+    assert read_parquet(glob.glob(f"{out}/rejects/*.parquet")[0], REJECT_SCHEMA).num_rows == 1
+    manifest = json.loads(open(f"{out}/manifest.json", encoding="utf-8").read())
+    assert (manifest["input_pairs"], manifest["accepted_pairs"], manifest["rejected_pairs"]) == (2, 1, 1)
+    assert manifest["instances"] == [{"split": "train", "lang": "en", "relation": "P17", "count": 1}]
+    assert manifest["inputs"][0]["bytes"] == in_file.stat().st_size
+    assert {o["split"] for o in manifest["outputs"]} >= {"train", "rejects"}
