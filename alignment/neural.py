@@ -119,7 +119,7 @@ class NeuralAligner:
         sim = SentenceAligner.apply_distortion(sim, self.distortion)
         rows, cols = np.nonzero(link_matrix(sim, self.method) > 0)
         scores: dict[tuple[int, int], float] = {}
-        for i, j in zip(rows.tolist(), cols.tolist()):
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             link = (src_words[i], tgt_words[j])
             scores[link] = max(scores.get(link, 0.0), float(sim[i, j]))
         return WordAlignment.from_links(scores, scores)
