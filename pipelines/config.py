@@ -38,6 +38,7 @@ class PipelineConfig:
     min_alias_chars_cjk: int = 2
     case_policy: tuple[tuple[str, str], ...] = ()
     ambiguity_margin: float = 2.0
+    keep_lowercase_aliases: bool = False
     max_token_distance: int = 40
     no_relation_rate: float = 0.2
     aligner: str = "eflomal"
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ambiguity-margin", type=float, default=2.0,
                    help="An alias of several entities links to the most popular one only if its popularity is at "
                         "least MARGIN times the runner-up's; otherwise the mention is skipped and counted.")
+    p.add_argument("--keep-lowercase-aliases", action="store_true",
+                   help="Also match all-lower-case aliases in exact-case languages (default: skip them).")
     p.add_argument("--max-token-distance", type=int, default=40)
     p.add_argument("--no-relation-rate", type=float, default=0.2,
                    help="Share of no-relation pairs kept (deterministic, hash-based).")
@@ -135,7 +138,8 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         max_chars=args.max_chars, max_tokens=args.max_tokens, langid_min_letters=args.langid_min_letters,
         langid_min_prob=args.langid_min_prob, min_alias_chars=args.min_alias_chars,
         min_alias_chars_cjk=args.min_alias_chars_cjk, case_policy=_parse_case_policy(args.case_policy, parser),
-        ambiguity_margin=args.ambiguity_margin, max_token_distance=args.max_token_distance,
+        ambiguity_margin=args.ambiguity_margin, keep_lowercase_aliases=args.keep_lowercase_aliases,
+        max_token_distance=args.max_token_distance,
         no_relation_rate=args.no_relation_rate, aligner=aligner, aligner_model=args.aligner_model,
         alignments=args.alignments, align_batch_size=args.align_batch_size,
         prior_sample_rate=args.prior_sample_rate, min_projection_confidence=args.min_projection_confidence,

@@ -6,6 +6,10 @@ Policy (documented in docs/pipeline.md, tested in tests/test_pipeline_linking.py
 * Case policy per language: ``exact`` (names are case-sensitive: "Bath" the city, not "bath") or
   ``fold`` (lower-case both sides, character by character so offsets never move).
 * Aliases shorter than ``min_chars`` (``min_chars_cjk`` for aliases with a CJK character) are ignored.
+* With the ``exact`` policy, aliases without any upper-case letter are skipped unless
+  ``keep_lowercase``: in cased languages they are nearly always common words that some entity is
+  also called ('people', 'can', 'country': on ntrex128 these were the most frequent "mentions").
+  The cost: lower-case tails (occupations, genres, instruments) are not linked.
 * A match must start at a token start and end at a token end.
 * Longest match wins; among equally long ones the leftmost; selected mentions never overlap.
   Ambiguous matches take part in this choice, so "New York" (if ambiguous) still blocks "York".
@@ -42,6 +46,11 @@ def fold_case(text: str) -> str:
     return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
 
 
+def is_lowercase(text: str) -> bool:
+    """True when ``text`` has cased letters and none of them is upper-case ('people'; not '北京', 'iPhone')."""
+    return text == text.lower() and text != text.upper()
+
+
 def resolve_ambiguity(candidates: Iterable[str], popularity: Mapping[str, float], margin: float) -> str | None:
     """The entity an alias of several entities links to, or None when no entity dominates by ``margin``."""
     ranked = sorted(set(candidates), key=lambda e: (-popularity.get(e, 0.0), e))
@@ -55,14 +64,18 @@ class AliasMatcher:
     """Aho-Corasick automaton over the (normalised) aliases of one language."""
 
     def __init__(self, lang: str, alias_items: Iterable[tuple[str, str]], popularity: Mapping[str, float], *,
-                 case_policy: str = "exact", min_chars: int = 3, min_chars_cjk: int = 2, margin: float = 2.0) -> None:
+                 case_policy: str = "exact", min_chars: int = 3, min_chars_cjk: int = 2, margin: float = 2.0,
+                 keep_lowercase: bool = False) -> None:
         if case_policy not in ("exact", "fold"):
             raise ValueError(f"case_policy must be 'exact' or 'fold', got {case_policy!r}")
         self.lang, self.fold = lang, case_policy == "fold"
         by_key: dict[str, set[str]] = defaultdict(set)
+        self.skipped_lowercase = 0
         for alias, entity in alias_items:
             key = self._norm(alias.strip())
-            if len(key) >= (min_chars_cjk if _has_cjk(key) else min_chars):
+            if not self.fold and not keep_lowercase and is_lowercase(key):
+                self.skipped_lowercase += 1
+            elif len(key) >= (min_chars_cjk if _has_cjk(key) else min_chars):
                 by_key[key].add(entity)
         self.automaton = ahocorasick.Automaton()
         self.ambiguous_aliases = 0

@@ -56,11 +56,12 @@ def build_resources(config: PipelineConfig) -> KBResources:
     matchers = {
         lang: AliasMatcher(lang, kb.alias_items(lang), kb.popularity, case_policy=config.case_policy_for(lang),
                            min_chars=config.min_alias_chars, min_chars_cjk=config.min_alias_chars_cjk,
-                           margin=config.ambiguity_margin)
+                           margin=config.ambiguity_margin, keep_lowercase=config.keep_lowercase_aliases)
         for lang in langs
     }
     for lang, matcher in matchers.items():
-        logger.info("alias matcher %s: %d aliases, %d ambiguous", lang, len(matcher), matcher.ambiguous_aliases)
+        logger.info("alias matcher %s: %d aliases, %d ambiguous, %d lower-case skipped", lang, len(matcher),
+                    matcher.ambiguous_aliases, matcher.skipped_lowercase)
         if not len(matcher):
             logger.warning("KB %s has no %s aliases: nothing is linked on the %s side", config.kb, lang, lang)
     return KBResources(kb, matchers)

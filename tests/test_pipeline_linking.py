@@ -2,13 +2,13 @@
 
 import pytest
 
-from pipelines.linking import AliasMatcher, fold_case, resolve_ambiguity
+from pipelines.linking import AliasMatcher, fold_case, is_lowercase, resolve_ambiguity
 from pipelines.tokenize import load_spacy, tokenize_text
 
 POP = {"Q90": 50.0, "Q47899": 2.0, "Q230": 3.0, "Q1428": 2.0, "Q60": 9.0, "Q1384": 8.0, "Q1": 1.0}
 ALIASES = [("Paris", "Q90"), ("Paris", "Q47899"), ("Georgia", "Q230"), ("Georgia", "Q1428"),
            ("New York", "Q60"), ("York", "Q2"), ("New York City", "Q60"), ("UK", "Q145"), ("Berlin", "Q64"),
-           ("Bath", "Q22889")]
+           ("Bath", "Q22889"), ("people", "Q2472587"), ("can", "Q16"), ("北京", "Q956")]
 
 
 def find(matcher, lang, text):
@@ -50,6 +50,14 @@ def test_chinese_aliases_in_either_script_and_cjk_min_length():
     mentions, _ = find(zh, "zh", text)
     assert [(m["surface"], m["kb_id"]) for m in mentions] == [("柏林", "Q64"), ("德国", "Q183")]
     assert all(text[m["char_start"]:m["char_end"]] == m["surface"] for m in mentions)
+
+
+def test_lowercase_aliases_are_skipped_in_exact_case_languages(en):
+    mentions, _ = find(en, "en", "Many people can visit Berlin.")
+    assert [m["surface"] for m in mentions] == ["Berlin"] and en.skipped_lowercase == 2
+    kept = AliasMatcher("en", ALIASES, POP, keep_lowercase=True)
+    assert [m["surface"] for m in find(kept, "en", "Many people can visit Berlin.")[0]] == ["people", "can", "Berlin"]
+    assert is_lowercase("people") and not is_lowercase("北京") and not is_lowercase("iPhone")
 
 
 def test_fold_case_keeps_length():
