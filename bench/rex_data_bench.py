@@ -11,6 +11,7 @@ figure is also given as a ratio to it. Shards: ``--shards`` (real ones), else sy
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
@@ -29,10 +30,20 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn):
-    start = time.perf_counter()
+CPU: dict[str, float] = {}
+
+
+def timed(fn, name: str = ""):
+    """Run fn; return (result, wall seconds) and keep this process's CPU seconds under ``name``."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
+    CPU[name] = time.process_time() - cpu
     return out, time.perf_counter() - start
+
+
+def per_cpu(rows: int, name: str) -> str:
+    """Rows per CPU-second of this process: less distorted than wall time on a machine shared with other jobs."""
+    return f"{rows / max(CPU[name], 1e-9):,.0f} rows/CPU-s"
 
 
 def main() -> None:
@@ -53,17 +64,17 @@ def main() -> None:
         def floor_scan():
             return sum(b.num_rows for f in files for b in open_shard(f).to_batches(columns=COLUMNS))
 
-        total, t_floor = timed(floor_scan)
+        total, t_floor = timed(floor_scan, "floor")
         print(f"shards: {len(files)} files, {total} rows")
-        print(f"peer  pyarrow.dataset scan (same columns): {total / t_floor:,.0f} rows/s")
-        cache, t_build = timed(lambda: build_bag_cache(files, "train", cfg, Path(tmp) / "cache"))
+        print(f"peer  pyarrow.dataset scan (same columns): {total / t_floor:,.0f} rows/s, {per_cpu(total, 'floor')}")
+        cache, t_build = timed(lambda: build_bag_cache(files, "train", cfg, Path(tmp) / "cache"), "build")
         rows = cache.num_rows
         print(f"rex   bag-cache build (train split, {rows} rows, {cache.num_bags} bags, "
               f"{len(cache.meta['partitions'])} partitions): {rows / t_build:,.0f} rows/s "
-              f"({rows / t_build / (total / t_floor):.2f}x floor)")
-        n, t_iter = timed(lambda: sum(len(b) for b in cache.iter_bags(0, 0, True, 2)))
+              f"({rows / t_build / (total / t_floor):.2f}x floor), {per_cpu(rows, 'build')}")
+        n, t_iter = timed(lambda: sum(len(b) for b in cache.iter_bags(0, 0, True, 2)), "iter")
         print(f"rex   bag iteration (shuffled epoch): {n / t_iter:,.0f} rows/s ({n / t_iter / (total / t_floor):.2f}x "
-              "floor)")
+              f"floor), {per_cpu(n, 'iter')}")
         sample = (text for p in range(min(2, len(cache.meta["partitions"])))
                   for bag in cache.read_partition(p) for text in bag.column("text"))
         tokenizer = train_spm(sample, vocab_size=8000)
@@ -71,9 +82,11 @@ def main() -> None:
             data = BagBatches(cache, tokenizer, cache.labels, batch_size=32, max_length=128, max_bag_size=16,
                               seed=0, shuffle=True)
             loader = DataLoader(data, batch_size=None, num_workers=workers)
-            inst, t_batches = timed(lambda loader=loader: sum(b["input_ids"].shape[0] for b in loader))
+            inst, t_batches = timed(lambda loader=loader: sum(b["input_ids"].shape[0] for b in loader), "batches")
             print(f"rex   tokenised batches, {workers} workers: {inst / t_batches:,.0f} rows/s "
-                  f"({inst / t_batches / (total / t_floor):.2f}x floor)")
+                  f"({inst / t_batches / (total / t_floor):.2f}x floor)"
+                  + (f", {per_cpu(inst, 'batches')}" if workers == 0 else ""))
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"peak RSS: {peak_mb():,.0f} MB")
 
 
