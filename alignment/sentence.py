@@ -28,18 +28,18 @@ from alignment.sentence_scoring import (
     anchor_cost_matrix,
     anchor_matrices,
     block_sums,
-    block_vectors,
+    embedding_distance,
     estimate_ratio,
     estimate_variance,
     extract_anchors,
-    mean_distance,
     text_length,
 )
 
 # Gale & Church (1993) priors, split evenly between the two directions; 1-3/3-1 catch splitter disagreements.
+# Their 2-2 bead is left out: it mostly swallowed two correct 1-1 beads (NTREX EN-DE strict F1 0.973 -> 0.987
+# without it, length + anchors); add ``(2, 2): 0.011`` to ``AlignerConfig.priors`` to get it back.
 DEFAULT_PRIORS: dict[tuple[int, int], float] = {
-    (1, 1): 0.89, (1, 0): 0.005, (0, 1): 0.005, (2, 1): 0.0445, (1, 2): 0.0445, (2, 2): 0.011,
-    (3, 1): 0.002, (1, 3): 0.002,
+    (1, 1): 0.89, (1, 0): 0.005, (0, 1): 0.005, (2, 1): 0.0445, (1, 2): 0.0445, (3, 1): 0.002, (1, 3): 0.002,
 }
 
 
@@ -65,7 +65,7 @@ class AlignerConfig:
     length_weight: float = 1.0
     anchors: bool = False
     anchor_weights: AnchorWeights = AnchorWeights()
-    embedding_weight: float = 12.0
+    embedding_weight: float = 6.0
     deletion_cost: float = 1.0  # embedding cost of an unaligned sentence, in units of the document's mean distance
     null_length_cost: float | None = 0.0  # per unaligned sentence; None: Gale–Church (length cost with length 0)
     band: int = 20  # DP cells further than band + |N - M| from the diagonal are skipped
@@ -129,7 +129,6 @@ class SentenceAligner:
         if cfg.anchors:
             src_a, tgt_a = anchor_matrices([extract_anchors(s, self.src_lang, self.entity_fn) for s in src],
                                            [extract_anchors(t, self.tgt_lang, self.entity_fn) for t in tgt])
-        scale = max(mean_distance(*vectors), 1e-3) if vectors is not None else 1.0
         tables: Tables = {}
         for di, dj in cfg.priors:
             if di == 0 and dj == 0:
@@ -147,8 +146,8 @@ class SentenceAligner:
             else:
                 cost += cfg.length_weight * self.length_model.cost_matrix(src_blocks, tgt_blocks)
                 if vectors is not None:
-                    similarity = block_vectors(vectors[0], di) @ block_vectors(vectors[1], dj).T  # (N-di+1, M-dj+1)
-                    cost += cfg.embedding_weight * (1.0 - similarity) / scale * max(di, dj)
+                    similarity, distance = embedding_distance(vectors[0], vectors[1], di, dj)
+                    cost += cfg.embedding_weight * distance * max(di, dj)
                 if cfg.anchors:
                     cost += anchor_cost_matrix(block_sums(src_a, di), block_sums(tgt_a, dj), cfg.anchor_weights)
             tables[(di, dj)] = (cost, similarity)

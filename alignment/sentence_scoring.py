@@ -172,8 +172,17 @@ def block_vectors(vectors: np.ndarray, size: int) -> np.ndarray:
     return summed / np.where(norms > 0, norms, 1.0)
 
 
-def mean_distance(src_vectors: np.ndarray, tgt_vectors: np.ndarray) -> float:
-    """Mean cosine distance over all source x target sentences of a document: the 'unrelated pair' baseline."""
-    if len(src_vectors) == 0 or len(tgt_vectors) == 0:
-        return 1.0
-    return float(np.mean(1.0 - src_vectors @ tgt_vectors.T))  # (S, T) -> scalar
+def embedding_distance(src: np.ndarray, tgt: np.ndarray, src_size: int, tgt_size: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine and normalised distance of every (source block, target block) pair of a document.
+
+    The distance ``1 - cos(x, y)`` is divided by the mean of the two blocks' average distances to every sentence
+    of the other side, so a generic block (close to everything, as merged blocks tend to be) gains nothing;
+    about 1 for unrelated pairs, well below 1 for translations. Inputs (N, D), (M, D); outputs (A, B) each.
+    """
+    src_blocks, tgt_blocks = block_vectors(src, src_size), block_vectors(tgt, tgt_size)  # (A, D), (B, D)
+    similarity = src_blocks @ tgt_blocks.T  # (A, B)
+    src_norm = np.mean(1.0 - src_blocks @ tgt.T, axis=1)  # (A,)
+    tgt_norm = np.mean(1.0 - tgt_blocks @ src.T, axis=1)  # (B,)
+    scale = np.maximum((src_norm[:, None] + tgt_norm[None, :]) / 2.0, 1e-3)  # (A, B)
+    return similarity, (1.0 - similarity) / scale
