@@ -15,10 +15,10 @@ from alignment.sentence_scoring import (
     anchor_matrices,
     block_sums,
     block_vectors,
+    embedding_distance,
     estimate_ratio,
     estimate_variance,
     extract_anchors,
-    mean_distance,
     text_length,
 )
 
@@ -63,12 +63,23 @@ def test_anchor_cost_rewards_common_and_penalises_one_sided_anchors():
     assert anchor_cost(Counter(), Counter(), weights) == 0.0
 
 
-def test_block_vectors_are_unit_means_and_mean_distance():
+def test_block_vectors_are_unit_means():
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     blocks = block_vectors(vectors, 2)
     assert blocks.shape == (2, 2)
     np.testing.assert_allclose(blocks[0], [math.sqrt(0.5), math.sqrt(0.5)])
-    assert mean_distance(vectors[:1], vectors[1:]) == pytest.approx(0.5)
+
+
+def test_embedding_distance_is_normalised_per_block():
+    src = np.array([[1.0, 0.0], [0.0, 1.0]])
+    tgt = np.array([[1.0, 0.0], [0.0, 1.0]])
+    similarity, distance = embedding_distance(src, tgt, 1, 1)
+    np.testing.assert_allclose(similarity, np.eye(2))
+    np.testing.assert_allclose(distance, [[0.0, 2.0], [2.0, 0.0]])  # each block's mean distance is 0.5
+    merged_sim, merged = embedding_distance(src, tgt, 2, 1)  # the generic merged block: cos 0.707 with both
+    assert merged_sim.shape == (1, 2)
+    gap = 1 - math.sqrt(0.5)  # its distance to each target, and its mean distance; the targets' mean is 0.5
+    np.testing.assert_allclose(merged, [[gap / ((gap + 0.5) / 2)] * 2])
 
 
 def test_block_sums_windows_and_empty_blocks():
