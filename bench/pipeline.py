@@ -1,0 +1,185 @@
+"""Benchmark the distant-supervision pipeline on ntrex128 (EN->DE and EN->ZH) replicated to N pairs.
+
+    python -m bench.pipeline --pairs 100000 [--workers 2] [--stage-sample 4000] [--out /tmp/bench-pipeline]
+
+Prints, all from the same run on the same pairs:
+
+1. end to end: the Beam pipeline (FnApiRunner; ``--workers N`` = multi_processing) on all pairs, in
+   pairs/s, with peak RSS (this process and its worker children);
+2. eflomal alone on the same pairs: priors fitted on every pair + alignment in the pipeline's batch size,
+   per language, which is exactly the aligner work the pipeline does (it aligns only pairs with a source
+   instance, so this is an upper bound of the pipeline's eflomal time);
+3. time per stage: each stage's pure function (validate, tokenize, link, label, project) over a sample of
+   ``--stage-sample`` pairs, single process, in ms/pair, so the non-alignment stages compare with
+   eflomal per pair.
+
+Replicas get distinct JSONL ids (``<line>-<replica>``), so pair_id dedupe does not drop them: every
+input pair is processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors
+from alignment.projection import ProjectionFailure  # noqa: F401  (the stage under test uses it)
+from pipelines.config import parse_config
+from pipelines.distant_supervision import run
+from pipelines.label import label_pair
+from pipelines.link import link_pair
+from pipelines.project import project_instances
+from pipelines.read import make_record
+from pipelines.resources import build_resources
+from pipelines.tokenize import Tokenizers, tokenize_pair
+from pipelines.validate import validate_pair
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NTREX = {"en": "newstest2019-src.eng.txt", "de": "newstest2019-ref.deu.txt", "zh": "newstest2019-ref.zho-CN.txt"}
+KB = DATA / "xfactr-kb"
+
+
+def write_corpus(path: Path, n_pairs: int) -> int:
+    """JSONL with {"id", "en", "de", "zh"} lines: ntrex replicated; each line yields 2 pairs (en-de, en-zh)."""
+    lines = {lang: (DATA / "ntrex128" / name).read_text(encoding="utf-8").splitlines() for lang, name in NTREX.items()}
+    n_lines = (n_pairs + 1) // 2
+    with open(path, "w", encoding="utf-8") as handle:
+        for k in range(n_lines):
+            i, rep = k % len(lines["en"]), k // len(lines["en"])
+            handle.write(json.dumps({"id": f"{i}-{rep}", "en": lines["en"][i], "de": lines["de"][i],
+                                     "zh": lines["zh"][i]}, ensure_ascii=False) + "\n")
+    return 2 * n_lines
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """(this process, largest waited-for child) peak RSS in MB."""
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def bench_end_to_end(corpus: Path, out: Path, workers: int) -> float:
+    argv = ["--input", str(corpus), "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de,zh",
+            "--kb", str(KB), "--output", str(out)]
+    if workers > 1:
+        argv += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
+    start = time.perf_counter()
+    run(argv)
+    return time.perf_counter() - start
+
+
+def bench_stages(corpus: Path, sample: int) -> tuple[dict[str, float], list[dict]]:
+    """Seconds per stage over ``sample`` pairs (pure stage functions, no Beam); returns the labelled records."""
+    config, _ = parse_config(["--input", "x", "--src-lang", "en", "--tgt-lang", "de,zh", "--kb", str(KB),
+                              "--output", "x"])
+    records = []
+    with open(corpus, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            obj = json.loads(line)
+            records += [make_record(obj["en"], obj[t], "en", t, f"c:{number}", f"{obj['id']}:{t}")
+                        for t in ("de", "zh")]
+            if len(records) >= sample:
+                break
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    resources, tokenizers = build_resources(config), Tokenizers(config.langs)
+    timings["setup (KB, matchers, spaCy)"] = time.perf_counter() - start
+    steps = [
+        ("validate", lambda r: validate_pair(r)),
+        ("tokenize", lambda r: tokenize_pair(r, tokenizers, config.max_tokens)),
+        ("link", lambda r: link_pair(r, resources)[0]),
+        ("label", lambda r: label_pair(r, resources, max_distance=config.max_token_distance,
+                                       na_rate=config.no_relation_rate, version="bench")),
+    ]
+    for name, fn in steps:
+        start = time.perf_counter()
+        records = [out for out in map(fn, records) if "stage" not in out]
+        timings[name] = time.perf_counter() - start
+    return timings, records
+
+
+def bench_eflomal(records: list[dict], batch_size: int) -> dict[str, float]:
+    """Seconds for eflomal priors + alignment of all ``records`` (per target language)."""
+    timings = {"eflomal priors": 0.0, "eflomal align": 0.0}
+    for lang in ("de", "zh"):
+        pairs = [(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in records if r["tgt_lang"] == lang]
+        start = time.perf_counter()
+        priors = fit_priors(pairs, EflomalConfig())
+        timings["eflomal priors"] += time.perf_counter() - start
+        aligner = EflomalAligner(EflomalConfig(), priors)
+        start = time.perf_counter()
+        for k in range(0, len(pairs), batch_size):
+            aligner.align(pairs[k:k + batch_size])
+        timings["eflomal align"] += time.perf_counter() - start
+    return timings
+
+
+def bench_projection(records: list[dict], batch_size: int) -> float:
+    """Seconds to project every source instance (alignment with priors-free eflomal excluded)."""
+    todo = [r for r in records if r["src_instances"]]
+    aligner = EflomalAligner(EflomalConfig())
+    alignments = []
+    for k in range(0, len(todo), batch_size):
+        alignments += aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in todo[k:k + batch_size]])
+    start = time.perf_counter()
+    for record, alignment in zip(todo, alignments, strict=True):
+        project_instances(record, alignment, aligner.name, lambda e: [], version="bench")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=100_000)
+    parser.add_argument("--stage-sample", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--out", default="/tmp/bench-pipeline")
+    parser.add_argument("--skip-end-to-end", action="store_true")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = out / "corpus.jsonl"
+    n_pairs = write_corpus(corpus, args.pairs)
+    print(f"corpus: {n_pairs} pairs (ntrex128 EN-DE + EN-ZH replicated), {os.cpu_count()} CPUs")
+
+    stage_times, records = bench_stages(corpus, args.stage_sample)
+    stage_times["project (projection only)"] = bench_projection(records, args.batch_size)
+    efl = bench_eflomal(records, args.batch_size)
+    n = args.stage_sample
+    print(f"\nper stage on {n} pairs (pure functions, 1 process), ms/pair:")
+    for name, seconds in {**stage_times, **efl}.items():
+        print(f"  {name:32s} {1000 * seconds / n:8.3f}")
+    non_align = sum(v for k, v in stage_times.items() if not k.startswith("setup"))
+    aligner = sum(efl.values())
+    print(f"  non-alignment stages / eflomal = {non_align / aligner:.2f}")
+
+    if not args.skip_end_to_end:
+        seconds = bench_end_to_end(corpus, out / "run", args.workers)
+        efl_all = bench_eflomal_on_corpus(corpus, args.batch_size)
+        own, child = peak_rss_mb()
+        print(f"\nend to end ({args.workers} worker(s)): {n_pairs} pairs in {seconds:.1f} s = "
+              f"{n_pairs / seconds:.0f} pairs/s")
+        print(f"eflomal alone on the same {n_pairs} pairs: {efl_all:.1f} s = {n_pairs / efl_all:.0f} pairs/s; "
+              f"pipeline / eflomal time = {seconds / efl_all:.2f}")
+        print(f"peak RSS: launcher {own:.0f} MB, largest child {child:.0f} MB")
+
+
+def bench_eflomal_on_corpus(corpus: Path, batch_size: int) -> float:
+    """eflomal priors + alignment on every pair of the corpus, tokenised as the pipeline does (tokenising untimed)."""
+    tokenizers = Tokenizers(("de", "en", "zh"))
+    records = []
+    with open(corpus, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            obj = json.loads(line)
+            for t in ("de", "zh"):
+                rec = tokenize_pair(make_record(obj["en"], obj[t], "en", t, f"c:{number}"), tokenizers, 200)
+                if "stage" not in rec:
+                    records.append(rec)
+    return sum(bench_eflomal(records, batch_size).values())
+
+
+if __name__ == "__main__":
+    main()
