@@ -19,12 +19,14 @@ class RetrievedFacts:
     """Top-k facts per query pair.
 
     Shapes: ``embeddings`` (B, K, F) float32, ``mask`` (B, K) bool (False = padding),
-    ``fact_ids`` B lists of up to K fact ids ('<head>|<relation>|<tail>').
+    ``fact_ids`` B lists of up to K fact ids ('<head>|<relation>|<tail>'), ``scores`` (B, K) float32
+    retrieval similarities (0 at padding) or None.
     """
 
     embeddings: np.ndarray
     mask: np.ndarray
     fact_ids: list[list[str]]
+    scores: np.ndarray | None = None
 
 
 class FactRetriever(Protocol):

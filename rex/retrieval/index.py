@@ -1,0 +1,188 @@
+"""The FAISS fact index: type chosen by size, GPU when available, saved with a JSON sidecar.
+
+An index folder holds::
+
+    faiss.index          the FAISS index (FAISS's own binary format; never pickle)
+    facts.npy            (N, 3) int32 (head, relation, tail) row of every indexed vector, in index order
+    entity_emb.npy       (E, d) float32 KGE entity vectors
+    relation_emb.npy     (R, d) float32 KGE relation vectors
+    meta.json            kb_version, model_hash, model config, factory, search params, entity and relation ids,
+                         the held-out pairs the build excluded, counts
+
+Vectors are inner-product keys (unit length), so IndexFlatIP is exact cosine search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "rex-fact-index/1"
+EXACT_MAX = 200_000  # up to this many facts, exact search is fast enough (and exact)
+HNSW_MAX = 2_000_000  # above this, IVF-PQ with a flat refine keeps memory and build time in check
+
+
+class IndexMismatchError(ValueError):
+    """An index folder that does not match the KB, the embedding model or itself."""
+
+
+def choose_factory(n: int, dim: int) -> tuple[str, str]:
+    """(FAISS factory string, search parameters) for ``n`` vectors of size ``dim``.
+
+    Exact IndexFlatIP up to EXACT_MAX; HNSW32 up to HNSW_MAX; IVF-PQ + IndexRefineFlat above.
+    """
+    if n <= EXACT_MAX:
+        return "Flat", ""
+    if n <= HNSW_MAX:
+        return "HNSW32", "efSearch=128"
+    nlist = int(min(65536, 2 ** round(np.log2(4 * np.sqrt(n)))))
+    m = next(m for m in (dim // 8, dim // 4, dim // 2, dim) if m >= 1 and dim % m == 0)  # 8-dim sub-vectors
+    return f"IVF{nlist},PQ{m}x8,RFlat", "nprobe=32,k_factor_rf=8"
+
+
+def model_hash(entity_emb: np.ndarray, relation_emb: np.ndarray, config: dict) -> str:
+    """Content hash of an embedding model: its vectors and its configuration."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for arr in (entity_emb, relation_emb):
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        digest.update(str(arr.shape).encode())
+        digest.update(arr.tobytes())
+    return "kge-" + digest.hexdigest()[:16]
+
+
+def _to_gpu(index: faiss.Index) -> faiss.Index:
+    """The index on all GPUs when this FAISS build has GPU support and a GPU is present."""
+    if hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0:
+        logger.info("moving the fact index to %d GPU(s)", faiss.get_num_gpus())
+        return faiss.index_cpu_to_all_gpus(index)
+    return index
+
+
+def _to_cpu(index: faiss.Index) -> faiss.Index:
+    return faiss.index_gpu_to_cpu(index) if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__ \
+        else index
+
+
+def set_search_params(index: faiss.Index, params: str) -> None:
+    """Apply FAISS search parameters like 'efSearch=128' or 'nprobe=32,k_factor_rf=8'."""
+    if not params:
+        return
+    space = faiss.GpuParameterSpace() if "Gpu" in type(index).__name__ else faiss.ParameterSpace()
+    space.set_index_parameters(index, params)
+
+
+def build_faiss(keys: np.ndarray, factory: str | None = None, search_params: str | None = None,
+                use_gpu: bool = True) -> tuple[faiss.Index, str, str]:
+    """Index ``keys`` (N, d) float32 for inner-product search; returns (index, factory, search params).
+
+    ``factory`` overrides the size-based choice (any FAISS factory string, e.g. 'IVF1024,PQ16x8,RFlat').
+    """
+    keys = np.ascontiguousarray(keys, dtype=np.float32)
+    n, dim = keys.shape
+    chosen, params = choose_factory(n, dim)
+    if factory:
+        chosen, params = factory, search_params or ""
+    elif search_params is not None:
+        params = search_params
+    index = faiss.index_factory(dim, chosen, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        sample = keys if n <= 256 * 1024 else keys[np.random.default_rng(0).choice(n, 256 * 1024, replace=False)]
+        index.train(sample)
+    index.add(keys)
+    if use_gpu:
+        index = _to_gpu(index)
+    set_search_params(index, params)
+    logger.info("built FAISS index %s (%s) over %d vectors of size %d", chosen, params or "default", n, dim)
+    return index, chosen, params
+
+
+@dataclass
+class FactIndex:
+    """A loaded (or freshly built) fact index with its embedding model and metadata."""
+
+    index: faiss.Index
+    facts: np.ndarray  # (N, 3) int32
+    entity_emb: np.ndarray  # (E, d) float32
+    relation_emb: np.ndarray  # (R, d) float32
+    meta: dict
+
+    @property
+    def entity_ids(self) -> list[str]:
+        return self.meta["entities"]
+
+    @property
+    def relation_ids(self) -> list[str]:
+        return self.meta["relations"]
+
+    def fact_id(self, row: int) -> str:
+        h, r, t = self.facts[row].tolist()
+        return f"{self.entity_ids[h]}|{self.relation_ids[r]}|{self.entity_ids[t]}"
+
+    def save(self, out_dir: str) -> None:
+        """Write the folder; meta.json last, through a temporary file, so a half-written folder never loads."""
+        os.makedirs(out_dir, exist_ok=True)
+        faiss.write_index(_to_cpu(self.index), os.path.join(out_dir, "faiss.index"))
+        for name, arr in (("facts", self.facts), ("entity_emb", self.entity_emb), ("relation_emb", self.relation_emb)):
+            np.save(os.path.join(out_dir, f"{name}.npy"), arr, allow_pickle=False)
+        tmp = os.path.join(out_dir, "meta.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.meta, handle)
+        os.replace(tmp, os.path.join(out_dir, "meta.json"))
+
+
+def _load_npy(index_dir: str, name: str) -> np.ndarray:
+    path = os.path.join(index_dir, f"{name}.npy")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise IndexMismatchError(f"{path}: cannot read ({err})") from err
+
+
+def load_index(index_dir: str, kb_version: str | None = None, expected_model_hash: str | None = None,
+               use_gpu: bool = True) -> FactIndex:
+    """Load an index folder; IndexMismatchError when it is incomplete, inconsistent, or built from another
+    KB version / embedding model than the ones given."""
+    meta_path = os.path.join(index_dir, "meta.json")
+    if not os.path.exists(meta_path):
+        raise IndexMismatchError(f"{index_dir}: no meta.json (not a fact index folder, or a build that did not finish)")
+    with open(meta_path, encoding="utf-8") as handle:
+        try:
+            meta = json.load(handle)
+        except json.JSONDecodeError as err:
+            raise IndexMismatchError(f"{meta_path}: not JSON ({err})") from err
+    if meta.get("format") != FORMAT:
+        raise IndexMismatchError(f"{meta_path}: format {meta.get('format')!r}, this code reads {FORMAT!r}")
+    if kb_version is not None and meta["kb_version"] != kb_version:
+        raise IndexMismatchError(
+            f"{index_dir}: built from KB version {meta['kb_version']}, but the KB in use is {kb_version}; rebuild it"
+        )
+    if expected_model_hash is not None and meta["model_hash"] != expected_model_hash:
+        raise IndexMismatchError(
+            f"{index_dir}: built with embedding model {meta['model_hash']}, expected {expected_model_hash}"
+        )
+    facts, ent, rel = (_load_npy(index_dir, n) for n in ("facts", "entity_emb", "relation_emb"))
+    actual_hash = model_hash(ent, rel, meta["model_config"])
+    if actual_hash != meta["model_hash"]:
+        raise IndexMismatchError(
+            f"{index_dir}: embedding files hash to {actual_hash}, meta.json says {meta['model_hash']}"
+        )
+    index = faiss.read_index(os.path.join(index_dir, "faiss.index"))
+    problems = []
+    if index.ntotal != len(facts) or len(facts) != meta["n_facts"]:
+        problems.append(f"{index.ntotal} vectors, {len(facts)} fact rows, meta says {meta['n_facts']}")
+    if len(ent) != len(meta["entities"]) or len(rel) != len(meta["relations"]):
+        problems.append("embedding tables do not match the entity/relation id lists")
+    if problems:
+        raise IndexMismatchError(f"{index_dir}: inconsistent folder: " + "; ".join(problems))
+    if use_gpu:
+        index = _to_gpu(index)
+    set_search_params(index, meta.get("search_params", ""))
+    return FactIndex(index=index, facts=facts, entity_emb=ent, relation_emb=rel, meta=meta)

@@ -1,0 +1,217 @@
+"""Tests of rex/retrieval: index vs exact search, leak-freedom, save/load, fusion, KGE, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import faiss
+import numpy as np
+import pytest
+import torch
+
+from rex.retrieval import build as build_mod
+from rex.retrieval.api import RetrievedFacts
+from rex.retrieval.build import build_fact_index, heldout_pairs_from_shards, unordered
+from rex.retrieval.cli import main as cli_main
+from rex.retrieval.fusion import FactFusion
+from rex.retrieval.index import EXACT_MAX, IndexMismatchError, build_faiss, choose_factory, load_index
+from rex.retrieval.kge import KGEConfig, link_prediction, train_kge
+from rex.retrieval.retriever import KGEFactRetriever, KGELeakError, load_retriever
+from schemas.io import write_parquet
+from schemas.kb import KnowledgeBase
+from schemas.shard import SHARD_SCHEMA
+
+
+def synthetic_kb(n_entities: int = 120, n_relations: int = 4, seed: int = 0) -> KnowledgeBase:
+    """Deterministic KB with structure: relation r links entity i to (i * (r + 2) + r) mod n, plus noise facts."""
+    rng = np.random.default_rng(seed)
+    facts = []
+    for r in range(n_relations):
+        for i in range(n_entities):
+            facts.append((f"Q{i}", f"P{r}", f"Q{(i * (r + 2) + r) % n_entities}"))
+    for _ in range(n_entities):
+        a, b = rng.integers(0, n_entities, 2)
+        facts.append((f"Q{a}", f"P{rng.integers(n_relations)}", f"Q{b}"))
+    return KnowledgeBase(facts=list(dict.fromkeys(facts)), aliases={})
+
+
+CONFIG = KGEConfig(model="distmult", dim=16, epochs=3, batch_size=256, lr=0.02, seed=0)
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return synthetic_kb()
+
+
+@pytest.fixture(scope="module")
+def heldout(kb) -> set[tuple[str, str]]:
+    pairs = sorted({unordered(h, t) for h, _, t in kb.facts})
+    return set(pairs[::10])
+
+
+@pytest.fixture(scope="module")
+def fact_index(kb, heldout):
+    return build_fact_index(kb, heldout, CONFIG)
+
+
+def test_exact_index_is_identical_to_brute_force():
+    keys = build_mod.unit(np.random.default_rng(1).normal(size=(3000, 24)))
+    queries = build_mod.unit(np.random.default_rng(2).normal(size=(50, 24)))
+    index, factory, _ = build_faiss(keys)
+    assert factory == "Flat"
+    _, ids = index.search(queries, 10)
+    expected = np.argsort(-(queries @ keys.T), axis=1)[:, :10]
+    np.testing.assert_array_equal(ids, expected)
+
+
+@pytest.mark.parametrize(
+    "factory,params", [("HNSW32", "efSearch=128"), ("IVF64,PQ6x4,RFlat", "nprobe=32,k_factor_rf=16")]
+)
+def test_approximate_index_recall_against_exact(factory, params):
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(40, 24))
+    keys = build_mod.unit(centres[rng.integers(0, 40, 10000)] + 0.5 * rng.normal(size=(10000, 24)))
+    queries = build_mod.unit(centres[rng.integers(0, 40, 200)] + 0.5 * rng.normal(size=(200, 24)))
+    exact = faiss.IndexFlatIP(24)
+    exact.add(keys)
+    _, truth = exact.search(queries, 10)
+    index, _, _ = build_faiss(keys, factory=factory, search_params=params)
+    _, found = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found, strict=True)])
+    assert recall >= 0.9, (factory, recall)
+
+
+def test_factory_chosen_by_size():
+    assert choose_factory(EXACT_MAX, 64)[0] == "Flat"
+    assert choose_factory(EXACT_MAX + 1, 64)[0].startswith("HNSW")
+    big, params = choose_factory(50_000_000, 64)
+    assert big.startswith("IVF") and big.endswith("RFlat") and "nprobe" in params
+
+
+def test_heldout_facts_never_reach_kge_or_index(kb, heldout, monkeypatch):
+    seen = {}
+
+    def spy(triples, *args, **kwargs):
+        seen["triples"] = triples.copy()
+        return train_kge(triples, *args, **kwargs)
+
+    monkeypatch.setattr(build_mod, "train_kge", spy)
+    fi = build_fact_index(kb, heldout, CONFIG)
+    ents = fi.entity_ids
+    trained_pairs = {unordered(ents[h], ents[t]) for h, _, t in seen["triples"].tolist()}
+    indexed_pairs = {unordered(ents[h], ents[t]) for h, _, t in fi.facts.tolist()}
+    assert heldout and not (trained_pairs & heldout) and not (indexed_pairs & heldout)
+    n_heldout_facts = sum(unordered(h, t) in heldout for h, _, t in kb.facts)
+    assert fi.meta["n_facts"] == len(kb.facts) - n_heldout_facts > 0
+
+
+def test_retrieval_is_leak_free(kb, heldout, fact_index):
+    retriever = KGEFactRetriever(fact_index, k=6, exclude_pairs=heldout)
+    pairs = [(h, t) for h, _, t in kb.facts] + [(t, h) for h, _, t in kb.facts[:50]] + sorted(heldout)
+    found = retriever.retrieve(pairs)
+    assert found.embeddings.shape == (len(pairs), 6, retriever.dim) and found.embeddings.dtype == np.float32
+    assert found.mask.any(axis=1).all()
+    for (h, t), ids in zip(pairs, found.fact_ids, strict=True):
+        for fact in ids:
+            fh, _, ft = fact.split("|")
+            assert unordered(fh, ft) != unordered(h, t), (h, t, fact)
+            assert unordered(fh, ft) not in heldout, fact
+    assert not found.embeddings[~found.mask].any()
+
+
+def test_excluding_a_pair_the_kge_saw_is_an_error(kb, fact_index):
+    h, _, t = fact_index.fact_id(0).split("|")
+    with pytest.raises(KGELeakError, match="held-out pairs"):
+        KGEFactRetriever(fact_index, k=4, exclude_pairs={(t, h)})
+    retriever = KGEFactRetriever(fact_index, k=4, exclude_pairs={(t, h)}, allow_kge_leak=True)
+    other = kb.facts[5][0], kb.facts[9][2]
+    assert all(unordered(*f.split("|")[::2]) != unordered(h, t) for f in retriever.retrieve([other]).fact_ids[0])
+
+
+def test_unknown_entities_and_cache(fact_index):
+    retriever = KGEFactRetriever(fact_index, k=4)
+    found = retriever.retrieve([("Qnope", "Qnada"), ("Q1", "Qnada"), ("Q1", "Qnada")])
+    assert not found.mask[0].any() and found.mask[1].all()
+    assert found.fact_ids[1] == found.fact_ids[2]
+    assert isinstance(found, RetrievedFacts) and len(retriever._cache) == 2
+
+
+def test_save_load_round_trip_and_mismatch(tmp_path, fact_index, heldout):
+    out = str(tmp_path / "idx")
+    fact_index.save(out)
+    pairs = [("Q1", "Q3"), ("Q7", "Q20")]
+    before = KGEFactRetriever(fact_index, k=6, exclude_pairs=heldout).retrieve(pairs)
+    after = load_retriever(out, k=6, exclude_pairs=heldout, kb_version=fact_index.meta["kb_version"],
+                           model_hash=fact_index.meta["model_hash"]).retrieve(pairs)
+    assert before.fact_ids == after.fact_ids
+    np.testing.assert_array_equal(before.embeddings, after.embeddings)
+    with pytest.raises(IndexMismatchError, match="KB version"):
+        load_index(out, kb_version="kb-0000")
+    with pytest.raises(IndexMismatchError, match="embedding model"):
+        load_index(out, expected_model_hash="kge-0000")
+    np.save(os.path.join(out, "entity_emb.npy"), fact_index.entity_emb + 1, allow_pickle=False)
+    with pytest.raises(IndexMismatchError, match="hash"):
+        load_index(out)
+    with pytest.raises(IndexMismatchError, match="meta.json"):
+        load_index(str(tmp_path))
+
+
+def test_fusion_shapes_and_all_masked_rows_unchanged():
+    torch.manual_seed(0)
+    fusion = FactFusion(rel_dim=12, fact_dim=9)
+    torch.nn.init.normal_(fusion.out.weight)  # as after training: the residual branch is active
+    rel, facts = torch.randn(3, 12), torch.randn(3, 5, 9)
+    mask = torch.tensor([[True] * 5, [True, False, False, False, False], [False] * 5])
+    out = fusion(rel, facts, mask)
+    assert out.shape == (3, 12)
+    assert torch.equal(out[2], rel[2]) and not torch.allclose(out[0], rel[0])
+    facts2 = facts.clone()
+    facts2[1, 1:] = 100.0  # padded facts must not matter
+    fusion.eval()
+    assert torch.allclose(fusion(rel, facts, mask)[1], fusion(rel, facts2, mask)[1])
+    out.sum().backward()
+    assert fusion.query.weight.grad is not None and torch.isfinite(fusion.query.weight.grad).all()
+    with pytest.raises(ValueError, match="expected"):
+        fusion(rel, facts, mask[:, :2])
+
+
+def test_kge_learns_structure(kb):
+    facts, ents, rels = build_mod.encode_facts(kb.facts)
+    config = KGEConfig(model="complex", dim=32, epochs=15, batch_size=256, lr=0.05, negatives=64, seed=0)
+    model = train_kge(facts, len(ents), len(rels), config)
+    trained = link_prediction(model, facts, facts)
+    untrained = link_prediction(train_kge(facts, len(ents), len(rels), KGEConfig(model="complex", dim=32, epochs=0)),
+                                facts, facts)
+    assert trained["mrr"] > 0.5 > untrained["mrr"] + 0.3, (trained, untrained)
+    with pytest.raises(ValueError, match="KGE model"):
+        KGEConfig(model="nope")
+
+
+def _shard_row(head: str, tail: str, split: str) -> dict:
+    span = {"kb_id": head, "token_start": 0, "token_end": 1, "char_start": 0, "char_end": 1, "surface": "a"}
+    return {"instance_id": f"{head}-{tail}", "pair_id": "p", "source_instance_id": None, "lang": "en", "text": "a b",
+            "tokens": ["a", "b"], "token_starts": [0, 2], "token_ends": [1, 3], "head": span,
+            "tail": {**span, "kb_id": tail, "token_start": 1, "token_end": 2, "char_start": 2, "char_end": 3,
+                     "surface": "b"},
+            "relations": [], "label_source": "linked", "projection_confidence": None, "aligner": None,
+            "split": split, "kb_version": "kb-x", "pipeline_version": "0"}
+
+
+def test_cli_build_and_query_with_heldout_shards(tmp_path, kb, capsys):
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "facts.tsv").write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in kb.facts), encoding="utf-8")
+    shards = tmp_path / "shards"
+    (shards / "test").mkdir(parents=True)
+    rows = [_shard_row("Q2", "Q4", "test"), _shard_row("Q1", "Q3", "train")]
+    write_parquet(rows, str(shards / "test" / "part-0.parquet"), SHARD_SCHEMA)
+    assert heldout_pairs_from_shards([str(shards)]) == {("Q2", "Q4")}
+    out = tmp_path / "idx"
+    assert cli_main(["index", "build", "--kb", str(kb_dir), "--out", str(out), "--heldout-shards", str(shards),
+                     "--dim", "8", "--epochs", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["factory"] == "Flat" and summary["n_facts"] < summary["n_kb_facts"]
+    assert cli_main(["index", "query", "--index", str(out), "--pair", "Q1", "Q3", "--k", "4"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["head"] == "Q1" and 0 < len(line["facts"]) <= 4
