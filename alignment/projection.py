@@ -82,6 +82,26 @@ def _trim(start: int, end: int, src_span: Tokens, tgt_tokens: Tokens) -> tuple[i
     return start, end
 
 
+def _capitalised(token: str) -> bool:
+    return token[:1].isupper()
+
+
+def case_repair(start: int, end: int, src_span: Tokens, tgt_tokens: Tokens, aligned: set[int]) -> tuple[int, int]:
+    """Use letter case (cased scripts only) to complete names: when the source span starts with a capital,
+    unaligned capitalised tokens right before or after a capitalised region edge are added
+    ("Regno" + unaligned "Unito"). (Dropping leading lower-case tokens was measured and hurt.)
+    """
+    if not _capitalised(src_span[0]):
+        return start, end
+    if _capitalised(tgt_tokens[start]):
+        while start > 0 and start - 1 not in aligned and _capitalised(tgt_tokens[start - 1]):
+            start -= 1
+    if _capitalised(tgt_tokens[end - 1]):
+        while end < len(tgt_tokens) and end not in aligned and _capitalised(tgt_tokens[end]):
+            end += 1
+    return start, end
+
+
 def find_mentions(text: str, tgt_tokens: Tokens) -> list[tuple[int, int]]:
     """Token spans of ``text`` in the target sentence, matched on accent-folded characters, spaces ignored.
 
@@ -154,9 +174,10 @@ def project_span(
     *,
     tgt_aliases: Sequence[str] = (),
     min_confidence: float = 0.0,
-    max_gap: int = 1,
+    max_gap: int = 3,
     window: int = 3,
     min_similarity: float = 0.85,
+    use_case: bool = True,
 ) -> ProjectedSpan | ProjectionFailure:
     """Project source token span ``span`` = [start, end) to the target side (see the module docstring).
 
@@ -168,6 +189,7 @@ def project_span(
     scores = alignment.scores or (1.0,) * len(alignment.links)
     targets: dict[int, float] = {}
     aligned_src: set[int] = set()
+    all_aligned = {j for _, j in alignment.links}
     for (i, j), score in zip(alignment.links, scores, strict=True):
         if j >= len(tgt_tokens):
             return ProjectionFailure("bad_alignment", f"link {i}-{j} outside {len(tgt_tokens)} target tokens")
@@ -182,6 +204,8 @@ def project_span(
         best = max(range(len(groups)), key=weights.__getitem__)
         group = groups[best]
         region = _trim(group[0], group[-1] + 1, src_tokens[start:end], tgt_tokens)
+        if use_case:
+            region = case_repair(*region, src_tokens[start:end], tgt_tokens, all_aligned)
         mean_score = weights[best] / len(group)
         confidence = len(aligned_src) / (end - start) * mean_score * weights[best] / sum(weights)
         method = "alignment" if len(groups) == 1 else "alignment_cluster"

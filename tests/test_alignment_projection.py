@@ -25,9 +25,9 @@ def test_reordered_words():
 
 def test_small_gap_is_filled_and_distant_cluster_dropped():
     src = "Committee on Budgets met".split()
-    tgt = "x Ausschuss für Haushalt y z tagte Haushalt".split()
-    # 'Committee'->1, 'Budgets'->3 (gap of one token: filled); a stray weak link 'Budgets'->7 is far away.
-    alignment = _links((0, 1), (2, 3), (2, 7), (3, 6), scores={(0, 1): 1.0, (2, 3): 1.0, (2, 7): 0.5, (3, 6): 1.0})
+    tgt = "x Ausschuss für Haushalt y z tagte und a b c Haushalt".split()
+    # 'Committee'->1, 'Budgets'->3 (gap of one token: filled); a stray weak link 'Budgets'->11 is far away.
+    alignment = _links((0, 1), (2, 3), (2, 11), (3, 6), scores={(0, 1): 1.0, (2, 3): 1.0, (2, 11): 0.5, (3, 6): 1.0})
     result = project_span((0, 3), alignment, src, tgt)
     assert (result.token_start, result.token_end) == (1, 4)
     assert result.method == "alignment_cluster"
@@ -98,3 +98,13 @@ def test_low_confidence_and_bad_span():
     result = project_span((0, 3), weak, src, ["a", "b", "c", "d", "e"], min_confidence=0.5)
     assert isinstance(result, ProjectionFailure) and result.reason == "low_confidence"
     assert project_span((3, 2), weak, src, tgt).reason == "bad_span"
+
+
+def test_case_repair_adds_unaligned_capitalised_neighbour():
+    src = "the United Kingdom voted".split()
+    tgt = "il Regno Unito ha votato".split()
+    alignment = _links((0, 0), (1, 1), (2, 1), (3, 4))  # 'Unito' unaligned
+    result = project_span((1, 3), alignment, src, tgt)
+    assert (result.token_start, result.token_end) == (1, 3)
+    plain = project_span((1, 3), alignment, src, tgt, use_case=False)
+    assert (plain.token_start, plain.token_end) == (1, 2)
