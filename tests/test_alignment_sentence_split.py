@@ -33,6 +33,8 @@ def test_french_guillemets_and_spanish_inverted_marks():
 def test_cjk_full_stops_split_without_spaces():
     expected = ["他说：“你好。”", "然后离开了！", "真的吗？", "是的"]
     assert split_texts("他说：“你好。”然后离开了！真的吗？是的", "zh") == expected
+    expected = ["“我正好要到。”", "他说。", '"好的。"', "我说。", '"不"']
+    assert split_texts('“我正好要到。”他说。"好的。"我说。"不"', "zh") == expected  # openers start the next one
     assert split_texts("今日は晴れです。明日は雨でしょう。", "ja") == ["今日は晴れです。", "明日は雨でしょう。"]
 
 
