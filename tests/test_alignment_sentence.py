@@ -150,3 +150,16 @@ def test_ntrex_slice_f1_floor(tgt_lang, anchors, floor):
         predicted |= line_links([(b.src, b.tgt) for b in beads], src, tgt)
         gold |= gold_links(src, tgt)
     assert score_links(predicted, gold)["strict"].f1 >= floor
+
+
+def test_long_document_with_gaps_stays_on_the_diagonal():
+    rng = random.Random(5)
+    lengths = [rng.randint(20, 150) for _ in range(300)]
+    src = [sent(n) for n in lengths]
+    dropped = {40, 41, 150, 151, 152, 260}
+    tgt = [sent(n + rng.randint(-3, 3)) for k, n in enumerate(lengths) if k not in dropped]
+    beads = length_aligner().align(src, tgt)
+    ones = [(b.src[0], b.tgt[0]) for b in beads if len(b.src) == 1 and len(b.tgt) == 1]
+    kept = [k for k in range(300) if k not in dropped]
+    correct = sum(1 for i, j in ones if kept[j] == i)
+    assert correct >= 285
