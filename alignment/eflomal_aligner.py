@@ -135,9 +135,14 @@ def _read_links(path: str, count: int) -> list[set[tuple[int, int]]]:
 
 
 def run_eflomal(
-    pairs: Sequence[TokenPair], config: EflomalConfig, priors: EflomalPriors | None = None
+    pairs: Sequence[TokenPair], config: EflomalConfig, priors: EflomalPriors | str | None = None
 ) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
-    """Align non-empty pairs in both directions; return (forward, reverse) link sets as (src, tgt)."""
+    """Align non-empty pairs in both directions; return (forward, reverse) link sets as (src, tgt).
+
+    ``priors`` may be given as :class:`EflomalPriors` or already as priors-file text (cheaper when
+    the same priors serve many bundles). Anchor priors of the pairs are appended: eflomal sums
+    repeated lexical entries.
+    """
     if not pairs:
         return [], []
     aligner = eflomal.Aligner(
@@ -146,14 +151,15 @@ def run_eflomal(
         source_prefix_len=config.prefix_len, target_prefix_len=config.prefix_len,
     )
     cleaned = [(clean_tokens(src), clean_tokens(tgt)) for src, tgt in pairs]
+    priors_text = priors.to_text() if isinstance(priors, EflomalPriors) else priors or ""
     if config.anchor_weight > 0:
         anchors = {key: config.anchor_weight * n for key, n in anchor_counts(cleaned).items()}
-        priors = EflomalPriors(lexical=anchors).merge(priors) if priors is not None else EflomalPriors(anchors)
+        priors_text += EflomalPriors(lexical=anchors).to_text()
     src_lines = [" ".join(src) + "\n" for src, _ in cleaned]
     tgt_lines = [" ".join(tgt) + "\n" for _, tgt in cleaned]
     with tempfile.TemporaryDirectory(prefix="eflomal-") as tmp:
         fwd_path, rev_path = os.path.join(tmp, "fwd"), os.path.join(tmp, "rev")
-        priors_input = io.StringIO(priors.to_text()) if priors is not None else None
+        priors_input = io.StringIO(priors_text) if priors_text else None
         aligner.align(src_lines, tgt_lines, links_filename_fwd=fwd_path, links_filename_rev=rev_path,
                       priors_input=priors_input, quiet=True)
         return _read_links(fwd_path, len(pairs)), _read_links(rev_path, len(pairs))
@@ -183,13 +189,14 @@ class EflomalAligner:
     def __init__(self, config: EflomalConfig = EflomalConfig(), priors: EflomalPriors | None = None) -> None:
         self.config = config
         self.priors = priors
+        self._priors_text = priors.to_text() if priors is not None else None
         self.max_tokens = config.max_tokens
         self.name = f"eflomal-{_ABBREVIATIONS[config.symmetrization]}"
 
     def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
         _check_lengths(pairs, self.max_tokens)
         positions = [k for k, (src, tgt) in enumerate(pairs) if len(src) and len(tgt)]
-        forward, reverse = run_eflomal([pairs[k] for k in positions], self.config, self.priors)
+        forward, reverse = run_eflomal([pairs[k] for k in positions], self.config, self._priors_text)
         out = [WordAlignment(())] * len(pairs)
         for k, fwd, rev in zip(positions, forward, reverse, strict=True):
             links = symmetrize(fwd, rev, self.config.symmetrization)
