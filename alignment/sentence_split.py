@@ -3,9 +3,10 @@
 A boundary is proposed after terminal punctuation (``. ! ? …`` and the full-width ``。！？``), including any closing
 quotes or brackets that follow it. For Latin-script text the boundary needs whitespace after it and a plausible
 sentence start (upper-case letter, digit, opening quote/bracket, ``¿``/``¡``, or a CJK character); it is vetoed when
-the word before the period is a known abbreviation of that language, a single initial (``J. K. Rowling``), or, in
-German, an ordinal number before a month name or a lower-case word. CJK full stops split without whitespace.
-Line breaks are always boundaries (real documents put headlines and paragraphs on their own lines).
+the word before the period is a known abbreviation of that language, a single letter (``J. K. Rowling``,
+``z. B.``), or, in German, a number of up to three digits (an ordinal: ``im 21. Jahrhundert``). CJK full stops
+split without whitespace. Line breaks are always boundaries (real documents put headlines and paragraphs on their
+own lines).
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ ABBREVIATIONS: dict[str, frozenset[str]] = {
 }
 # Abbreviated months end a sentence ("... on Nov. What ...") unless a day number follows ("Nov. 6").
 MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())
-GERMAN_MONTHS = frozenset(
-    "januar februar märz april mai juni juli august september oktober november dezember jänner".split()
-)
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _CLOSERS = "\"'”’“‘»」』）)\\]】›"  # “‘ close German quotes
@@ -62,12 +60,12 @@ def _is_abbreviation(before: str, lang: str, next_word: str) -> bool:
         return True
     if lowered in MONTH_ABBREVIATIONS and word[:1].isupper():
         return next_word[:1].isdigit()
-    if len(word) == 1 and word.isalpha() and word.isupper():  # an initial: "J. K. Rowling"
+    if len(word) == 1 and word.isalpha():  # an initial ("J. K. Rowling") or a spaced abbreviation ("z. B.")
         return True
     if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):  # "U.S", "e.g", "z.B"
         return True
-    if lang == "de" and word.isdigit() and len(word) <= 2:  # "am 3. Oktober", "der 2. Platz"
-        return next_word.lower().strip("\"'„“") in GERMAN_MONTHS or next_word[:1].islower()
+    if lang == "de" and word.isdigit() and len(word) <= 3:  # ordinals: "am 3. Oktober", "im 21. Jahrhundert"
+        return True
     return False
 
 

@@ -18,6 +18,8 @@ def test_german_ordinals_abbreviations_and_closing_quotes():
     text = "Er sagte: „Das ist gut.“ Am 3. Oktober kam Dr. Müller, z.B. mit Hr. Weber. Dann ging er."
     assert split_texts(text, "de") == ["Er sagte: „Das ist gut.“", "Am 3. Oktober kam Dr. Müller, z.B. mit Hr. Weber.",
                                        "Dann ging er."]
+    text = "Im [21.] Jahrhundert, wie z. B. heute, kam er im Jahr 2019. Danach ging er."
+    assert split_texts(text, "de") == ["Im [21.] Jahrhundert, wie z. B. heute, kam er im Jahr 2019.", "Danach ging er."]
 
 
 def test_quote_then_lowercase_continues_the_sentence():
