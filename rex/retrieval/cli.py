@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     build = sub.add_parser("build", help="train KB embeddings on the non-held-out facts and index them")
     build.add_argument("--kb", required=True, help="KB folder (schemas.kb.load_kb layout, e.g. xfactr-kb)")
+    build.add_argument("--extra-alias-dir", action="append", default=[],
+                       help="extra alias folder (as given to the pipeline, so the KB version matches the shards')")
     build.add_argument("--out", required=True, help="index folder to write")
     build.add_argument("--heldout-shards", nargs="*", default=[],
                        help="shard folders/globs whose dev and test pairs are held out of the KGE and the index")
@@ -60,7 +62,7 @@ def _build(args: argparse.Namespace) -> int:
     heldout = heldout_pairs_from_shards(args.heldout_shards) if args.heldout_shards else set()
     if args.heldout_pairs:
         heldout |= read_pairs_tsv(args.heldout_pairs)
-    kb = load_kb(args.kb, langs=[])
+    kb = load_kb(args.kb, extra_alias_dirs=args.extra_alias_dir)
     fact_index = build_fact_index(kb, heldout, config, factory=args.factory, search_params=args.search_params,
                                   progress=True)
     fact_index.save(args.out)
