@@ -73,14 +73,16 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/out/retrieval-train")
+    parser.add_argument("--runs", nargs="+", choices=("without", "with"), default=["without", "with"],
+                        help="which trainings to run (separate processes can run them in parallel)")
     args = parser.parse_args()
     KGEFactRetriever.retrieve = _timed("retrieve", KGEFactRetriever.retrieve)
     Trainer._micro_step = _timed("step", Trainer._micro_step)
-    rows = [summary("without retrieval", run(args, False)), summary("with retrieval", run(args, True))]
-    for row in rows:
-        print(json.dumps(row))
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "summary.json").write_text(json.dumps(rows, indent=1))
+    for name in args.runs:
+        row = summary(f"{name} retrieval", run(args, name == "with"))
+        print(json.dumps(row), flush=True)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / f"summary-{name}.json").write_text(json.dumps(row, indent=1))
 
 
 if __name__ == "__main__":
