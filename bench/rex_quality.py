@@ -17,7 +17,9 @@ import argparse
 import copy
 import json
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +39,20 @@ COLUMNS = ("micro_f1", "macro_f1", "pr_auc", "p@100")
 
 def bench_config(shards: list[str], steps: int, consistency: float, args) -> RexConfig:
     return RexConfig(
-        data=DataConfig(shards=shards, max_length=96, max_bag_size=16, min_confidence=args.min_confidence),
+        data=DataConfig(shards=shards, max_length=args.max_length, max_bag_size=16, min_confidence=args.min_confidence),
         encoder=EncoderConfig(vocab_size=args.vocab, hidden=args.hidden, layers=args.layers, heads=4,
-                              ffn=2 * args.hidden),
+                              ffn=2 * args.hidden, dropout=0.1),
         model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold),
         train=TrainConfig(batch_size=16, lr=args.lr, warmup_steps=steps // 10, max_steps=steps,
                           eval_every=max(1, steps // 6), save_every=steps, patience=0, progress=False,
                           cpu_threads=args.cpu_threads, seed=args.seed),
     )
+
+
+def timed_train(cfg: RexConfig, out: Path) -> tuple[dict, float]:
+    start = time.perf_counter()
+    run = train(cfg, out)
+    return run, time.perf_counter() - start
 
 
 def instances(cache: BagCache, max_bag_size: int, seed: int):
@@ -113,6 +121,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--max-length", type=int, default=96)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--min-confidence", type=float, default=0.0)
@@ -129,23 +138,28 @@ def main() -> None:
     print(f"train: {caches['train'].num_rows} rows / {caches['train'].num_bags} bags; test: "
           f"{caches['test'].num_rows} rows / {caches['test'].num_bags} bags; {len(labels)} relations; "
           f"langs train {caches['train'].meta['langs']} test {caches['test'].meta['langs']}")
-    test_rows = instances(caches["test"], base.data.max_bag_size, base.train.seed)
-    results, timing = {}, {}
-    results["always-NA"] = metrics_from_scores(grouped(test_rows, np.zeros((len(test_rows), len(labels))), labels),
-                                               args.threshold)
-    start = time.perf_counter()
-    train_rows = instances(caches["train"], base.data.max_bag_size, base.train.seed)
-    probs = bow_baseline(train_rows, test_rows, labels)
-    results["BoW-LR"] = metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)
-    timing["BoW-LR"] = time.perf_counter() - start
+    results, timing, runs = {}, {}, {}
     for name, weight in (("rex", 0.0), (f"rex+consistency({args.consistency})", args.consistency)):
         cfg = copy.deepcopy(base)
         cfg.model.consistency_weight = weight
         cfg.data.cache_dir = str(out / "bag-cache")
+        runs[name] = cfg
+    # the two rex trainings run side by side in their own processes (same data, same seed) while the
+    # baselines are computed here
+    with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {name: pool.submit(timed_train, cfg, out / name) for name, cfg in runs.items()}
+        test_rows = instances(caches["test"], base.data.max_bag_size, base.train.seed)
+        zeros = np.zeros((len(test_rows), len(labels)))
+        results["always-NA"] = metrics_from_scores(grouped(test_rows, zeros, labels), args.threshold)
         start = time.perf_counter()
-        run = train(cfg, out / name)
-        timing[name] = time.perf_counter() - start
-        results[name] = run["test"]
+        train_rows = instances(caches["train"], base.data.max_bag_size, base.train.seed)
+        probs = bow_baseline(train_rows, test_rows, labels)
+        results["BoW-LR"] = metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)
+        timing["BoW-LR"] = time.perf_counter() - start
+        print(table(results), flush=True)
+        for name, future in futures.items():
+            run, timing[name] = future.result()
+            results[name] = run["test"]
     print(table(results))
     print("training time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timing.items()))
     (out / "results.json").write_text(json.dumps({"results": results, "timing": timing, "args": vars(args)},

@@ -12,6 +12,7 @@ from rex.api import train
 from rex.optim import lr_factor
 from rex.synthetic import tiny_config, write_synthetic_shards
 from rex.trainer import Trainer
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,29 @@ def test_early_stopping_on_dev_pr_auc(shards, tmp_path):
 def test_no_training_bags_is_a_clear_error(shards, tmp_path):
     with pytest.raises(ValueError, match="no training batches"):
         train(tiny_config([shards], steps=2, batch_size=10_000), tmp_path)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_ranks_with_torchrun(shards, tmp_path):
+    """Two gloo ranks on CPU through torchrun: same step count on both ranks, rank 0 writes the artefacts."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import json, sys\nfrom rex.api import train\nfrom rex.synthetic import tiny_config\n"
+        f"r = train(tiny_config([{shards!r}], steps=4, save_every=2, eval_every=2), sys.argv[1])\n"
+        "print('RESULT', json.dumps({'steps': r['steps'], 'test': 'test' in r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", str(port), str(script), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600, cwd=str(REPO))
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = sorted(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
+    assert results == ['RESULT {"steps": 4, "test": false}', 'RESULT {"steps": 4, "test": true}']
+    assert (tmp_path / "out" / "checkpoints" / "step-0000004" / "state.json").exists()
+    assert json.loads((tmp_path / "out" / "checkpoints" / "step-0000004" / "state.json").read_text())["world"] == 2
