@@ -126,16 +126,16 @@ class _AlignProjectFn(beam.DoFn):
     def _aliases(self, lang: str, entity: str) -> list[str]:
         return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
 
-    def _align(self, batch: list[dict], priors) -> tuple[list[WordAlignment | None], str]:
+    def _align(self, batch: list[dict], priors) -> tuple[list[WordAlignment | str], str]:
+        """One alignment per record (or, for a precomputed file, the error message when it has none)."""
         if isinstance(self.aligner, aligners.PrecomputedAligner):
-            out = []
+            out: list[WordAlignment | str] = []
             for r in batch:
                 n_src, n_tgt = len(r["src_tok"]["tokens"]), len(r["tgt_tok"]["tokens"])
                 try:
                     out.append(self.aligner.lookup(r["origin"], n_src, n_tgt))
                 except ValueError as err:
-                    out.append(None)
-                    r["_align_error"] = str(err)
+                    out.append(str(err))
             return out, self.aligner.name
         aligner = self.aligner
         if aligner is None:
@@ -148,9 +148,9 @@ class _AlignProjectFn(beam.DoFn):
         alignments, name = self._align(batch, priors)
         count("project.aligned_pairs", len(batch))
         for record, alignment in zip(batch, alignments, strict=True):
-            if alignment is None:
+            if isinstance(alignment, str):
                 for row in record["src_instances"]:
-                    bad = _instance_reject(record, row, "no_alignment", record.get("_align_error", ""))
+                    bad = _instance_reject(record, row, "no_alignment", alignment)
                     yield beam.pvalue.TaggedOutput(REJECTS, bad)
                 yield from finish_pair(record, [])
                 continue

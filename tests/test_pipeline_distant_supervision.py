@@ -65,7 +65,8 @@ def test_example_en_zh_end_to_end(tmp_path):
 def test_precomputed_alignments_end_to_end(tmp_path):
     corpus = tmp_path / "c.tsv"
     corpus.write_text("Steve Jobs worked for Apple .\tSteve Jobs arbeitete für Apple .\n"
-                      "Berlin is big .\tBerlin ist groß .\n", encoding="utf-8")
+                      "Berlin is big .\tBerlin ist groß .\n"
+                      "Munich is in Bavaria .\tMünchen liegt in Bayern .\n", encoding="utf-8")  # no links line
     links = tmp_path / "c.links"
     links.write_text("0-0 1-1 2-2 3-3 4-4 5-5\n0-0 1-1 2-2 3-3\n", encoding="utf-8")
     out = tmp_path / "out"
@@ -73,7 +74,10 @@ def test_precomputed_alignments_end_to_end(tmp_path):
          "--output", str(out), "--alignments", str(links), "--no-relation-rate", "1"])
     de = sorted((r["head"]["surface"], r["tail"]["surface"], tuple(r["relations"]), r["aligner"])
                 for r in read_rows(out) if r["lang"] == "de")
-    assert de == [("Apple", "Steve Jobs", (), "precomputed"), ("Steve Jobs", "Apple", ("P108",), "precomputed")]
+    assert de == [("Apple", "Steve Jobs", (), "precomputed"), ("Bayern", "München", (), None),
+                  ("München", "Bayern", ("P131",), None), ("Steve Jobs", "Apple", ("P108",), "precomputed")]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert {(r["stage"], r["reason"]): r["count"] for r in manifest["rejects"]} == {("project", "no_alignment"): 2}
 
 
 @pytest.mark.slow
