@@ -127,8 +127,10 @@ class SentenceAligner:
         src_len = np.array([text_length(s) for s in src], dtype=np.float64)  # (N,)
         tgt_len = np.array([text_length(t) for t in tgt], dtype=np.float64)  # (M,)
         if cfg.anchors:
-            src_a, tgt_a = anchor_matrices([extract_anchors(s, self.src_lang, self.entity_fn) for s in src],
-                                           [extract_anchors(t, self.tgt_lang, self.entity_fn) for t in tgt])
+            src_anchors = [extract_anchors(s, self.src_lang, self.entity_fn) for s in src]
+            tgt_anchors = [extract_anchors(t, self.tgt_lang, self.entity_fn) for t in tgt]
+            src_a, tgt_a = anchor_matrices(src_anchors, tgt_anchors)
+            numbers = len({key for c in (*src_anchors, *tgt_anchors) for key in c if key.startswith("#")})
         tables: Tables = {}
         for di, dj in cfg.priors:
             if di == 0 and dj == 0:
@@ -149,7 +151,8 @@ class SentenceAligner:
                     similarity, distance = embedding_distance(vectors[0], vectors[1], di, dj)
                     cost += cfg.embedding_weight * distance * max(di, dj)
                 if cfg.anchors:
-                    cost += anchor_cost_matrix(block_sums(src_a, di), block_sums(tgt_a, dj), cfg.anchor_weights)
+                    cost += anchor_cost_matrix(block_sums(src_a, di), block_sums(tgt_a, dj), cfg.anchor_weights,
+                                               numbers)
             tables[(di, dj)] = (cost, similarity)
         return tables
 
