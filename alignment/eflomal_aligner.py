@@ -44,7 +44,8 @@ class EflomalConfig:
     model only (light stemming; 0 = off). eflomal always lower-cases. ``rel_iterations`` scales
     eflomal's default sampler iterations; ``n_iterations`` (IBM1, HMM, fertility) overrides it.
     ``anchor_weight`` > 0 adds, for the pairs being aligned, lexical priors of that weight for identical
-    and look-alike word pairs (names, numbers, cognates; see :mod:`alignment.anchors`).
+    and look-alike word pairs (names, numbers, cognates; similarity >= ``anchor_min_similarity``;
+    see :mod:`alignment.anchors`).
     eflomal 2.0 seeds its sampler from the clock and has no seed option, so runs are not bit-identical.
     """
 
@@ -57,6 +58,7 @@ class EflomalConfig:
     null_prior: float = 0.2
     prefix_len: int = 4
     anchor_weight: float = 2.0
+    anchor_min_similarity: float = 0.8
 
     def __post_init__(self) -> None:
         if self.symmetrization not in METHODS:
@@ -153,7 +155,8 @@ def run_eflomal(
     cleaned = [(clean_tokens(src), clean_tokens(tgt)) for src, tgt in pairs]
     priors_text = priors.to_text() if isinstance(priors, EflomalPriors) else priors or ""
     if config.anchor_weight > 0:
-        anchors = {key: config.anchor_weight * n for key, n in anchor_counts(cleaned).items()}
+        counts = anchor_counts(cleaned, min_similarity=config.anchor_min_similarity)
+        anchors = {key: config.anchor_weight * n for key, n in counts.items()}
         priors_text += EflomalPriors(lexical=anchors).to_text()
     src_lines = [" ".join(src) + "\n" for src, _ in cleaned]
     tgt_lines = [" ".join(tgt) + "\n" for _, tgt in cleaned]

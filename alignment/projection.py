@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from itertools import accumulate
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
@@ -114,7 +115,7 @@ def find_mentions(text: str, tgt_tokens: Tokens) -> list[tuple[int, int]]:
     folded = [fold(token) for token in tgt_tokens]
     joined = "".join(folded)
     owner = [k for k, token in enumerate(folded) for _ in token]  # character -> token
-    starts = {len("".join(folded[:k])) for k in range(len(folded) + 1)}
+    starts = {0, *accumulate(len(token) for token in folded)}
     spans, position = [], joined.find(key)
     while position != -1:
         stop = position + len(key)
