@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 
 from rapidfuzz.distance import Indel
 
