@@ -157,6 +157,20 @@ def test_long_sentence_is_windowed_not_truncated(tiny_model):
     torch.testing.assert_close(stitched[:5], whole[:5], atol=0.5, rtol=0)  # same tokens, similar context
 
 
+def test_stitched_vectors_come_from_the_most_central_window(tiny_model):
+    embedder = EmbeddingModel(tiny_model, max_length=12, overlap=4)
+    sentences = [("the cat sat on the mat and then " * 4).split(), ["short"], "unbelievably beautiful".split()]
+    ids, _ = embedder.tokenize(sentences)
+    got = embedder.embed(sentences, batch_size=2)
+    for k, seq in enumerate(ids):
+        expected = torch.empty(len(seq), embedder.model.config.hidden_size)
+        for start, end, keep_from, keep_to in plan_windows(len(seq), embedder.width, embedder.overlap):
+            hidden = embedder._forward([seq[start:end]])[0, 1 : 1 + end - start]  # (end - start, H)
+            expected[keep_from:keep_to] = hidden[keep_from - start : keep_to - start]
+        torch.testing.assert_close(got.sentence(k), expected, atol=1e-5, rtol=1e-5)
+    assert len(ids[0]) > 3 * embedder.width  # several windows
+
+
 def test_match_is_the_maximum_weight_matching():
     rng = np.random.default_rng(0)
     sim = rng.random((5, 7))
