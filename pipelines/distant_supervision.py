@@ -15,11 +15,13 @@ import logging
 from collections.abc import Sequence
 
 import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.utils import shared
 
 from pipelines.config import PipelineConfig, parse_config
+from pipelines.deadletter import NAMESPACE
 from pipelines.label import LabelInstances
 from pipelines.link import LinkMentions
 from pipelines.project import AlignProject
@@ -71,8 +73,20 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     build_pipeline(p, config, kb.version)
     result = p.run()
     result.wait_until_finish()
+    for name, value in sorted(counter_totals(result).items()):
+        logger.info("counter %s = %d", name, value)
     logger.info("wrote %s/manifest.json", config.output)
     return result
+
+
+def counter_totals(result) -> dict[str, int]:
+    """The pipeline's ``xds`` Beam counters summed over steps (committed values, else attempted)."""
+    totals: dict[str, int] = {}
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+    return totals
 
 
 def main() -> None:

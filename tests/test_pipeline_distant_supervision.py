@@ -11,7 +11,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import parse_config
-from pipelines.distant_supervision import build_pipeline, run
+from pipelines.distant_supervision import build_pipeline, counter_totals, run
 from pipelines.labelling import split_of
 from schemas.io import read_parquet
 from schemas.rejects import REJECT_SCHEMA
@@ -70,8 +70,10 @@ def test_precomputed_alignments_end_to_end(tmp_path):
     links = tmp_path / "c.links"
     links.write_text("0-0 1-1 2-2 3-3 4-4 5-5\n0-0 1-1 2-2 3-3\n", encoding="utf-8")
     out = tmp_path / "out"
-    run(["--input", str(corpus), "--src-lang", "en", "--tgt-lang", "de", "--kb", str(EXAMPLES / "kb"),
-         "--output", str(out), "--alignments", str(links), "--no-relation-rate", "1"])
+    result = run(["--input", str(corpus), "--src-lang", "en", "--tgt-lang", "de", "--kb", str(EXAMPLES / "kb"),
+                  "--output", str(out), "--alignments", str(links), "--no-relation-rate", "1"])
+    counters = counter_totals(result)
+    assert counters["read.pairs"] == 3 and counters["project.no_alignment"] == 2 and counters["rows.train.de"] >= 1
     de = sorted((r["head"]["surface"], r["tail"]["surface"], tuple(r["relations"]), r["aligner"])
                 for r in read_rows(out) if r["lang"] == "de")
     assert de == [("Apple", "Steve Jobs", (), "precomputed"), ("Bayern", "München", (), None),
