@@ -130,7 +130,7 @@ def test_excluding_a_pair_the_kge_saw_is_an_error(kb, fact_index):
 
 def test_unknown_entities_and_cache(fact_index):
     retriever = KGEFactRetriever(fact_index, k=4)
-    found = retriever.retrieve([("Qnope", "Qnada"), ("Q1", "Qnada"), ("Q1", "Qnada")])
+    found = retriever.retrieve([("Qnope", "Qnada"), ("Q1", "Qnada"), ["Q1", "Qnada"]])  # lists accepted too
     assert not found.mask[0].any() and found.mask[1].all()
     assert found.fact_ids[1] == found.fact_ids[2]
     assert isinstance(found, RetrievedFacts) and len(retriever._cache) == 2

@@ -62,6 +62,7 @@ class KGEFactRetriever:
 
     def retrieve(self, pairs: Sequence[tuple[str, str]]) -> RetrievedFacts:
         """Top-k facts per pair: embeddings (B, K, F), mask (B, K), fact ids, scores (B, K)."""
+        pairs = [(str(h), str(t)) for h, t in pairs]  # tuples or 2-lists
         missing = list(dict.fromkeys(p for p in pairs if p not in self._cache))
         if missing:
             self._cache.update(zip(missing, self._search(missing), strict=True))
