@@ -35,7 +35,7 @@ def run_pipeline(out_dir: str | Path, aligner_args: tuple[str, ...] = ()) -> dic
         results[pair] = {
             "output": str(output),
             "manifest": str(output / "manifest.json"),
-            "shards": {o["split"]: o["path"] for o in manifest["outputs"]},
+            "shards": {o["split"]: str(output / o["path"]) for o in manifest["outputs"]},
             "input_pairs": manifest["input_pairs"],
             "accepted_pairs": manifest["accepted_pairs"],
             "rows": {f"{r['split']}/{r['lang']}": r["count"] for r in manifest["rows"]},

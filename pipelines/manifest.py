@@ -42,7 +42,8 @@ def build_manifest(*, config_json: str, kb_version: str, pipeline_version: str, 
                    accepted_pairs: int, instance_counts: Iterable, row_counts: Iterable, reject_counts: Iterable,
                    inputs: Iterable[dict], outputs: Iterable[tuple[str, str]]) -> dict:
     """The manifest dict, validated. ``read_records`` counts the records the read stage parsed;
-    input_pairs adds the read stage's rejects (lines that could not be parsed)."""
+    input_pairs adds the read stage's rejects (lines that could not be parsed). ``outputs`` are
+    (split, path relative to the manifest's folder)."""
     rejects = _counts(reject_counts, ("stage", "reason"))
     read_rejects = sum(r["count"] for r in rejects if r["stage"] == "read")
     rejected = sum(r["count"] for r in rejects if r["stage"] in PAIR_STAGES)

@@ -49,9 +49,9 @@ class WriteOutputs(beam.PTransform):
         files = []
         for split in SPLITS:
             written = _parquet(pcolls[split], f"{self.output}/{split}/{split}", SHARD_SCHEMA, f"Write_{split}")
-            files.append(written | f"Name_{split}" >> beam.Map(lambda path, s=split: (s, path)))
+            files.append(written | f"Name_{split}" >> beam.Map(lambda path, s=split: (s, self._relative(path))))
         written = _parquet(pcolls["rejects"], f"{self.output}/rejects/rejects", REJECT_SCHEMA, "WriteRejects")
-        files.append(written | "NameRejects" >> beam.Map(lambda path: ("rejects", path)))
+        files.append(written | "NameRejects" >> beam.Map(lambda path: ("rejects", self._relative(path))))
         rows = [pcolls[split] for split in SPLITS] | "AllRows" >> beam.Flatten()
         side = {
             "instance_counts": _count_per_key(rows, "Instances", mf.instance_keys),
@@ -70,6 +70,11 @@ class WriteOutputs(beam.PTransform):
                 self._write, **{k: beam.pvalue.AsList(v) for k, v in side.items()},
                 **{k: beam.pvalue.AsSingleton(v) for k, v in singles.items()})
         )
+
+    def _relative(self, path: str) -> str:
+        """Shard paths in the manifest are relative to the output folder, so the folder can be moved."""
+        prefix = self.output.rstrip("/") + "/"
+        return path[len(prefix):] if path.startswith(prefix) else path
 
     def _write(self, path: str, **counts) -> str:
         manifest = mf.build_manifest(config_json=self.config_json, kb_version=self.kb_version,

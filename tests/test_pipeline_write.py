@@ -46,3 +46,4 @@ def test_write_outputs(tmp_path):
     assert manifest["instances"] == [{"split": "train", "lang": "en", "relation": "P17", "count": 1}]
     assert manifest["inputs"][0]["bytes"] == in_file.stat().st_size
     assert {o["split"] for o in manifest["outputs"]} >= {"train", "rejects"}
+    assert all((tmp_path / "run" / o["path"]).exists() for o in manifest["outputs"])  # relative to the folder
