@@ -49,7 +49,7 @@ class EflomalConfig:
     eflomal 2.0 seeds its sampler from the clock and has no seed option, so runs are not bit-identical.
     """
 
-    symmetrization: str = "grow-diag"
+    symmetrization: str = "grow-diag-final-and"
     max_tokens: int = EFLOMAL_MAX_TOKENS
     model: int = 3
     n_samplers: int = 3
@@ -58,7 +58,7 @@ class EflomalConfig:
     null_prior: float = 0.2
     prefix_len: int = 4
     anchor_weight: float = 2.0
-    anchor_min_similarity: float = 0.8
+    anchor_min_similarity: float = 0.7
 
     def __post_init__(self) -> None:
         if self.symmetrization not in METHODS:

@@ -27,7 +27,8 @@ VARIANTS: list[tuple[str, bool, EflomalConfig]] = [
     ("baseline (gold sentences only)", False, PLAIN),
     ("+ bitext", True, PLAIN),
     ("+ prefix-4 stemming", True, replace(PLAIN, prefix_len=4)),
-    ("+ anchor priors (w=2) = default config", True, EflomalConfig()),
+    ("+ anchor priors (w=2, similarity >= 0.8)", True, replace(EflomalConfig(), anchor_min_similarity=0.8)),
+    ("+ anchor similarity >= 0.7 = default config", True, EflomalConfig()),
     ("+ 4x iterations", True, replace(EflomalConfig(), rel_iterations=4.0)),
     ("default config, gold sentences only", False, EflomalConfig()),
 ]
