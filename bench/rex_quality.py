@@ -3,7 +3,8 @@
 Systems (same shards, same row filters, same bags, same metrics -- rex.evaluate / rex.metrics):
   * always-NA: every relation probability 0;
   * BoW-LR: TF-IDF character 1-3-grams of the marked sentence + one-vs-rest logistic regression
-    (scikit-learn), trained on the train instances; a bag scores the max over its instances;
+    (scikit-learn, class_weight='balanced'), trained on the train instances; a bag scores the max over its
+    instances;
   * rex: the default from-scratch encoder (sentencepiece + Transformer), selective attention,
     without and with the cross-lingual consistency loss.
 Metrics per language (bags restricted to the language) and for whole cross-lingual bags ('all').
@@ -42,7 +43,8 @@ def bench_config(shards: list[str], steps: int, consistency: float, args) -> Rex
         data=DataConfig(shards=shards, max_length=args.max_length, max_bag_size=16, min_confidence=args.min_confidence),
         encoder=EncoderConfig(vocab_size=args.vocab, hidden=args.hidden, layers=args.layers, heads=4,
                               ffn=2 * args.hidden, dropout=0.1),
-        model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold),
+        model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold,
+                          pos_weight=args.pos_weight),
         train=TrainConfig(batch_size=16, lr=args.lr, warmup_steps=steps // 10, max_steps=steps,
                           eval_every=max(1, steps // 6), save_every=steps, patience=0, progress=False,
                           cpu_threads=args.cpu_threads, seed=args.seed),
@@ -95,7 +97,8 @@ def bow_baseline(train_rows, test_rows, labels: list[str]) -> np.ndarray:
             if rel in index:
                 y[i, index[rel]] = 1
     keep = y.sum(axis=0) > 0  # labels without a train positive: constant 0
-    clf = OneVsRestClassifier(LogisticRegression(max_iter=2000, C=4.0), n_jobs=1).fit(x_train, y[:, keep])
+    lr = LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced")  # same help as rex's pos_weight
+    clf = OneVsRestClassifier(lr, n_jobs=1).fit(x_train, y[:, keep])
     probs = np.zeros((len(test_rows), len(labels)))
     probs[:, keep] = clf.predict_proba(vectorizer.transform([r[2] for r in test_rows]))
     return probs
@@ -124,6 +127,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=96)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--pos-weight", type=float, default=1.0)
     parser.add_argument("--min-confidence", type=float, default=0.0)
     parser.add_argument("--cpu-threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=13)

@@ -91,6 +91,7 @@ class ModelConfig:
     aggregator: str = "att"  # instance (sentence-level) | att (selective attention) | avg | one (at-least-one)
     dropout: float = 0.1
     threshold: float = 0.5  # a relation is predicted when its probability reaches this; NA = none does
+    pos_weight: float = 1.0  # BCE weight of positive labels (> 1 counters the no-relation majority)
     consistency_weight: float = 0.0  # cross-lingual consistency loss weight (0 = off)
     consistency: str = "kl"  # kl (symmetric Bernoulli KL of relation probabilities) | mse
     retrieval: RetrievalConfig | None = None
@@ -101,6 +102,7 @@ class ModelConfig:
         _check(self.aggregator in AGGREGATORS, f"model.aggregator must be one of {AGGREGATORS}")
         _check(self.consistency in ("kl", "mse"), "model.consistency must be 'kl' or 'mse'")
         _check(self.consistency_weight >= 0.0, "model.consistency_weight must be >= 0")
+        _check(self.pos_weight > 0.0, "model.pos_weight must be > 0")
         _check(0.0 < self.threshold < 1.0, "model.threshold must be in (0, 1)")
 
 

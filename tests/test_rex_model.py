@@ -58,6 +58,8 @@ def test_aggregators_shapes_and_loss(tokenizer, aggregator):
     assert out["inst_logits"].shape == (3, 2) and out["bag_logits"].shape == (2, 2)
     loss, parts = relation_loss(out, batch, cfg.model)
     assert loss.requires_grad and "consistency" in parts
+    cfg.model.pos_weight = 10.0  # weighting positives raises the loss of an untrained model
+    assert relation_loss(out, batch, cfg.model)[1]["bce"] > parts["bce"]
     loss.backward()
     assert model.classifier.weight.grad is not None
 

@@ -91,10 +91,10 @@ class RelationModel(nn.Module):
 
 def relation_loss(out: dict, batch: dict, cfg: ModelConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """BCE over the relations (instance- or bag-level) + the optional cross-lingual consistency term."""
-    if cfg.aggregator == "instance":
-        bce = F.binary_cross_entropy_with_logits(out["inst_logits"], batch["inst_labels"])
-    else:
-        bce = F.binary_cross_entropy_with_logits(out["bag_logits"], batch["labels"])
+    logits, gold = (out["inst_logits"], batch["inst_labels"]) if cfg.aggregator == "instance" else \
+        (out["bag_logits"], batch["labels"])
+    pos_weight = torch.full((gold.shape[1],), cfg.pos_weight, device=gold.device) if cfg.pos_weight != 1.0 else None
+    bce = F.binary_cross_entropy_with_logits(logits, gold, pos_weight=pos_weight)
     parts = {"bce": float(bce.detach())}
     if cfg.consistency_weight > 0 and len(batch["twins"]):
         cons = consistency_loss(out["inst_logits"], batch["twins"], cfg.consistency)
