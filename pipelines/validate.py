@@ -5,8 +5,11 @@ Reasons: ``empty_side:{src,tgt}``, ``too_long:{src,tgt}`` (characters), ``wrong_
 
 Language-identification policy (measured on ntrex128, see docs/pipeline.md):
 
-* zh / ja: by script, which is exact and free: a zh side needs Han characters to be at least 30 % of its
-  letters and kana under 10 %; a ja side needs Han + kana to be at least 30 % of its letters.
+* zh / ja: by script, which is exact and free. A zh side is rejected when kana are at least 10 % of its
+  letters (Japanese), or when it has no Han character at all and at least ``langid_min_letters``
+  letters; a ja side when it has neither kana nor Han and at least that many letters. Chinese lines
+  full of Latin names ("BBC Scotland 的 Alasdair Lamont 在 Tony Macaroni 球场") pass: a share-of-Han
+  threshold rejected three such ntrex128 lines.
 * other languages: py3langid on the first 200 characters, only when the side has at least
   ``langid_min_letters`` letters (short and name-only lines are never judged), and the side is
   rejected only when another language gets probability >= ``langid_min_prob``.
@@ -46,12 +49,12 @@ def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float 
     if lang in ("zh", "ja"):
         if not letters:
             return None
-        han = sum(map(_is_han, letters)) / len(letters)
-        kana = sum(map(_is_kana, letters)) / len(letters)
-        if lang == "zh" and (han < 0.3 or kana >= 0.1):
-            return f"script: {han:.0%} Han, {kana:.0%} kana"
-        if lang == "ja" and han + kana < 0.3:
-            return f"script: {han + kana:.0%} Han+kana"
+        han, kana = sum(map(_is_han, letters)), sum(map(_is_kana, letters))
+        if lang == "zh" and kana >= 0.1 * len(letters):
+            return f"script: {kana / len(letters):.0%} kana"
+        cjk = han if lang == "zh" else han + kana
+        if cjk == 0 and len(letters) >= min_letters:
+            return f"script: no {'Han' if lang == 'zh' else 'Han or kana'} in {len(letters)} letters"
         return None
     if len(letters) < min_letters:
         return None

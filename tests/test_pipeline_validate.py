@@ -42,6 +42,9 @@ def test_language_policy_spares_short_and_name_only_lines():
     assert check_language("Barack Obama, Washington D.C.", "fr") is None
     assert check_language("Die Altstadt von Ulm ist um ein berühmtes Münster herum gebaut.", "fr")
     assert check_language("安格拉·默克尔 (Angela Merkel)", "zh") is None
+    assert check_language("BBC Scotland 的 Alasdair Lamont 在 Tony Macaroni 球场", "zh") is None  # ntrex128 line
+    assert check_language("BBC News", "zh") is None  # name-only line without Han: too short to judge
+    assert check_language("The museum opens at nine in the morning every day.", "zh")
     assert check_language("東京に住んでいます", "ja") is None
     assert check_language("Tokyo is big and busy", "ja")
 
