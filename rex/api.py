@@ -23,7 +23,7 @@ def train(config: RexConfig, out_dir: str | Path) -> dict:
     return Trainer(config, out_dir).train()
 
 
-def quick_config(shard_dirs: Sequence[str], steps: int = 300, **train_overrides) -> RexConfig:
+def quick_config(shard_dirs: Sequence[str], steps: int = 150, **train_overrides) -> RexConfig:
     """A small from-scratch configuration that trains in about a minute on a 2-core CPU."""
     return RexConfig(
         data=DataConfig(shards=list(shard_dirs), max_length=96, max_bag_size=8),
@@ -36,7 +36,7 @@ def quick_config(shard_dirs: Sequence[str], steps: int = 300, **train_overrides)
     )
 
 
-def train_quick(shard_dirs: Sequence[str], out_dir: str | Path, steps: int = 300, **train_overrides) -> dict:
+def train_quick(shard_dirs: Sequence[str], out_dir: str | Path, steps: int = 150, **train_overrides) -> dict:
     """Train the small default model on ``shard_dirs`` for ``steps`` steps; returns the metrics dict
     ({'dev': {...}, 'test': {group: metrics}}, groups 'all' and one per language)."""
     return train(quick_config(shard_dirs, steps, **train_overrides), out_dir)
