@@ -80,7 +80,7 @@ def test_exact_index_is_identical_to_brute_force():
 
 
 @pytest.mark.parametrize(
-    "factory,params", [("HNSW32", "efSearch=128"), ("IVF32,PQ6x4,RFlat", "nprobe=16,k_factor_rf=16")]
+    "factory,params", [("HNSW32", "efSearch=128"), ("IVF32,PQ3x4,RFlat", "nprobe=16,k_factor_rf=32")]
 )
 def test_approximate_index_recall_against_exact(factory, params):
     rng = np.random.default_rng(3)
