@@ -90,7 +90,10 @@ def counter_totals(result) -> dict[str, int]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: an import-time logging.warning (Beam's apitools notice) has already configured the root logger
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for name in ("pipelines", __name__):  # our progress and counters at INFO, Beam's chatter stays at WARNING
+        logging.getLogger(name).setLevel(logging.INFO)
     run()
 
 
