@@ -64,7 +64,10 @@ def _to_gpu(index: faiss.Index) -> faiss.Index:
     """The index on all GPUs when this FAISS build has GPU support and a GPU is present."""
     if hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0:
         logger.info("moving the fact index to %d GPU(s)", faiss.get_num_gpus())
-        return faiss.index_cpu_to_all_gpus(index)
+        try:
+            return faiss.index_cpu_to_all_gpus(index)
+        except RuntimeError as err:  # e.g. HNSW has no GPU implementation
+            logger.warning("fact index stays on the CPU: %s", err)
     return index
 
 
