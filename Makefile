@@ -20,5 +20,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+bench-pipeline: $(STAMP)
+	$(PY) -m bench.pipeline
+
 clean:
 	rm -rf out build *.egg-info
