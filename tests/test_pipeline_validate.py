@@ -46,7 +46,8 @@ def test_language_policy_spares_short_and_name_only_lines():
     assert check_language("BBC News", "zh") is None  # name-only line without Han: too short to judge
     assert check_language("The museum opens at nine in the morning every day.", "zh")
     assert check_language("東京に住んでいます", "ja") is None
-    assert check_language("Tokyo is big and busy", "ja")
+    assert check_language("Tokyo is big and busy", "ja") is None  # 17 Latin letters: too short to judge
+    assert check_language("Tokyo is a big and busy city with many old temples.", "ja")  # no kana or Han in 41
 
 
 def test_rejection_rate_on_ntrex_is_low():
