@@ -24,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from simalign import SentenceAligner
 
 from alignment.core import TokenPair, WordAlignment, write_pharaoh
+from alignment.gold import read_bitext as read_pairs  # the one fast_align-format reader
 from alignment.neural_embed import EmbeddingModel, SubwordEmbeddings
 
 LOG = logging.getLogger(__name__)
@@ -130,18 +131,6 @@ def similarity(src: torch.Tensor, tgt: torch.Tensor) -> np.ndarray:
     src = torch.nn.functional.normalize(src, dim=-1)
     tgt = torch.nn.functional.normalize(tgt, dim=-1)
     return ((src @ tgt.T + 1.0) / 2.0).numpy()
-
-
-def read_pairs(path: str) -> list[TokenPair]:
-    """Read ``source ||| target`` lines (whitespace-tokenised, fast_align format); errors name file and line."""
-    pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.rstrip("\n").split(" ||| ")
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{number}: expected 'source ||| target', got {line[:80]!r}")
-            pairs.append((parts[0].split(), parts[1].split()))
-    return pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
