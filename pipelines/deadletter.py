@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 NAMESPACE = "xds"
@@ -51,3 +52,13 @@ def pair_reject(stage: str, reason: str, record: dict, detail: str | None = None
     """Reject a whole bitext record (keeps its origin, pair id and texts)."""
     raw = {k: record.get(k) for k in ("src_text", "tgt_text") if k in record}
     return reject(stage, reason, detail, origin=record.get("origin"), pair_id=record.get("pair_id"), raw=raw)
+
+
+def route(item: dict, accepted_counter: str | None = None):
+    """Yield ``item`` on the REJECTS output when it is a reject row (has 'stage'), else on the main one."""
+    if "stage" in item:
+        yield pvalue.TaggedOutput(REJECTS, item)
+    else:
+        if accepted_counter:
+            count(accepted_counter)
+        yield item

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.deadletter import REJECTS, count, reject
+from pipelines.deadletter import REJECTS, reject, route
 from schemas.bitext import make_pair_id
 
 STAGE = "read"
@@ -174,11 +174,7 @@ class _ReadUnitFn(beam.DoFn):
 
     def process(self, unit: Unit):
         for item in read_unit(unit, self.fmt, self.src_lang, self.id_suffix):
-            if "stage" in item:
-                yield beam.pvalue.TaggedOutput(REJECTS, item)
-            else:
-                count("read.pairs")
-                yield item
+            yield from route(item, "read.pairs")
 
 
 class ReadBitext(beam.PTransform):

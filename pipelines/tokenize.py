@@ -14,7 +14,7 @@ import threading
 import apache_beam as beam
 from apache_beam.utils import shared
 
-from pipelines.deadletter import REJECTS, count, pair_reject
+from pipelines.deadletter import REJECTS, pair_reject, route
 
 STAGE = "tokenize"
 _LOCK = threading.Lock()
@@ -84,12 +84,7 @@ class _TokenizeFn(beam.DoFn):
         self.tokenizers = self.handle.acquire(lambda: Tokenizers(self.langs), tag=("tokenizers", self.langs))
 
     def process(self, record: dict):
-        out = tokenize_pair(record, self.tokenizers, self.max_tokens)
-        if "stage" in out:
-            yield beam.pvalue.TaggedOutput(REJECTS, out)
-        else:
-            count("tokenize.accepted")
-            yield out
+        yield from route(tokenize_pair(record, self.tokenizers, self.max_tokens), "tokenize.accepted")
 
 
 class TokenizeBitext(beam.PTransform):

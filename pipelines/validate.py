@@ -21,7 +21,7 @@ import functools
 
 import apache_beam as beam
 
-from pipelines.deadletter import REJECTS, count, pair_reject
+from pipelines.deadletter import REJECTS, count, pair_reject, route
 from pipelines.normalize import normalize_text
 
 STAGE = "validate"
@@ -96,11 +96,7 @@ class _ValidateFn(beam.DoFn):
         _identifier()
 
     def process(self, record: dict):
-        out = validate_pair(record, *self.args)
-        if "stage" in out:
-            yield beam.pvalue.TaggedOutput(REJECTS, out)
-        else:
-            yield out
+        yield from route(validate_pair(record, *self.args))
 
 
 class _DedupeFn(beam.DoFn):
