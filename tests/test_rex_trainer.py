@@ -109,15 +109,17 @@ def test_ddp_two_cpu_ranks_with_torchrun(shards, tmp_path):
         port = sock.getsockname()[1]
     script = tmp_path / "run.py"
     script.write_text(
-        "import json, sys\nfrom rex.api import train\nfrom rex.synthetic import tiny_config\n"
+        "import json, os, sys\nfrom rex.api import train\nfrom rex.synthetic import tiny_config\n"
         f"r = train(tiny_config([{shards!r}], steps=4, save_every=2, eval_every=2), sys.argv[1])\n"
-        "print('RESULT', json.dumps({'steps': r['steps'], 'test': 'test' in r}))\n"
+        # one file per rank: two ranks printing to one pipe can interleave their lines
+        f"open(os.path.join({str(tmp_path)!r}, 'result-' + os.environ['RANK']), 'w')"
+        ".write(json.dumps({'steps': r['steps'], 'test': 'test' in r}))\n"
     )
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                            "--master_port", str(port), str(script), str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=600, cwd=str(REPO))
     assert done.returncode == 0, done.stderr[-3000:]
-    results = sorted(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
-    assert results == ['RESULT {"steps": 4, "test": false}', 'RESULT {"steps": 4, "test": true}']
+    results = [json.loads((tmp_path / f"result-{rank}").read_text()) for rank in (0, 1)]
+    assert results == [{"steps": 4, "test": True}, {"steps": 4, "test": False}]
     assert (tmp_path / "out" / "checkpoints" / "step-0000004" / "state.json").exists()
     assert json.loads((tmp_path / "out" / "checkpoints" / "step-0000004" / "state.json").read_text())["world"] == 2
