@@ -1,14 +1,16 @@
 """Benchmark the distant-supervision pipeline on ntrex128 (EN->DE and EN->ZH) replicated to N pairs.
 
-    python -m bench.pipeline --pairs 100000 [--workers 2] [--stage-sample 4000] [--out /tmp/bench-pipeline]
+    python -m bench.pipeline --pairs 100000 [--workers 2] [--stage-sample 4000] [--out /tmp/bench-pipeline] \
+        [pipeline flags, e.g. --align-batch-size 2048 --prior-sample-rate 1]
 
 Prints, all from the same run on the same pairs:
 
 1. end to end: the Beam pipeline (FnApiRunner; ``--workers N`` = multi_processing) on all pairs, in
    pairs/s, with peak RSS (this process and its worker children);
-2. eflomal alone on the same pairs: priors fitted on every pair + alignment in the pipeline's batch size,
-   per language, which is exactly the aligner work the pipeline does (it aligns only pairs with a source
-   instance, so this is an upper bound of the pipeline's eflomal time);
+2. eflomal alone on the same pairs, with the pipeline's aligner settings (calls of ``--align-batch-size``
+   pairs, samplers, priors when ``--prior-sample-rate`` > 0, fitted on every pair), per language: the aligner
+   work the pipeline would do if every pair had a source instance (it aligns only pairs with one, so this
+   is an upper bound of the pipeline's eflomal time);
 3. time per stage: each stage's pure function (validate, tokenize, link, label, project) over a sample of
    ``--stage-sample`` pairs, single process, in ms/pair, so the non-alignment stages compare with
    eflomal per pair.
@@ -26,9 +28,9 @@ import resource
 import time
 from pathlib import Path
 
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors
 from alignment.projection import ProjectionFailure  # noqa: F401  (the stage under test uses it)
-from pipelines.config import parse_config
+from pipelines.aligners import fit_eflomal_priors, make_eflomal_aligner
+from pipelines.config import PipelineConfig, parse_config
 from pipelines.distant_supervision import run
 from pipelines.label import label_pair
 from pipelines.link import link_pair
@@ -61,9 +63,13 @@ def peak_rss_mb() -> tuple[float, float]:
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
-def bench_end_to_end(corpus: Path, out: Path, workers: int) -> float:
-    argv = ["--input", str(corpus), "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de,zh",
-            "--kb", str(KB), "--output", str(out)]
+def pipeline_argv(corpus: Path, out: Path, extra: list[str]) -> list[str]:
+    return ["--input", str(corpus), "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de,zh",
+            "--kb", str(KB), "--output", str(out), *extra]
+
+
+def bench_end_to_end(argv: list[str], workers: int) -> float:
+    argv = list(argv)
     if workers > 1:
         argv += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
     start = time.perf_counter()
@@ -71,10 +77,8 @@ def bench_end_to_end(corpus: Path, out: Path, workers: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_stages(corpus: Path, sample: int) -> tuple[dict[str, float], list[dict]]:
+def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dict[str, float], list[dict]]:
     """Seconds per stage over ``sample`` pairs (pure stage functions, no Beam); returns the labelled records."""
-    config, _ = parse_config(["--input", "x", "--src-lang", "en", "--tgt-lang", "de,zh", "--kb", str(KB),
-                              "--output", "x"])
     records = []
     with open(corpus, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -101,15 +105,19 @@ def bench_stages(corpus: Path, sample: int) -> tuple[dict[str, float], list[dict
     return timings, records
 
 
-def bench_eflomal(records: list[dict], batch_size: int) -> dict[str, float]:
-    """Seconds for eflomal priors + alignment of all ``records`` (per target language)."""
+def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, float]:
+    """Seconds for eflomal (priors if the config asks for them) + alignment of all ``records`` per target
+    language, in calls of the pipeline's size with its settings."""
     timings = {"eflomal priors": 0.0, "eflomal align": 0.0}
+    batch_size = config.align_batch_size
     for lang in ("de", "zh"):
         pairs = [(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in records if r["tgt_lang"] == lang]
         start = time.perf_counter()
-        priors = fit_priors(pairs, EflomalConfig())
+        priors = None
+        if config.prior_sample_rate > 0:
+            priors = fit_eflomal_priors(pairs, config.eflomal_samplers, config.eflomal_rel_iterations)
         timings["eflomal priors"] += time.perf_counter() - start
-        aligner = EflomalAligner(EflomalConfig(), priors)
+        aligner = make_eflomal_aligner(priors, config.eflomal_samplers, config.eflomal_rel_iterations)
         start = time.perf_counter()
         for k in range(0, len(pairs), batch_size):
             aligner.align(pairs[k:k + batch_size])
@@ -117,11 +125,11 @@ def bench_eflomal(records: list[dict], batch_size: int) -> dict[str, float]:
     return timings
 
 
-def bench_projection(records: list[dict], batch_size: int) -> float:
-    """Seconds to project every source instance (alignment with priors-free eflomal excluded)."""
+def bench_projection(records: list[dict], config: PipelineConfig) -> float:
+    """Seconds to project every source instance (the alignment, without priors, is not timed)."""
     todo = [r for r in records if r["src_instances"]]
-    aligner = EflomalAligner(EflomalConfig())
-    alignments = []
+    aligner = make_eflomal_aligner(None, config.eflomal_samplers, config.eflomal_rel_iterations)
+    alignments, batch_size = [], config.align_batch_size
     for k in range(0, len(todo), batch_size):
         alignments += aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in todo[k:k + batch_size]])
     start = time.perf_counter()
@@ -135,19 +143,22 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--stage-sample", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=2048)
     parser.add_argument("--out", default="/tmp/bench-pipeline")
     parser.add_argument("--skip-end-to-end", action="store_true")
-    args = parser.parse_args()
+    args, pipeline_flags = parser.parse_known_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = out / "corpus.jsonl"
     n_pairs = write_corpus(corpus, args.pairs)
     print(f"corpus: {n_pairs} pairs (ntrex128 EN-DE + EN-ZH replicated), {os.cpu_count()} CPUs")
+    argv = pipeline_argv(corpus, out / "run", pipeline_flags)
+    config, _ = parse_config(argv)
+    print(f"aligner settings: calls of {config.align_batch_size} pairs, samplers {config.eflomal_samplers or 'auto'}, "
+          f"rel_iterations {config.eflomal_rel_iterations}, prior sample rate {config.prior_sample_rate}")
 
-    stage_times, records = bench_stages(corpus, args.stage_sample)
-    stage_times["project (projection only)"] = bench_projection(records, args.batch_size)
-    efl = bench_eflomal(records, args.batch_size)
+    stage_times, records = bench_stages(corpus, args.stage_sample, config)
+    stage_times["project (projection only)"] = bench_projection(records, config)
+    efl = bench_eflomal(records, config)
     n = args.stage_sample
     print(f"\nper stage on {n} pairs (pure functions, 1 process), ms/pair:")
     for name, seconds in {**stage_times, **efl}.items():
@@ -157,8 +168,8 @@ def main() -> None:
     print(f"  non-alignment stages / eflomal = {non_align / aligner:.2f}")
 
     if not args.skip_end_to_end:
-        seconds = bench_end_to_end(corpus, out / "run", args.workers)
-        efl_all = bench_eflomal_on_corpus(corpus, args.batch_size)
+        seconds = bench_end_to_end(argv, args.workers)
+        efl_all = bench_eflomal_on_corpus(corpus, config)
         own, child = peak_rss_mb()
         print(f"\nend to end ({args.workers} worker(s)): {n_pairs} pairs in {seconds:.1f} s = "
               f"{n_pairs / seconds:.0f} pairs/s")
@@ -167,7 +178,7 @@ def main() -> None:
         print(f"peak RSS: launcher {own:.0f} MB, largest child {child:.0f} MB")
 
 
-def bench_eflomal_on_corpus(corpus: Path, batch_size: int) -> float:
+def bench_eflomal_on_corpus(corpus: Path, config: PipelineConfig) -> float:
     """eflomal priors + alignment on every pair of the corpus, tokenised as the pipeline does (tokenising untimed)."""
     tokenizers = Tokenizers(("de", "en", "zh"))
     records = []
@@ -178,7 +189,7 @@ def bench_eflomal_on_corpus(corpus: Path, batch_size: int) -> float:
                 rec = tokenize_pair(make_record(obj["en"], obj[t], "en", t, f"c:{number}"), tokenizers, 200)
                 if "stage" not in rec:
                     records.append(rec)
-    return sum(bench_eflomal(records, batch_size).values())
+    return sum(bench_eflomal(records, config).values())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The aligners the Align+Project stage can use, behind the ``alignment`` package's Aligner protocol.
 
-* ``eflomal`` (default): :class:`alignment.eflomal_aligner.EflomalAligner` with priors fitted once on
-  the corpus (or a hash sample of it) and broadcast to every worker as a side input.
+* ``eflomal`` (default): :class:`alignment.eflomal_aligner.EflomalAligner` on calls of up to
+  ``--align-batch-size`` pairs; optionally with priors fitted once on a hash sample of the corpus and
+  broadcast to every worker as a side input (``--prior-sample-rate``).
 * ``simalign-{argmax,itermax,match}``: :class:`alignment.neural.NeuralAligner` on ``--aligner-model``.
 * ``precomputed``: Pharaoh links from ``--alignments`` (line k answers input line k).
 """
@@ -51,14 +52,49 @@ def make_neural_aligner(kind: str, model: str):
     return NeuralAligner(model, method=kind.split("-", 1)[1])
 
 
-def fit_eflomal_priors(pairs: Sequence[TokenPair]):
+AUTO_ONE_SAMPLER = 8192  # calls of at least this many pairs use one eflomal sampler when samplers = 0 (auto)
+
+
+def eflomal_config(n_pairs: int, samplers: int = 0, rel_iterations: float = 1.0):
+    """The EflomalConfig for one call of ``n_pairs`` pairs (``samplers`` 0 = auto, see AUTO_ONE_SAMPLER).
+
+    On big calls eflomal already runs few iterations per pair and extra samplers bought no AER
+    (bench/align_speed.py: 16k-pair calls EN-CS 0.165 with 3 samplers and with 1), while tripling the time;
+    on small calls they help a little (RO-EN 0.304 vs 0.307)."""
+    from alignment.eflomal_aligner import EflomalConfig
+
+    n = samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
+    return EflomalConfig(n_samplers=n, rel_iterations=rel_iterations)
+
+
+def fit_eflomal_priors(pairs: Sequence[TokenPair], samplers: int = 0, rel_iterations: float = 1.0):
     """eflomal priors on the sampled corpus; None for an empty sample (the aligner then runs without)."""
-    from alignment.eflomal_aligner import EflomalConfig, fit_priors
+    from alignment.eflomal_aligner import fit_priors
 
-    return fit_priors(list(pairs), EflomalConfig()) if pairs else None
+    pairs = list(pairs)
+    return fit_priors(pairs, eflomal_config(len(pairs), samplers, rel_iterations)) if pairs else None
 
 
-def make_eflomal_aligner(priors):
-    from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
+class EflomalCalls:
+    """Aligner protocol over eflomal that picks each call's config by its size (see :func:`eflomal_config`)."""
 
-    return EflomalAligner(EflomalConfig(), priors)
+    def __init__(self, priors=None, samplers: int = 0, rel_iterations: float = 1.0) -> None:
+        from alignment.eflomal_aligner import EflomalAligner
+
+        self.priors, self.samplers, self.rel_iterations = priors, samplers, rel_iterations
+        self._make = EflomalAligner
+        self._aligners: dict = {}
+        self.name = self._aligner(1).name
+
+    def _aligner(self, n_pairs: int):
+        config = eflomal_config(n_pairs, self.samplers, self.rel_iterations)
+        if config not in self._aligners:
+            self._aligners[config] = self._make(config, self.priors)
+        return self._aligners[config]
+
+    def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
+        return self._aligner(len(pairs)).align(pairs)
+
+
+def make_eflomal_aligner(priors, samplers: int = 0, rel_iterations: float = 1.0) -> EflomalCalls:
+    return EflomalCalls(priors, samplers, rel_iterations)

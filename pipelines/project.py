@@ -140,7 +140,8 @@ class _AlignProjectFn(beam.DoFn):
         aligner = self.aligner
         if aligner is None:
             if self._eflomal[0] is not priors:
-                self._eflomal = (priors, aligners.make_eflomal_aligner(priors))
+                self._eflomal = (priors, aligners.make_eflomal_aligner(
+                    priors, self.config.eflomal_samplers, self.config.eflomal_rel_iterations))
             aligner = self._eflomal[1]
         return aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in batch]), aligner.name
 
@@ -189,13 +190,14 @@ class AlignProject(beam.PTransform):
         outputs, rejects = [routed.done], []
         for lang, part in zip(langs, needs, strict=True):
             side = {}
-            if cfg.aligner == "eflomal" and self.aligner_factory is None:
+            if cfg.aligner == "eflomal" and self.aligner_factory is None and cfg.prior_sample_rate > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
                 priors = (
                     corpus
                     | f"SamplePriorPairs_{lang}" >> beam.FlatMap(_prior_pair, cfg.prior_sample_rate)
                     | f"CollectPriorPairs_{lang}" >> beam.combiners.ToList()
-                    | f"FitPriors_{lang}" >> beam.Map(aligners.fit_eflomal_priors)
+                    | f"FitPriors_{lang}" >> beam.Map(aligners.fit_eflomal_priors, cfg.eflomal_samplers,
+                                                      cfg.eflomal_rel_iterations)
                 )
                 side["priors"] = beam.pvalue.AsSingleton(priors)
             aligned = (

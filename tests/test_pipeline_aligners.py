@@ -28,3 +28,14 @@ def test_eflomal_priors_and_aligner():
     out = aligner.align(pairs)
     assert len(out) == 3 and aligner.name.startswith("eflomal")
     assert all(i < 2 and j < 2 for a in out for i, j in a.links)
+
+
+def test_eflomal_config_by_call_size():
+    from pipelines.aligners import AUTO_ONE_SAMPLER, EflomalCalls, eflomal_config
+
+    assert eflomal_config(100).n_samplers == 3
+    assert eflomal_config(AUTO_ONE_SAMPLER).n_samplers == 1
+    assert eflomal_config(100, samplers=2, rel_iterations=0.5).n_samplers == 2
+    assert eflomal_config(100, rel_iterations=0.5).rel_iterations == 0.5
+    calls = EflomalCalls()
+    assert calls.name == "eflomal-gdfa" and len(calls.align([(["a", "b"], ["x", "y"])])) == 1

@@ -78,3 +78,22 @@ def test_align_project_stage():
         ]), label="rows")
         assert_that(rejects | beam.Map(lambda r: (r["origin"], r["reason"])),
                     equal_to([("f:2", "head:unaligned"), ("f:2", "head:unaligned")]), label="rejects")
+
+
+def test_align_project_stage_with_eflomal_and_priors():
+    """The real eflomal path, with priors fitted in the graph and broadcast: every source instance of
+    the pairs is either projected or dead-lettered (eflomal is stochastic, so no exact spans here)."""
+    import dataclasses
+
+    pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
+             ("Munich is in Bavaria.", "München liegt in Bayern.")]
+    records = [labelled(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
+    n_src = sum(len(r["src_instances"]) for r in records)
+    config = dataclasses.replace(CONFIG, prior_sample_rate=1.0, align_batch_size=4)
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+        rows, rejects = p | beam.Create(records) | AlignProject(config)
+        projected = rows | beam.Filter(lambda r: r["label_source"] == "projected")
+        total = ((projected, rejects) | beam.Flatten() | beam.combiners.Count.Globally())
+        assert_that(total, equal_to([n_src]), label="accounted")
+        assert_that(projected | beam.Map(lambda r: r["aligner"]) | beam.Distinct(), equal_to(["eflomal-gdfa"]),
+                    label="aligner")
