@@ -106,7 +106,7 @@ class _AlignProjectFn(beam.DoFn):
                  aligner_factory: Callable[[], object] | None = None) -> None:
         self.config, self.kb_handle, self.model_handle = config, kb_handle, model_handle
         self.aligner_factory = aligner_factory
-        self._eflomal = (None, None)
+        self._eflomal: tuple[object, object] = (object(), None)  # (priors it was built with, aligner)
 
     def setup(self) -> None:
         cfg = self.config

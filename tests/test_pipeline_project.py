@@ -2,6 +2,7 @@
 (with a deterministic fake aligner: links identical tokens)."""
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
@@ -80,16 +81,18 @@ def test_align_project_stage():
                     equal_to([("f:2", "head:unaligned"), ("f:2", "head:unaligned")]), label="rejects")
 
 
-def test_align_project_stage_with_eflomal_and_priors():
-    """The real eflomal path, with priors fitted in the graph and broadcast: every source instance of
-    the pairs is either projected or dead-lettered (eflomal is stochastic, so no exact spans here)."""
+@pytest.mark.parametrize("prior_sample_rate", [0.0, 1.0])
+def test_align_project_stage_with_eflomal(prior_sample_rate):
+    """The real eflomal path, without priors (the default) and with priors fitted in the graph and
+    broadcast: every source instance of the pairs is either projected or dead-lettered (eflomal is
+    stochastic, so no exact spans here)."""
     import dataclasses
 
     pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
              ("Munich is in Bavaria.", "München liegt in Bayern.")]
     records = [labelled(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
     n_src = sum(len(r["src_instances"]) for r in records)
-    config = dataclasses.replace(CONFIG, prior_sample_rate=1.0, align_batch_size=4)
+    config = dataclasses.replace(CONFIG, prior_sample_rate=prior_sample_rate, align_batch_size=4)
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
         rows, rejects = p | beam.Create(records) | AlignProject(config)
         projected = rows | beam.Filter(lambda r: r["label_source"] == "projected")
