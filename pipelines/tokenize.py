@@ -57,28 +57,17 @@ def check_language_supported(lang: str) -> None:
 
 
 class Tokenizers:
-    """spaCy pipelines of a language pair, shareable across a worker's threads (apache_beam Shared).
-
-    ``tokenize(lang, text)`` keeps the 1,024 most recent results: in a multi-target run the source
-    sentence comes once per target language, usually in neighbouring records."""
+    """spaCy pipelines of a language pair, shareable across a worker's threads (apache_beam Shared)."""
 
     def __init__(self, langs: tuple[str, ...]) -> None:
         self.nlp = {lang: load_spacy(lang) for lang in langs}
-        self._cached = functools.lru_cache(maxsize=1024)(self._tokenize)
-
-    def _tokenize(self, lang: str, text: str) -> dict:
-        return tokenize_text(self.nlp[lang], text)
-
-    def tokenize(self, lang: str, text: str) -> dict:
-        """tokenize_text with the language's pipeline; a fresh dict (the cached one is never shared)."""
-        return {key: list(values) for key, values in self._cached(lang, text).items()}
 
 
 def tokenize_pair(record: dict, tokenizers: Tokenizers, max_tokens: int) -> dict:
     """The record with ``src_tok`` and ``tgt_tok`` added, or a reject row."""
     out = dict(record)
     for side in ("src", "tgt"):
-        tok = tokenizers.tokenize(record[f"{side}_lang"], record[f"{side}_text"])
+        tok = tokenize_text(tokenizers.nlp[record[f"{side}_lang"]], record[f"{side}_text"])
         if not tok["tokens"]:
             return pair_reject(STAGE, f"no_tokens:{side}", record)
         if len(tok["tokens"]) > max_tokens:

@@ -43,12 +43,8 @@ def _identifier():
     return langid.LanguageIdentifier.from_modelpath(langid.MODEL_DIR / langid.MODEL_FILE, norm_probs=True)
 
 
-@functools.lru_cache(maxsize=1024)
 def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float = 0.9) -> str | None:
-    """None when ``text`` may be in ``lang`` under the policy above, else a detail string.
-
-    Cached (1,024 recent texts per process): in a multi-target run the source sentence comes once per
-    target language, usually in neighbouring records."""
+    """None when ``text`` may be in ``lang`` under the policy above, else a detail string."""
     letters = [ch for ch in text if ch.isalpha()]
     if lang in ("zh", "ja"):
         if not letters:
