@@ -6,6 +6,7 @@ Every stage emits rejected records on the tagged output ``REJECTS`` as a reject 
 
 from __future__ import annotations
 
+import functools
 import json
 
 from apache_beam import pvalue
@@ -18,9 +19,16 @@ PAIR_STAGES = ("read", "validate", "tokenize")
 RAW_LIMIT = 2000
 
 
+@functools.lru_cache(maxsize=4096)
+def _counter(name: str):
+    # Metrics.counter builds a new object (and metric name) per call; the object is only a handle that
+    # finds the running bundle's container at inc() time, so one per name serves every bundle and thread.
+    return Metrics.counter(NAMESPACE, name)
+
+
 def count(name: str, n: int = 1) -> None:
     """Increment the Beam counter ``xds:<name>`` (a no-op outside a running pipeline)."""
-    Metrics.counter(NAMESPACE, name).inc(n)
+    _counter(name).inc(n)
 
 
 def reject(
