@@ -33,6 +33,9 @@ class DataConfig:
     langs: list[str] | None = None  # None = every language
     label_sources: list[str] = field(default_factory=lambda: ["linked", "projected"])
     max_bag_size: int = 16  # instances kept per bag (sampled with the seed when larger)
+    # drop exact duplicates inside a bag (same lang, text, head and tail char spans): a source sentence
+    # re-emitted by every pipeline run of a multi-way parallel corpus counts once (rex.data.dedupe)
+    dedupe_instances: bool = True
     partition_rows: int = 100_000  # rows per hash partition of the bag cache (bounds memory)
     buffer_partitions: int = 2  # partitions mixed in the shuffle buffer
     cache_dir: str | None = None  # default: <out_dir>/bag-cache

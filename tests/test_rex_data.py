@@ -62,7 +62,10 @@ def test_mismatched_shard_schema_names_file_and_field(tmp_path):
 
 
 def test_bags_group_source_twins_and_direct_rows_across_files(shards, tmp_path):
-    cache = build_bag_cache(resolve_shards([str(shards)]), "train", DataConfig(partition_rows=20), tmp_path)
+    # the synthetic generator repeats each sentence of a pair verbatim: keep the repeats here, the
+    # default (dedupe_instances) is covered by the last assertion and by tests/test_rex_data_dedupe.py
+    cfg = DataConfig(partition_rows=20, dedupe_instances=False)
+    cache = build_bag_cache(resolve_shards([str(shards)]), "train", cfg, tmp_path)
     expected = [r for r in synthetic_rows(40) if r["split"] == "train"]
     assert cache.num_rows == len(expected)
     assert cache.num_bags == len({(r["head"]["kb_id"], r["tail"]["kb_id"]) for r in expected})
@@ -79,18 +82,22 @@ def test_bags_group_source_twins_and_direct_rows_across_files(shards, tmp_path):
     assert [b.key for b in cache.iter_bags(1, 0, True)] == [b.key for b in bags]
     assert [b.key for b in cache.iter_bags(1, 1, True)] != [b.key for b in bags]
     # reusing the cache: built once, found again
-    assert build_bag_cache(resolve_shards([str(shards)]), "train", DataConfig(partition_rows=20), tmp_path).directory \
-        == cache.directory
+    assert build_bag_cache(resolve_shards([str(shards)]), "train", cfg, tmp_path).directory == cache.directory
+    deduped = build_bag_cache(resolve_shards([str(shards)]), "train", DataConfig(partition_rows=20), tmp_path)
+    distinct = {(r["head"]["kb_id"], r["tail"]["kb_id"], r["lang"], r["text"]) for r in expected}
+    assert deduped.num_rows == len(distinct) and deduped.num_bags == cache.num_bags
+    assert sum(deduped.meta["duplicates_removed"].values()) == len(expected) - len(distinct)
 
 
 def test_filters_confidence_language_source(shards, tmp_path):
     files = resolve_shards([str(shards)])
     rows = [r for r in synthetic_rows(40) if r["split"] == "train"]
-    high = build_bag_cache(files, "train", DataConfig(min_confidence=0.7), tmp_path)
+    keep = {"dedupe_instances": False}  # count against the generator's rows, repeats included
+    high = build_bag_cache(files, "train", DataConfig(min_confidence=0.7, **keep), tmp_path)
     assert high.num_rows == sum(r["projection_confidence"] is None or r["projection_confidence"] >= 0.7 for r in rows)
-    de = build_bag_cache(files, "train", DataConfig(langs=["de"]), tmp_path)
+    de = build_bag_cache(files, "train", DataConfig(langs=["de"], **keep), tmp_path)
     assert de.meta["langs"] == {"de": sum(r["lang"] == "de" for r in rows)}
-    linked = build_bag_cache(files, "train", DataConfig(label_sources=["linked"]), tmp_path)
+    linked = build_bag_cache(files, "train", DataConfig(label_sources=["linked"], **keep), tmp_path)
     assert linked.num_rows == sum(r["label_source"] == "linked" for r in rows)
 
 

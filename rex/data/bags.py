@@ -7,7 +7,9 @@ Design (one pass, then sequential reads):
    on-disk Parquet cache, with ``P = ceil(rows / partition_rows)``. All rows of one ordered entity pair --
    a linked source instance, its projected twins, target instances linked directly, in every language --
    land in the same partition, so one partition holds whole bags. Rows with unusable spans go to a
-   dead-letter file ``rejects.jsonl`` with a reason, and are counted in ``meta.json``.
+   dead-letter file ``rejects.jsonl`` with a reason, and are counted in ``meta.json``. With
+   ``data.dedupe_instances`` (default) each written partition is then rewritten without exact duplicate
+   instances of a bag (``rex.data.dedupe``), counted per language in ``meta.json["duplicates_removed"]``.
 2. **Iterate** (every epoch): read ``buffer_partitions`` partitions at a time in a seeded order, group their
    rows by bag key, shuffle the bags of the buffer with the seed, and yield them. Memory is bounded by
    ``buffer_partitions * partition_rows`` rows; reads are sequential whole files.
@@ -34,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rex.config import DataConfig
+from rex.data.dedupe import dedupe_partition
 from rex.data.shards import ROW_SCHEMA, ShardFile, count_rows, row_filter, scan_rows
 from schemas.version import SCHEMA_VERSION
 
@@ -130,7 +133,8 @@ def cache_fingerprint(shards: list[ShardFile], split: str, cfg: DataConfig) -> s
         "schema": SCHEMA_VERSION,
         "files": [(s.uri, s.size, s.mtime_ns) for s in shards],
         "split": split,
-        "filters": [cfg.langs, sorted(cfg.label_sources), cfg.min_confidence, cfg.partition_rows],
+        "filters": [cfg.langs, sorted(cfg.label_sources), cfg.min_confidence, cfg.partition_rows,
+                    cfg.dedupe_instances],
     }
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -183,9 +187,18 @@ def _write_partitions(shards: list[ShardFile], split: str, cfg: DataConfig, out:
             _flush(p, pending, writers, out)
     for writer in writers.values():
         writer.close()
+    duplicates: Counter = Counter()
+    if cfg.dedupe_instances:
+        for p in writers:
+            rows[p], dropped_langs, dropped_labels = dedupe_partition(out / f"part-{p:05d}.parquet")
+            duplicates.update(dropped_langs)
+            langs.subtract(dropped_langs)
+            labels.subtract(dropped_labels)
     parts = [{"file": f"part-{p:05d}.parquet", "rows": rows[p], "bags": len(keys[p])} for p in sorted(writers)]
+    labels = +labels
     return {"split": split, "partitions": parts, "labels": sorted(labels), "label_counts": dict(labels),
-            "langs": dict(langs), "rejects": dict(rejects), "shards": [s.uri for s in shards]}
+            "langs": dict(+langs), "rejects": dict(rejects), "duplicates_removed": dict(duplicates),
+            "shards": [s.uri for s in shards]}
 
 
 def _flush(p: int, pending: dict, writers: dict, out: Path) -> None:
