@@ -40,7 +40,8 @@ COLUMNS = ("micro_f1", "macro_f1", "pr_auc", "p@100")
 
 def bench_config(shards: list[str], steps: int, consistency: float, args) -> RexConfig:
     return RexConfig(
-        data=DataConfig(shards=shards, max_length=args.max_length, max_bag_size=16, min_confidence=args.min_confidence),
+        data=DataConfig(shards=shards, max_length=args.max_length, max_bag_size=16, min_confidence=args.min_confidence,
+                        dedupe_instances=not args.keep_duplicates),
         encoder=EncoderConfig(vocab_size=args.vocab, hidden=args.hidden, layers=args.layers, heads=4,
                               ffn=2 * args.hidden, dropout=0.1),
         model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold,
@@ -105,13 +106,27 @@ def bow_baseline(train_rows, test_rows, labels: list[str]) -> np.ndarray:
 
 
 def table(results: dict) -> str:
+    """Markdown: one row per (system, metric), one column per group ('all' first), then the bag counts."""
     groups = sorted({g for r in results.values() for g in r}, key=lambda g: (g != ALL, g))
-    head = "| system | " + " | ".join(f"{g} {c}" for g in groups for c in COLUMNS[:3]) + " |"
-    lines = [head, "|" + "---|" * (1 + 3 * len(groups))]
+    lines = ["| system | metric | " + " | ".join(groups) + " |", "|---|---|" + "---:|" * len(groups)]
     for name, metrics in results.items():
-        cells = [f"{metrics[g][c]:.3f}" if g in metrics else "-" for g in groups for c in COLUMNS[:3]]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for key, label in zip(COLUMNS[:3], ("micro F1", "macro F1", "PR-AUC"), strict=True):
+            cells = [f"{metrics[g][key]:.3f}" if g in metrics else "-" for g in groups]
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    first = next(iter(results.values()))
+    counts = [f"{first[g]['positive_items']} / {first[g]['items']}" if g in first else "-" for g in groups]
+    lines.append("| (positive bags / bags) | | " + " | ".join(counts) + " |")
     return "\n".join(lines)
+
+
+def same_gold(results: dict) -> list[str]:
+    """Groups where a system was scored on other bag or positive counts than the first system (must be none:
+    every system is evaluated on the same test bags)."""
+    names = list(results)
+    ref = results[names[0]]
+    return [f"{name}/{g}" for name in names[1:] for g in results[name]
+            if g not in ref or (results[name][g]["items"], results[name][g]["positive_items"])
+            != (ref[g]["items"], ref[g]["positive_items"])]
 
 
 def main() -> None:
@@ -131,6 +146,8 @@ def main() -> None:
     parser.add_argument("--min-confidence", type=float, default=0.0)
     parser.add_argument("--cpu-threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--keep-duplicates", action="store_true",
+                        help="data.dedupe_instances=false: keep repeated instances inside a bag (run-2 behaviour)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = Path(args.out)
@@ -141,7 +158,9 @@ def main() -> None:
     labels = caches["train"].labels
     print(f"train: {caches['train'].num_rows} rows / {caches['train'].num_bags} bags; test: "
           f"{caches['test'].num_rows} rows / {caches['test'].num_bags} bags; {len(labels)} relations; "
-          f"langs train {caches['train'].meta['langs']} test {caches['test'].meta['langs']}")
+          f"langs train {caches['train'].meta['langs']} test {caches['test'].meta['langs']}; duplicate "
+          f"instances dropped: train {caches['train'].meta.get('duplicates_removed')} test "
+          f"{caches['test'].meta.get('duplicates_removed')}", flush=True)
     results, timing, runs = {}, {}, {}
     for name, weight in (("rex", 0.0), (f"rex+consistency({args.consistency})", args.consistency)):
         cfg = copy.deepcopy(base)
@@ -165,8 +184,14 @@ def main() -> None:
             run, timing[name] = future.result()
             results[name] = run["test"]
     print(table(results))
+    mismatch = same_gold(results)
+    if mismatch:
+        logging.getLogger(__name__).warning("systems scored on different test bags: %s", mismatch)
     print("training time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timing.items()))
-    (out / "results.json").write_text(json.dumps({"results": results, "timing": timing, "args": vars(args)},
+    data = {s: {k: c.meta.get(k) for k in ("langs", "duplicates_removed", "rejects")} | {
+        "rows": c.num_rows, "bags": c.num_bags} for s, c in caches.items()}
+    (out / "results.json").write_text(json.dumps({"results": results, "timing": timing, "args": vars(args),
+                                                  "data": data},
                                                  indent=1, sort_keys=True))
 
 
