@@ -1,6 +1,15 @@
 """Project a source entity span onto the target sentence through a word alignment.
 
-Steps (all pure functions, token indices 0-based, spans [start, end)):
+Two strategies (all pure functions, token indices 0-based, spans [start, end)):
+
+``strategy="candidates"`` (default): target n-grams near the tokens linked to the span, and alias /
+look-alike matches anywhere, are scored by alignment agreement (links of the span inside vs outside
+the candidate, links of other source words into it, unaligned tokens, string similarity; see
+:mod:`alignment.projection_scoring`); the best one wins. Then case repair, and, when the caller
+gives ``function_words``, edge function words are trimmed and a span of function words only is
+rejected (``only_function_words``).
+
+``strategy="region"`` (the earlier method, kept for comparison):
 
 1. Alignment region: the target tokens linked to the span's source tokens, split into clusters at gaps
    of more than ``max_gap`` tokens (a discontinuous projection); the heaviest cluster (sum of link
@@ -9,20 +18,19 @@ Steps (all pure functions, token indices 0-based, spans [start, end)):
 2. Confirmation: the entity's target-language aliases (``tgt_aliases``) and target n-grams that look
    like the source span (accent-folded rapidfuzz similarity: names copied or transliterated with
    small changes) are searched near the region (within ``window`` tokens). A confirmed match
-   replaces the region's boundaries and raises the confidence. Alias matching also works for
-   unsegmented scripts (Chinese, Japanese): a match may cover parts of tokens and is widened to
-   the covering tokens.
-3. An unaligned span is projected only through an alias or look-alike match anywhere in the
-   sentence; otherwise it fails with ``unaligned``.
+   replaces the region's boundaries and raises the confidence.
 
-Confidence = (share of span tokens aligned) x (mean link score in the cluster) x (cluster weight /
-total weight); a confirmation sets it to at least its similarity. Below ``min_confidence`` ->
-``ProjectionFailure('low_confidence')``.
+In both, alias matching also works for unsegmented scripts (Chinese, Japanese): a match may cover
+parts of tokens and is widened to the covering tokens, and an unaligned span is projected only
+through an alias or look-alike match anywhere in the sentence; otherwise it fails with ``unaligned``.
+
+Confidence = (share of span tokens aligned) x (mean link score in the chosen span) x (share of the
+span's link weight captured); an alias / look-alike choice sets it to at least its similarity.
+Below ``min_confidence`` -> ``ProjectionFailure('low_confidence')``.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -31,6 +39,15 @@ from rapidfuzz.distance import Indel
 
 from alignment.anchors import fold
 from alignment.core import Tokens, WordAlignment
+from alignment.projection_scoring import (
+    DEFAULT_WEIGHTS,
+    ScoringWeights,
+    best_candidate,
+    is_punct,
+    link_evidence,
+    only_function_words,
+    trim_function_words,
+)
 
 
 @dataclass(frozen=True)
@@ -57,10 +74,6 @@ def is_unsegmented(ch: str) -> bool:
     return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0x0E00 <= code <= 0x0E7F
 
 
-def _is_punct(token: str) -> bool:
-    return bool(token) and all(unicodedata.category(ch)[0] in "PS" for ch in token)
-
-
 def _clusters(targets: dict[int, float], max_gap: int) -> list[list[int]]:
     ordered = sorted(targets)
     groups = [[ordered[0]]]
@@ -74,11 +87,11 @@ def _clusters(targets: dict[int, float], max_gap: int) -> list[list[int]]:
 
 def _trim(start: int, end: int, src_span: Tokens, tgt_tokens: Tokens) -> tuple[int, int]:
     """Drop edge punctuation from the target region unless the source span has punctuation at that edge."""
-    if not _is_punct(src_span[0]):
-        while end - start > 1 and _is_punct(tgt_tokens[start]):
+    if not is_punct(src_span[0]):
+        while end - start > 1 and is_punct(tgt_tokens[start]):
             start += 1
-    if not _is_punct(src_span[-1]):
-        while end - start > 1 and _is_punct(tgt_tokens[end - 1]):
+    if not is_punct(src_span[-1]):
+        while end - start > 1 and is_punct(tgt_tokens[end - 1]):
             end -= 1
     return start, end
 
@@ -134,7 +147,7 @@ def _lookalikes(src_text: str, tgt_tokens: Tokens, max_len: int, min_similarity:
     found = []
     for start in range(len(tgt_tokens)):
         for end in range(start + 1, min(len(tgt_tokens), start + max_len) + 1):
-            if _is_punct(tgt_tokens[start]) or _is_punct(tgt_tokens[end - 1]):
+            if is_punct(tgt_tokens[start]) or is_punct(tgt_tokens[end - 1]):
                 continue
             candidate = fold(" ".join(tgt_tokens[start:end]))
             score = Indel.normalized_similarity(key, candidate, score_cutoff=min_similarity)
@@ -167,6 +180,76 @@ def _confirm(
     return max(candidates, key=rank)
 
 
+def _matches(src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str], span_len: int,
+             min_similarity: float) -> dict[tuple[int, int], tuple[float, str]]:
+    """Alias (similarity 1) and look-alike matches anywhere in the sentence: span -> (similarity, kind)."""
+    lookalikes = _lookalikes(src_text, tgt_tokens, span_len + 2, min_similarity)
+    found = {(s, e): (score, "string") for s, e, score in lookalikes}
+    for alias in tgt_aliases:
+        for s, e in find_mentions(alias, tgt_tokens):
+            found[(s, e)] = (1.0, "alias")
+    return found
+
+
+def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens, tgt_tokens: Tokens,
+            tgt_aliases: Sequence[str], min_similarity: float, use_case: bool, weights: ScoringWeights,
+            function_words: frozenset[str]) -> tuple[tuple[int, int], float, str] | None:
+    """The ``candidates`` strategy: best-scoring candidate, repaired; (span, confidence, method) or None."""
+    start, end = span
+    src_span = src_tokens[start:end]
+    evidence = link_evidence(span, alignment, len(tgt_tokens), weights.weak_weight, src_tokens, tgt_tokens)
+    matches = _matches(" ".join(src_span), tgt_tokens, tgt_aliases, end - start, min_similarity)
+    found = best_candidate(src_span, tgt_tokens, evidence, {c: m[0] for c, m in matches.items()}, weights)
+    if found is None:
+        return None
+    (a, b), _ = found
+    total, inside = sum(evidence.inside), sum(evidence.inside[a:b])
+    chosen = [evidence.span_scores[j] for j in range(a, b) if j in evidence.span_scores]
+    aligned_src = {i for i, _ in alignment.links if start <= i < end}
+    confidence = len(aligned_src) / (end - start) * sum(chosen) / len(chosen) * inside / total if chosen else 0.0
+    method = "alignment" if inside >= total else "alignment_cluster"
+    if (a, b) in matches:
+        similarity, kind = matches[(a, b)]
+        confidence, method = max(confidence, similarity), kind if total else f"{kind}_unaligned"
+    if use_case:
+        a, b = case_repair(a, b, src_span, tgt_tokens, {j for j, linked in enumerate(evidence.linked) if linked})
+    if function_words:
+        a, b = trim_function_words(a, b, src_span, tgt_tokens, function_words)
+    return (a, b), confidence, method
+
+
+def _region(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens, tgt_tokens: Tokens,
+            tgt_aliases: Sequence[str], max_gap: int, window: int, min_similarity: float,
+            use_case: bool) -> tuple[tuple[int, int], float, str] | None:
+    """The ``region`` strategy: heaviest cluster of aligned tokens, confirmed by aliases / look-alikes."""
+    start, end = span
+    scores = alignment.scores or (1.0,) * len(alignment.links)
+    targets: dict[int, float] = {}
+    aligned_src: set[int] = set()
+    for (i, j), score in zip(alignment.links, scores, strict=True):
+        if start <= i < end:
+            targets[j] = max(targets.get(j, 0.0), score)
+            aligned_src.add(i)
+    region, confidence, method = None, 0.0, "alignment"
+    if targets:
+        groups = _clusters(targets, max_gap)
+        weights = [sum(targets[j] for j in group) for group in groups]
+        best = max(range(len(groups)), key=weights.__getitem__)
+        group = groups[best]
+        region = _trim(group[0], group[-1] + 1, src_tokens[start:end], tgt_tokens)
+        if use_case:
+            region = case_repair(*region, src_tokens[start:end], tgt_tokens, {j for _, j in alignment.links})
+        mean_score = weights[best] / len(group)
+        confidence = len(aligned_src) / (end - start) * mean_score * weights[best] / sum(weights)
+        method = "alignment" if len(groups) == 1 else "alignment_cluster"
+    match = _confirm(region, " ".join(src_tokens[start:end]), tgt_tokens, tgt_aliases, end - start, window,
+                     min_similarity)
+    if match is not None:
+        region, confidence = match[:2], max(confidence, match[2])
+        method = match[3] if targets else f"{match[3]}_unaligned"
+    return None if region is None else (region, confidence, method)
+
+
 def project_span(
     span: tuple[int, int],
     alignment: WordAlignment,
@@ -179,43 +262,35 @@ def project_span(
     window: int = 3,
     min_similarity: float = 0.85,
     use_case: bool = True,
+    strategy: str = "candidates",
+    weights: ScoringWeights = DEFAULT_WEIGHTS,
+    function_words: frozenset[str] = frozenset(),
 ) -> ProjectedSpan | ProjectionFailure:
     """Project source token span ``span`` = [start, end) to the target side (see the module docstring).
 
-    ``tgt_aliases`` are the entity's names in the target language (may be empty).
+    ``tgt_aliases`` are the entity's names in the target language (may be empty). ``max_gap`` and
+    ``window`` only apply to ``strategy="region"``; ``weights`` and ``function_words`` (lower-cased,
+    e.g. from :func:`alignment.projection_scoring.frequent_short_words`) only to ``"candidates"``.
     """
+    if strategy not in ("candidates", "region"):
+        raise ValueError(f"unknown projection strategy {strategy!r}; choose 'candidates' or 'region'")
     start, end = span
     if not 0 <= start < end <= len(src_tokens):
         return ProjectionFailure("bad_span", f"span {span} outside {len(src_tokens)} source tokens")
-    scores = alignment.scores or (1.0,) * len(alignment.links)
-    targets: dict[int, float] = {}
-    aligned_src: set[int] = set()
-    all_aligned = {j for _, j in alignment.links}
-    for (i, j), score in zip(alignment.links, scores, strict=True):
+    for i, j in alignment.links:
         if j >= len(tgt_tokens):
             return ProjectionFailure("bad_alignment", f"link {i}-{j} outside {len(tgt_tokens)} target tokens")
-        if start <= i < end:
-            targets[j] = max(targets.get(j, 0.0), score)
-            aligned_src.add(i)
-    src_text = " ".join(src_tokens[start:end])
-    region, confidence, method = None, 0.0, "alignment"
-    if targets:
-        groups = _clusters(targets, max_gap)
-        weights = [sum(targets[j] for j in group) for group in groups]
-        best = max(range(len(groups)), key=weights.__getitem__)
-        group = groups[best]
-        region = _trim(group[0], group[-1] + 1, src_tokens[start:end], tgt_tokens)
-        if use_case:
-            region = case_repair(*region, src_tokens[start:end], tgt_tokens, all_aligned)
-        mean_score = weights[best] / len(group)
-        confidence = len(aligned_src) / (end - start) * mean_score * weights[best] / sum(weights)
-        method = "alignment" if len(groups) == 1 else "alignment_cluster"
-    match = _confirm(region, src_text, tgt_tokens, tgt_aliases, end - start, window, min_similarity)
-    if match is not None:
-        region, confidence = match[:2], max(confidence, match[2])
-        method = match[3] if targets else f"{match[3]}_unaligned"
-    if region is None:
+    if strategy == "candidates":
+        found = _scored(span, alignment, src_tokens, tgt_tokens, tgt_aliases, min_similarity, use_case, weights,
+                        function_words)
+    else:
+        found = _region(span, alignment, src_tokens, tgt_tokens, tgt_aliases, max_gap, window, min_similarity,
+                        use_case)
+    if found is None:
         return ProjectionFailure("unaligned", "no source token of the span is aligned and no alias or look-alike found")
+    (a, b), confidence, method = found
+    if function_words and only_function_words(tgt_tokens[a:b], function_words):
+        return ProjectionFailure("function_words", f"projection {' '.join(tgt_tokens[a:b])!r} is function words only")
     if confidence < min_confidence:
         return ProjectionFailure("low_confidence", f"{confidence:.2f} < {min_confidence:.2f} ({method})")
-    return ProjectedSpan(region[0], region[1], confidence, method)
+    return ProjectedSpan(a, b, confidence, method)

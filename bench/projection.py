@@ -2,25 +2,51 @@
 
 The English gold NER spans are projected through eflomal alignments (trained on the 799 test pairs,
 without their tags, plus all other bitext in ../shared/data for the pair) and compared with the gold
-spans of the target language: exact match of (sentence, start, end, type), the type carried over.
+spans of the target language: exact match of (sentence, start, end, type), the type carried over
+(in the last row through :func:`alignment.projection_scoring.projected_type`).
 
-    python -m bench.projection                   # DE, ES, IT, the baseline and the full method
-    python -m bench.projection --langs it --errors 20
+    python -m bench.projection                   # DE, ES, IT, every row
+    python -m bench.projection --langs it --errors 20 --analyse --only-final
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
+from dataclasses import dataclass
 
 from alignment.benchdata import SHARED, bio_spans, extra_bitext, read_conll_sentences
 from alignment.core import WordAlignment
 from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
 from alignment.evaluate import span_prf_exact, span_prf_overlap
 from alignment.projection import ProjectedSpan, project_span
+from alignment.projection_scoring import frequent_short_words, projected_type
 
 BASELINE = EflomalConfig(symmetrization="grow-diag-final-and", prefix_len=0, anchor_weight=0.0)
 TUNED = EflomalConfig()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark variant: alignments (config, extra bitext) and projection method."""
+
+    label: str
+    config: EflomalConfig
+    extra: bool
+    method: str  # "first_last" | "region" | "candidates"
+    function_words: bool = False
+    retype: bool = False
+
+
+ROWS = (
+    Row("baseline: 799 pairs, gdfa, first/last", BASELINE, False, "first_last"),
+    Row("+ bitext, prefix-4, anchors, first/last", TUNED, True, "first_last"),
+    Row("+ project_span region (gap-3 clusters, punctuation/case repair, look-alikes)", TUNED, True, "region"),
+    Row("+ project_span candidates (candidate-span scoring)", TUNED, True, "candidates"),
+    Row("+ function-word edge trimming (40 frequent short target words)", TUNED, True, "candidates", True),
+    Row("+ derived-word type rule (single lower-case word -> MISC)", TUNED, True, "candidates", True, True),
+)
 
 
 def first_last(span: tuple[int, int], alignment: WordAlignment) -> tuple[int, int] | None:
@@ -39,37 +65,71 @@ def load(lang: str):
     return pairs, src_spans, gold
 
 
-_CACHE: dict[tuple, tuple[list[WordAlignment], float, int]] = {}
+_CACHE: dict[tuple, tuple[list[WordAlignment], float, int, frozenset[str]]] = {}
 
 
-def aligned(lang: str, pairs, config: EflomalConfig, extra: bool) -> tuple[list[WordAlignment], float, int]:
-    """Alignments of the 799 pairs (trained with the extra bitext if asked), seconds, training size; memoised."""
+def aligned(lang: str, pairs, config: EflomalConfig, extra: bool):
+    """(alignments of the 799 pairs, seconds, training size, frequent short target words); memoised.
+
+    The alignments are trained with the extra bitext if asked; the function words come from the
+    target side of the same (unlabelled) training text."""
     key = (lang, config, extra)
     if key not in _CACHE:
         training = pairs + (extra_bitext("en", lang, europarl=False) if extra else [])
         started = time.perf_counter()
         alignments = EflomalAligner(config).align(training)[: len(pairs)]
-        _CACHE[key] = (alignments, time.perf_counter() - started, len(training))
+        seconds = time.perf_counter() - started
+        _CACHE[key] = (alignments, seconds, len(training), frequent_short_words(tgt for _, tgt in training))
     return _CACHE[key]
 
 
-def evaluate(lang: str, config: EflomalConfig, extra: bool, full: bool, errors: int) -> dict[str, float]:
+def project(row: Row, span: tuple[int, int], alignment: WordAlignment, src, tgt, function_words) -> tuple | None:
+    """Target span of one source span under ``row``'s method, or None."""
+    if row.method == "first_last":
+        return first_last(span, alignment)
+    result = project_span(span, alignment, src, tgt, strategy=row.method,
+                          function_words=function_words if row.function_words else frozenset())
+    return (result.token_start, result.token_end) if isinstance(result, ProjectedSpan) else None
+
+
+def error_kinds(predicted: set, gold: set) -> Counter:
+    """Wrong projections by kind: boundary too long/short on each side, right span but wrong type,
+    no overlap with any gold span; and gold spans overlapped by no projection (missed)."""
+    kinds: Counter = Counter()
+    for k, s, e, _ in predicted - gold:
+        overlapping = [g for g in gold if g[0] == k and g[1] < e and s < g[2]]
+        if not overlapping:
+            kinds["wrong place (no gold overlap)"] += 1
+            continue
+        g = max(overlapping, key=lambda g: min(e, g[2]) - max(s, g[1]))
+        if (g[1], g[2]) == (s, e):
+            kinds["right span, wrong type"] += 1
+            continue
+        left = "ok" if s == g[1] else "long" if s < g[1] else "short"
+        right = "ok" if e == g[2] else "long" if e > g[2] else "short"
+        kinds[f"left {left} / right {right}"] += 1
+    kinds["missed (gold not overlapped)"] = sum(
+        not any(p[0] == k and p[1] < e and s < p[2] for p in predicted) for k, s, e, _ in gold - predicted)
+    return kinds
+
+
+def evaluate(lang: str, row: Row, errors: int = 0, analyse: bool = False) -> dict[str, float]:
     pairs, src_spans, gold = load(lang)
-    alignments, seconds, n_training = aligned(lang, pairs, config, extra)
+    alignments, seconds, n_training, function_words = aligned(lang, pairs, row.config, row.extra)
     predicted = set()
     for k, ((src, tgt), alignment) in enumerate(zip(pairs, alignments, strict=True)):
         for s, e, kind in src_spans[k]:
-            if full:
-                result = project_span((s, e), alignment, src, tgt)
-                region = (result.token_start, result.token_end) if isinstance(result, ProjectedSpan) else None
-            else:
-                region = first_last((s, e), alignment)
+            region = project(row, (s, e), alignment, src, tgt, function_words)
             if region is not None:
+                kind = projected_type(kind, tgt[region[0]:region[1]]) if row.retype else kind
                 predicted.add((k, region[0], region[1], kind))
     for k, s, e, kind in sorted(predicted - gold)[:errors]:
-        src, tgt = pairs[k]
+        tgt = pairs[k][1]
         print(f"  wrong {kind}: {' '.join(tgt[s:e])!r}  gold: "
-              f"{[' '.join(tgt[a:b]) for kk, a, b, _ in gold if kk == k]}")
+              f"{[(' '.join(tgt[a:b]), t) for kk, a, b, t in gold if kk == k]}")
+    if analyse:
+        kinds = error_kinds(predicted, gold).most_common()
+        print(f"  errors ({lang}): " + ", ".join(f"{name} {n}" for name, n in kinds))
     exact, overlap = span_prf_exact(predicted, gold), span_prf_overlap(predicted, gold)
     return {"exact P": exact.precision, "exact R": exact.recall, "exact F1": exact.f1,
             "overlap F1": overlap.f1, "align s": seconds, "train pairs": n_training}
@@ -79,21 +139,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--langs", nargs="*", default=["de", "es", "it"])
     parser.add_argument("--errors", type=int, default=0, help="print this many wrong projections per run")
+    parser.add_argument("--analyse", action="store_true", help="print error kinds per run")
     parser.add_argument("--only-final", action="store_true", help="skip the baseline and intermediate rows")
     args = parser.parse_args()
-    rows = [
-        ("baseline: 799 pairs, gdfa, first/last", BASELINE, False, False),
-        ("+ bitext, prefix-4, anchors, first/last", TUNED, True, False),
-        ("+ projection: gap-3 clusters, punctuation/case repair, look-alike confirmation", TUNED, True, True),
-    ]
-    if args.only_final:
-        rows = rows[-1:]
+    rows = ROWS[-1:] if args.only_final else ROWS
     print("| lang | variant | exact P | exact R | exact F1 | overlap F1 | train pairs | align s |")
     print("|---|---|---|---|---|---|---|---|")
     for lang in args.langs:
-        for label, config, extra, full in rows:
-            m = evaluate(lang, config, extra, full, args.errors)
-            print(f"| {lang} | {label} | {m['exact P']:.3f} | {m['exact R']:.3f} | {m['exact F1']:.3f} | "
+        for row in rows:
+            m = evaluate(lang, row, args.errors, args.analyse)
+            print(f"| {lang} | {row.label} | {m['exact P']:.3f} | {m['exact R']:.3f} | {m['exact F1']:.3f} | "
                   f"{m['overlap F1']:.3f} | {m['train pairs']} | {m['align s']:.0f} |", flush=True)
 
 

@@ -1,0 +1,126 @@
+"""Candidate-span scoring, function-word trimming and the derived-word type rule on small literal cases."""
+
+import pytest
+
+from alignment.core import WordAlignment
+from alignment.projection import ProjectedSpan, ProjectionFailure, project_span
+from alignment.projection_scoring import (
+    ScoringWeights,
+    best_candidate,
+    frequent_short_words,
+    link_evidence,
+    projected_type,
+    trim_function_words,
+)
+
+
+def _links(*pairs, scores=None):
+    return WordAlignment.from_links(pairs, scores)
+
+
+def test_link_evidence_splits_span_and_foreign_weight():
+    alignment = _links((0, 0), (1, 1), (2, 1), scores={(0, 0): 1.0, (1, 1): 0.5, (2, 1): 1.0})
+    evidence = link_evidence((1, 2), alignment, 3, weak_weight=0.3)
+    assert evidence.inside == [0.0, 0.3, 0.0]
+    assert evidence.foreign == [1.0, 1.0, 0.0]
+    assert evidence.linked == [True, True, False]
+    assert evidence.span_scores == {1: 0.5}
+
+
+def test_one_to_many_translation_covers_all_linked_words():
+    src = "the EU decided".split()
+    tgt = "l' Unione europea ha deciso".split()
+    # 'EU' is linked to both 'Unione' and 'europea' (1:n); first/last would agree, scoring must too.
+    result = project_span((1, 2), _links((0, 0), (1, 1), (1, 2), (2, 4)), src, tgt)
+    assert (result.token_start, result.token_end, result.method) == (1, 3, "alignment")
+    assert result.confidence == 1.0
+
+
+def test_weak_stray_link_to_a_verb_is_left_out():
+    src = "the Member States agreed".split()
+    tgt = "die Mitgliedstaaten bemüht sich".split()
+    # 'States' has only a one-direction link to the verb, which is also linked to 'agreed'.
+    alignment = _links((0, 0), (1, 1), (2, 2), (3, 2), scores={(0, 0): 1.0, (1, 1): 1.0, (2, 2): 0.5, (3, 2): 1.0})
+    result = project_span((1, 3), alignment, src, tgt)
+    assert (result.token_start, result.token_end, result.method) == (1, 2, "alignment_cluster")
+    assert result.confidence < 1.0
+    old = project_span((1, 3), alignment, src, tgt, strategy="region")
+    assert (old.token_start, old.token_end) == (1, 3)  # first..last takes the verb
+
+
+def test_look_alike_beats_a_weak_wrong_link():
+    src = "the Parliament decided today".split()
+    tgt = "oggi il Parlamento ha deciso".split()
+    alignment = _links((0, 1), (1, 0), (2, 4), (3, 0), scores={(0, 1): 1.0, (1, 0): 0.5, (2, 4): 1.0, (3, 0): 1.0})
+    result = project_span((1, 2), alignment, src, tgt)
+    assert (result.token_start, result.token_end, result.method) == (2, 3, "string")
+
+
+def test_best_candidate_prefers_alias_and_returns_none_without_evidence():
+    tgt = "la Comisión Europea dijo".split()
+    evidence = link_evidence((1, 2), _links((0, 0), (2, 3)), len(tgt), 0.3)
+    best = best_candidate(["Commission"], tgt, evidence, {(1, 3): 1.0, (1, 2): 0.89})
+    assert best is not None and best[0] == (1, 3)
+    assert best_candidate(["Council"], tgt, evidence, {}) is None
+
+
+def test_links_to_punctuation_are_ignored_and_no_punctuation_edges():
+    src, tgt = "Mr Prodi , said".split(), "Herr Prodi , sagte".split()
+    alignment = _links((0, 0), (1, 1), (1, 2), (3, 3))
+    evidence = link_evidence((1, 2), alignment, len(tgt), 0.3, src, tgt)
+    assert evidence.inside == [0.0, 1.0, 0.0, 0.0]
+    assert best_candidate(["Prodi"], tgt, evidence, {})[0] == (1, 2)
+    noisy = link_evidence((1, 2), alignment, len(tgt), 0.3)  # without tokens the 'Prodi'-',' link counts
+    assert noisy.inside == [0.0, 1.0, 1.0, 0.0]
+    assert best_candidate(["Prodi"], tgt, noisy, {})[0] != (1, 3)  # never ends on the comma
+
+
+def test_function_words_trimmed_at_edges_but_not_when_copied_from_source():
+    words = frozenset({"den", "der", "die", "von"})
+    assert trim_function_words(0, 2, ["the", "Netherlands"], ["den", "Niederlanden"], words) == (1, 2)
+    assert trim_function_words(0, 2, ["von", "Wogau"], ["von", "Wogau"], words) == (0, 2)
+    assert trim_function_words(0, 1, ["the"], ["die"], words) == (0, 1)  # one token is always kept
+
+
+def test_project_span_with_function_words_trims_and_rejects():
+    src = "in the Netherlands and".split()
+    tgt = "in den Niederlanden und".split()
+    alignment = _links((0, 0), (1, 1), (2, 2), (3, 3))
+    words = frozenset({"in", "den", "und"})
+    result = project_span((1, 3), alignment, src, tgt, function_words=words)
+    assert (result.token_start, result.token_end) == (2, 3)
+    assert isinstance(project_span((1, 3), alignment, src, tgt), ProjectedSpan)
+    failure = project_span((1, 2), alignment, src, tgt, function_words=words)  # 'the' -> 'den' only
+    assert isinstance(failure, ProjectionFailure) and failure.reason == "function_words"
+
+
+def test_frequent_short_words_skips_long_and_rare_words():
+    sentences = [["die", "Kommission", "und", "der", "Rat"], ["die", "Kommission", "und"], ["die", "Rat"]]
+    assert frequent_short_words(sentences, n=2) == frozenset({"die", "und"})
+    assert "kommission" not in frequent_short_words(sentences, n=10)
+
+
+def test_projected_type_marks_single_lower_case_words_misc():
+    assert projected_type("LOC", ["belgischen"]) == "MISC"
+    assert projected_type("ORG", ["comunitari"]) == "MISC"
+    assert projected_type("ORG", ["Kommission"]) == "ORG"
+    assert projected_type("ORG", ["commissione", "per", "i", "bilanci"]) == "ORG"  # multi-word names keep the type
+    assert projected_type("LOC", ["北京"]) == "LOC"  # no letter case: unchanged
+
+
+def test_cjk_alias_and_aligned_span_with_candidates():
+    src = "I visited Beijing yesterday".split()
+    tgt = ["我", "昨天", "访问", "了", "北京市"]
+    result = project_span((2, 3), _links((0, 0), (1, 2), (3, 1)), src, tgt, tgt_aliases=["北京"])
+    assert (result.token_start, result.token_end, result.method) == (4, 5, "alias_unaligned")
+    result = project_span((0, 2), _links((0, 0), (1, 1)), "Tokyo University".split(), ["东京", "大学", "的", "学生"])
+    assert (result.token_start, result.token_end) == (0, 2)
+
+
+def test_unknown_strategy_and_custom_weights():
+    src, tgt = "the Commission".split(), "la Commissione".split()
+    alignment = _links((0, 0), (1, 1))
+    with pytest.raises(ValueError, match="strategy"):
+        project_span((1, 2), alignment, src, tgt, strategy="nearest")
+    wide = project_span((1, 2), alignment, src, tgt, weights=ScoringWeights(foreign_cost=0.0, unaligned_cost=0.0))
+    assert (wide.token_start, wide.token_end) == (1, 2)
