@@ -1,8 +1,8 @@
 """The aligners the Align+Project stage can use, behind the ``alignment`` package's Aligner protocol.
 
 * ``eflomal`` (default): :class:`alignment.eflomal_aligner.EflomalAligner` on calls of up to
-  ``--align-batch-size`` pairs; optionally with priors fitted once on a hash sample of the corpus and
-  broadcast to every worker as a side input (``--prior-sample-rate``).
+  ``--align-batch-size`` pairs; with priors fitted once on a hash sample of the corpus and
+  broadcast to every worker as a side input (``--prior-sample-size``).
 * ``simalign-{argmax,itermax,match}``: :class:`alignment.neural.NeuralAligner` on ``--aligner-model``.
 * ``precomputed``: Pharaoh links from ``--alignments`` (line k answers input line k).
 """

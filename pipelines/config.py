@@ -45,7 +45,7 @@ class PipelineConfig:
     aligner_model: str | None = None
     alignments: str | None = None
     align_batch_size: int = 16384
-    prior_sample_rate: float = 0.0
+    prior_sample_size: int = 16384
     eflomal_samplers: int = 0
     eflomal_rel_iterations: float = 1.0
     min_projection_confidence: float = 0.0
@@ -101,10 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--align-batch-size", type=int, default=16384,
                    help="Pairs per aligner call (within a Beam bundle). eflomal runs ~5000/sqrt(batch) sampler "
                         "iterations per call, so its cost per pair falls with larger batches (bench/align_speed.py).")
-    p.add_argument("--prior-sample-rate", type=float, default=0.0,
-                   help="Share of pairs (hash of pair_id) eflomal's priors are fitted on, once per target language "
-                        "and broadcast to every aligner call; 0 = no priors. Worth it when calls are small (small "
-                        "Beam bundles, a small --align-batch-size): on 16k-pair calls priors did not lower AER.")
+    p.add_argument("--prior-sample-size", type=int, default=16384,
+                   help="eflomal priors are fitted once per target language on a hash sample of about this many "
+                        "pairs (all of them when the language has fewer), with or without instances, and broadcast "
+                        "to every aligner call; 0 = no priors.")
     p.add_argument("--eflomal-samplers", type=int, default=0,
                    help="eflomal's parallel samplers per call; 0 = auto (3 for calls under 8192 pairs, else 1: on "
                         "big calls one sampler gave the same AER at a third of the time).")
@@ -137,10 +137,10 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         parser.error(f"--split-fractions {args.split_fractions!r}: three non-negative numbers summing to 1")
     if not 0.0 <= args.no_relation_rate <= 1.0:
         parser.error("--no-relation-rate must be in [0, 1]")
-    if not 0.0 <= args.prior_sample_rate <= 1.0:
-        parser.error("--prior-sample-rate must be in [0, 1]")
-    if args.align_batch_size < 1 or args.eflomal_samplers < 0 or args.eflomal_rel_iterations <= 0:
-        parser.error("--align-batch-size must be >= 1, --eflomal-samplers >= 0, --eflomal-rel-iterations > 0")
+    if min(args.align_batch_size - 1, args.prior_sample_size, args.eflomal_samplers) < 0 \
+            or args.eflomal_rel_iterations <= 0:
+        parser.error("--align-batch-size must be >= 1, --prior-sample-size and --eflomal-samplers >= 0, "
+                     "--eflomal-rel-iterations > 0")
     if args.aligner.startswith("simalign") and not args.aligner_model:
         parser.error(f"--aligner {args.aligner} needs --aligner-model PATH")
     aligner = "precomputed" if args.alignments else args.aligner
@@ -157,7 +157,7 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         max_token_distance=args.max_token_distance,
         no_relation_rate=args.no_relation_rate, aligner=aligner, aligner_model=args.aligner_model,
         alignments=args.alignments, align_batch_size=args.align_batch_size,
-        prior_sample_rate=args.prior_sample_rate, eflomal_samplers=args.eflomal_samplers,
+        prior_sample_size=args.prior_sample_size, eflomal_samplers=args.eflomal_samplers,
         eflomal_rel_iterations=args.eflomal_rel_iterations, min_projection_confidence=args.min_projection_confidence,
         split_fractions=fractions,  # type: ignore[arg-type]
     )

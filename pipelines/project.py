@@ -163,8 +163,9 @@ class _AlignProjectFn(beam.DoFn):
             yield from finish_pair(record, rows)
 
 
-def _prior_pair(record: dict, rate: float):
-    if rate >= 1.0 or unit_hash("prior|" + record["pair_id"]) < rate:
+def _prior_pair(record: dict, size: int, total: int):
+    """The record's token pair when it falls in the hash sample of about ``size`` of ``total`` pairs."""
+    if total <= size or unit_hash("prior|" + record["pair_id"]) < size / total:
         yield record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
 
 
@@ -190,11 +191,13 @@ class AlignProject(beam.PTransform):
         outputs, rejects = [routed.done], []
         for lang, part in zip(langs, needs, strict=True):
             side = {}
-            if cfg.aligner == "eflomal" and self.aligner_factory is None and cfg.prior_sample_rate > 0:
+            if cfg.aligner == "eflomal" and self.aligner_factory is None and cfg.prior_sample_size > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
+                total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
                 priors = (
                     corpus
-                    | f"SamplePriorPairs_{lang}" >> beam.FlatMap(_prior_pair, cfg.prior_sample_rate)
+                    | f"SamplePriorPairs_{lang}" >> beam.FlatMap(_prior_pair, cfg.prior_sample_size,
+                                                                  beam.pvalue.AsSingleton(total))
                     | f"CollectPriorPairs_{lang}" >> beam.combiners.ToList()
                     | f"FitPriors_{lang}" >> beam.Map(aligners.fit_eflomal_priors, cfg.eflomal_samplers,
                                                       cfg.eflomal_rel_iterations)

@@ -81,8 +81,8 @@ def test_align_project_stage():
                     equal_to([("f:2", "head:unaligned"), ("f:2", "head:unaligned")]), label="rejects")
 
 
-@pytest.mark.parametrize("prior_sample_rate", [0.0, 1.0])
-def test_align_project_stage_with_eflomal(prior_sample_rate):
+@pytest.mark.parametrize("prior_sample_size", [0, 4, 100])
+def test_align_project_stage_with_eflomal(prior_sample_size):
     """The real eflomal path, without priors (the default) and with priors fitted in the graph and
     broadcast: every source instance of the pairs is either projected or dead-lettered (eflomal is
     stochastic, so no exact spans here)."""
@@ -92,7 +92,7 @@ def test_align_project_stage_with_eflomal(prior_sample_rate):
              ("Munich is in Bavaria.", "München liegt in Bayern.")]
     records = [labelled(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
     n_src = sum(len(r["src_instances"]) for r in records)
-    config = dataclasses.replace(CONFIG, prior_sample_rate=prior_sample_rate, align_batch_size=4)
+    config = dataclasses.replace(CONFIG, prior_sample_size=prior_sample_size, align_batch_size=4)
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
         rows, rejects = p | beam.Create(records) | AlignProject(config)
         projected = rows | beam.Filter(lambda r: r["label_source"] == "projected")
