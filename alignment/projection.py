@@ -193,24 +193,27 @@ def _matches(src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str], span
 
 def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens, tgt_tokens: Tokens,
             tgt_aliases: Sequence[str], min_similarity: float, use_case: bool, weights: ScoringWeights,
-            function_words: frozenset[str]) -> tuple[tuple[int, int], float, str] | None:
-    """The ``candidates`` strategy: best-scoring candidate, repaired; (span, confidence, method) or None."""
+            function_words: frozenset[str]) -> tuple[tuple[int, int], float, str] | ProjectionFailure | None:
+    """The ``candidates`` strategy: best-scoring candidate, repaired; (span, confidence, method), a failure,
+    or None (no link and no match)."""
     start, end = span
     src_span = src_tokens[start:end]
-    evidence = link_evidence(span, alignment, len(tgt_tokens), weights.weak_weight, src_tokens, tgt_tokens)
+    evidence = link_evidence(span, alignment, len(tgt_tokens), weights.weak_weight, src_tokens, tgt_tokens,
+                             weights.case_check)
     matches = _matches(" ".join(src_span), tgt_tokens, tgt_aliases, end - start, min_similarity)
     found = best_candidate(src_span, tgt_tokens, evidence, {c: m[0] for c, m in matches.items()}, weights)
+    aligned_src = {i for i, _ in alignment.links if start <= i < end}
     if found is None:
-        return None
+        return ProjectionFailure("unaligned", "the span's only links were ignored (punctuation or a weak link to a "
+                                 "lower-case word) and no alias or look-alike found") if aligned_src else None
     (a, b), _ = found
     total, inside = sum(evidence.inside), sum(evidence.inside[a:b])
     chosen = [evidence.span_scores[j] for j in range(a, b) if j in evidence.span_scores]
-    aligned_src = {i for i, _ in alignment.links if start <= i < end}
     confidence = len(aligned_src) / (end - start) * sum(chosen) / len(chosen) * inside / total if chosen else 0.0
     method = "alignment" if inside >= total else "alignment_cluster"
     if (a, b) in matches:
         similarity, kind = matches[(a, b)]
-        confidence, method = max(confidence, similarity), kind if total else f"{kind}_unaligned"
+        confidence, method = max(confidence, similarity), kind if aligned_src else f"{kind}_unaligned"
     if use_case:
         a, b = case_repair(a, b, src_span, tgt_tokens, {j for j, linked in enumerate(evidence.linked) if linked})
     if function_words:
@@ -288,6 +291,8 @@ def project_span(
                         use_case)
     if found is None:
         return ProjectionFailure("unaligned", "no source token of the span is aligned and no alias or look-alike found")
+    if isinstance(found, ProjectionFailure):
+        return found
     (a, b), confidence, method = found
     if function_words and only_function_words(tgt_tokens[a:b], function_words):
         return ProjectionFailure("function_words", f"projection {' '.join(tgt_tokens[a:b])!r} is function words only")

@@ -34,7 +34,11 @@ Candidate = tuple[int, int]
 
 @dataclass(frozen=True)
 class ScoringWeights:
-    """Weights of :func:`best_candidate` (tuned on europarl-ner-parallel DE/ES/IT, docs/alignment.md)."""
+    """Weights of :func:`best_candidate` (tuned on europarl-ner-parallel DE/ES/IT, docs/alignment.md).
+
+    ``case_check``: a one-direction link from a capitalised source word to a lower-case target word
+    is ignored (in cased scripts such links are mostly strays: "States" -> "bemüht").
+    """
 
     outside_cost: float = 1.0
     foreign_cost: float = 1.0
@@ -42,6 +46,7 @@ class ScoringWeights:
     weak_weight: float = 0.3
     similarity_bonus: float = 2.0
     reach: int = 2
+    case_check: bool = True
 
 
 DEFAULT_WEIGHTS = ScoringWeights()
@@ -64,18 +69,22 @@ def is_punct(token: str) -> bool:
 
 
 def link_evidence(span: Candidate, alignment: WordAlignment, n_tgt: int, weak_weight: float,
-                  src_tokens: Tokens | None = None, tgt_tokens: Tokens | None = None) -> LinkEvidence:
+                  src_tokens: Tokens | None = None, tgt_tokens: Tokens | None = None,
+                  case_check: bool = False) -> LinkEvidence:
     """Weights of the alignment's links into each of the ``n_tgt`` target tokens (see :class:`LinkEvidence`).
 
     With the tokens given, a link between a word and a punctuation token is ignored (noise: it would
-    pull a span over a comma).
+    pull a span over a comma), and with ``case_check`` a one-direction link from a capitalised source
+    word to a lower-case target word too.
     """
     start, end = span
+    tokens = src_tokens is not None and tgt_tokens is not None
     scores = alignment.scores or (1.0,) * len(alignment.links)
     inside, foreign, linked = [0.0] * n_tgt, [0.0] * n_tgt, [False] * n_tgt
     span_scores: dict[int, float] = {}
     for (i, j), score in zip(alignment.links, scores, strict=True):
-        if src_tokens is not None and tgt_tokens is not None and is_punct(src_tokens[i]) != is_punct(tgt_tokens[j]):
+        if tokens and (is_punct(src_tokens[i]) != is_punct(tgt_tokens[j]) or (
+                case_check and score < 1.0 and src_tokens[i][:1].isupper() and tgt_tokens[j][:1].islower())):
             continue
         weight = 1.0 if score >= 1.0 else weak_weight
         linked[j] = True

@@ -21,7 +21,7 @@ from alignment.core import WordAlignment
 from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
 from alignment.evaluate import span_prf_exact, span_prf_overlap
 from alignment.projection import ProjectedSpan, project_span
-from alignment.projection_scoring import frequent_short_words, projected_type
+from alignment.projection_scoring import DEFAULT_WEIGHTS, ScoringWeights, frequent_short_words, projected_type
 
 BASELINE = EflomalConfig(symmetrization="grow-diag-final-and", prefix_len=0, anchor_weight=0.0)
 TUNED = EflomalConfig()
@@ -37,13 +37,16 @@ class Row:
     method: str  # "first_last" | "region" | "candidates"
     function_words: bool = False
     retype: bool = False
+    weights: ScoringWeights = DEFAULT_WEIGHTS
 
 
 ROWS = (
     Row("baseline: 799 pairs, gdfa, first/last", BASELINE, False, "first_last"),
     Row("+ bitext, prefix-4, anchors, first/last", TUNED, True, "first_last"),
     Row("+ project_span region (gap-3 clusters, punctuation/case repair, look-alikes)", TUNED, True, "region"),
-    Row("+ project_span candidates (candidate-span scoring)", TUNED, True, "candidates"),
+    Row("+ project_span candidates (candidate-span scoring), no case check", TUNED, True, "candidates",
+        weights=ScoringWeights(case_check=False)),
+    Row("+ case check (ignore weak links Capitalised -> lower-case)", TUNED, True, "candidates"),
     Row("+ function-word edge trimming (40 frequent short target words)", TUNED, True, "candidates", True),
     Row("+ derived-word type rule (single lower-case word -> MISC)", TUNED, True, "candidates", True, True),
 )
@@ -87,7 +90,7 @@ def project(row: Row, span: tuple[int, int], alignment: WordAlignment, src, tgt,
     """Target span of one source span under ``row``'s method, or None."""
     if row.method == "first_last":
         return first_last(span, alignment)
-    result = project_span(span, alignment, src, tgt, strategy=row.method,
+    result = project_span(span, alignment, src, tgt, strategy=row.method, weights=row.weights,
                           function_words=function_words if row.function_words else frozenset())
     return (result.token_start, result.token_end) if isinstance(result, ProjectedSpan) else None
 

@@ -95,7 +95,7 @@ def test_low_confidence_and_bad_span():
     src = "New York Times reported".split()
     tgt = "die New York Times berichtete".split()
     weak = _links((1, 2), (3, 4), scores={(1, 2): 0.5, (3, 4): 1.0})
-    result = project_span((0, 3), weak, src, ["a", "b", "c", "d", "e"], min_confidence=0.5)
+    result = project_span((0, 3), weak, src, ["A", "B", "C", "D", "E"], min_confidence=0.5)
     assert isinstance(result, ProjectionFailure) and result.reason == "low_confidence"
     assert project_span((3, 2), weak, src, tgt).reason == "bad_span"
 

@@ -41,9 +41,11 @@ def test_weak_stray_link_to_a_verb_is_left_out():
     tgt = "die Mitgliedstaaten bemüht sich".split()
     # 'States' has only a one-direction link to the verb, which is also linked to 'agreed'.
     alignment = _links((0, 0), (1, 1), (2, 2), (3, 2), scores={(0, 0): 1.0, (1, 1): 1.0, (2, 2): 0.5, (3, 2): 1.0})
-    result = project_span((1, 3), alignment, src, tgt)
+    result = project_span((1, 3), alignment, src, tgt, weights=ScoringWeights(case_check=False))
     assert (result.token_start, result.token_end, result.method) == (1, 2, "alignment_cluster")
     assert result.confidence < 1.0
+    checked = project_span((1, 3), alignment, src, tgt)  # the weak Capitalised -> lower-case link is ignored
+    assert (checked.token_start, checked.token_end, checked.method) == (1, 2, "alignment")
     old = project_span((1, 3), alignment, src, tgt, strategy="region")
     assert (old.token_start, old.token_end) == (1, 3)  # first..last takes the verb
 
@@ -124,3 +126,19 @@ def test_unknown_strategy_and_custom_weights():
         project_span((1, 2), alignment, src, tgt, strategy="nearest")
     wide = project_span((1, 2), alignment, src, tgt, weights=ScoringWeights(foreign_cost=0.0, unaligned_cost=0.0))
     assert (wide.token_start, wide.token_end) == (1, 2)
+
+
+def test_case_check_ignores_weak_capitalised_to_lower_case_links():
+    src = "the Structural Funds helped".split()
+    tgt = "die Strukturfonds muss darstellen".split()
+    scores = {(0, 0): 1.0, (1, 1): 1.0, (2, 2): 0.5, (3, 3): 1.0}
+    alignment = _links(*scores, scores=scores)
+    checked = link_evidence((1, 3), alignment, len(tgt), 0.3, src, tgt, case_check=True)
+    assert checked.inside == [0.0, 1.0, 0.0, 0.0]
+    assert link_evidence((1, 3), alignment, len(tgt), 0.3, src, tgt).inside == [0.0, 1.0, 0.3, 0.0]
+    result = project_span((1, 3), alignment, src, tgt)
+    assert (result.token_start, result.token_end) == (1, 2)
+    loose = project_span((1, 3), alignment, src, tgt, weights=ScoringWeights(case_check=False))
+    assert (loose.token_start, loose.token_end) == (1, 3)
+    lost = project_span((1, 2), _links((1, 2), scores={(1, 2): 0.5}), src, tgt)  # its only link was ignored
+    assert isinstance(lost, ProjectionFailure) and lost.reason == "unaligned" and "ignored" in lost.detail
