@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from alignment.core import TokenPair, WordAlignment, read_pharaoh
 
@@ -65,6 +66,29 @@ def eflomal_config(n_pairs: int, samplers: int = 0, rel_iterations: float = 1.0)
 
     n = samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
     return EflomalConfig(n_samplers=n, rel_iterations=rel_iterations)
+
+
+MIN_FUNCTION_WORD_SENTENCES = 500  # below this, a language's most frequent short words include its names
+
+
+@dataclass(frozen=True)
+class CorpusContext:
+    """What every aligner call of one target language shares, computed once from a sample of its pairs:
+    eflomal priors (None: align without) and the language's function words (empty: no trimming)."""
+
+    priors: object = None
+    function_words: frozenset[str] = field(default_factory=frozenset)
+
+
+def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool, samplers: int = 0,
+                   rel_iterations: float = 1.0) -> CorpusContext:
+    """The CorpusContext of a sample of token pairs; function words only from 500 target sentences or more."""
+    from alignment.projection_scoring import frequent_short_words
+
+    pairs = list(pairs)
+    priors = fit_eflomal_priors(pairs, samplers, rel_iterations) if fit_priors else None
+    words = frequent_short_words(tgt for _, tgt in pairs) if len(pairs) >= MIN_FUNCTION_WORD_SENTENCES else frozenset()
+    return CorpusContext(priors, words)
 
 
 def fit_eflomal_priors(pairs: Sequence[TokenPair], samplers: int = 0, rel_iterations: float = 1.0):

@@ -39,8 +39,11 @@ def _instance_reject(record: dict, row: dict, reason: str, detail: str = "") -> 
 
 def project_instances(record: dict, alignment: WordAlignment, aligner_name: str,
                       tgt_aliases: Callable[[str], Sequence[str]], *, min_confidence: float = 0.0,
-                      version: str = "") -> tuple[list[dict], list[dict]]:
-    """(projected target rows, rejects) for the source instances of ``record``."""
+                      version: str = "", function_words: frozenset[str] = frozenset()) -> tuple[list[dict], list[dict]]:
+    """(projected target rows, rejects) for the source instances of ``record``.
+
+    ``function_words``: the target language's frequent short words, trimmed from projected span edges
+    (see :func:`alignment.projection_scoring.frequent_short_words`)."""
     src, tgt = record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
     rows, rejects, seen = [], [], set()
     for row in record["src_instances"]:
@@ -48,7 +51,8 @@ def project_instances(record: dict, alignment: WordAlignment, aligner_name: str,
         for role in ("head", "tail"):
             mention = row[role]
             result = project_span((mention["token_start"], mention["token_end"]), alignment, src, tgt,
-                                  tgt_aliases=tgt_aliases(mention["kb_id"]), min_confidence=min_confidence)
+                                  tgt_aliases=tgt_aliases(mention["kb_id"]), min_confidence=min_confidence,
+                                  function_words=function_words)
             if isinstance(result, ProjectionFailure):
                 rejects.append(_instance_reject(record, row, f"{role}:{result.reason}", result.detail))
                 break
@@ -145,8 +149,9 @@ class _AlignProjectFn(beam.DoFn):
             aligner = self._eflomal[1]
         return aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in batch]), aligner.name
 
-    def process(self, batch: list[dict], priors=None):
-        alignments, name = self._align(batch, priors)
+    def process(self, batch: list[dict], context: aligners.CorpusContext | None = None):
+        context = context or aligners.CorpusContext()
+        alignments, name = self._align(batch, context.priors)
         count("project.aligned_pairs", len(batch))
         for record, alignment in zip(batch, alignments, strict=True):
             if isinstance(alignment, str):
@@ -157,7 +162,8 @@ class _AlignProjectFn(beam.DoFn):
                 continue
             aliases = partial(self._aliases, record["tgt_lang"])
             rows, rejects = project_instances(record, alignment, name, aliases, version=self.version,
-                                              min_confidence=self.config.min_projection_confidence)
+                                              min_confidence=self.config.min_projection_confidence,
+                                              function_words=context.function_words)
             for row in rejects:
                 yield beam.pvalue.TaggedOutput(REJECTS, row)
             yield from finish_pair(record, rows)
@@ -172,8 +178,9 @@ def _prior_pair(record: dict, size: int, total: int):
 class AlignProject(beam.PTransform):
     """Labelled records -> (instance rows without split, rejects).
 
-    Each target language is aligned on its own branch; for eflomal, its priors are fitted on that
-    language's pairs (or a hash sample of them) and broadcast as a side input. ``aligner_factory``
+    Each target language is aligned on its own branch. A hash sample of about ``prior_sample_size`` of
+    its pairs gives, once, the :class:`aligners.CorpusContext` every bundle sees as a side input: eflomal
+    priors (for eflomal) and the language's function words (for projection). ``aligner_factory``
     (a picklable callable returning an Aligner) replaces the configured aligner, e.g. in tests.
     """
 
@@ -191,18 +198,19 @@ class AlignProject(beam.PTransform):
         outputs, rejects = [routed.done], []
         for lang, part in zip(langs, needs, strict=True):
             side = {}
-            if cfg.aligner == "eflomal" and self.aligner_factory is None and cfg.prior_sample_size > 0:
+            if cfg.prior_sample_size > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
                 total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
-                priors = (
+                context = (
                     corpus
-                    | f"SamplePriorPairs_{lang}" >> beam.FlatMap(_prior_pair, cfg.prior_sample_size,
-                                                                  beam.pvalue.AsSingleton(total))
-                    | f"CollectPriorPairs_{lang}" >> beam.combiners.ToList()
-                    | f"FitPriors_{lang}" >> beam.Map(aligners.fit_eflomal_priors, cfg.eflomal_samplers,
-                                                      cfg.eflomal_rel_iterations)
+                    | f"SamplePairs_{lang}" >> beam.FlatMap(_prior_pair, cfg.prior_sample_size,
+                                                             beam.pvalue.AsSingleton(total))
+                    | f"CollectSample_{lang}" >> beam.combiners.ToList()
+                    | f"CorpusContext_{lang}" >> beam.Map(
+                        aligners.corpus_context, fit_priors=cfg.aligner == "eflomal" and self.aligner_factory is None,
+                        samplers=cfg.eflomal_samplers, rel_iterations=cfg.eflomal_rel_iterations)
                 )
-                side["priors"] = beam.pvalue.AsSingleton(priors)
+                side["context"] = beam.pvalue.AsSingleton(context)
             aligned = (
                 part
                 | f"Batch_{lang}" >> beam.BatchElements(min_batch_size=cfg.align_batch_size,

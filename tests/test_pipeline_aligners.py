@@ -39,3 +39,14 @@ def test_eflomal_config_by_call_size():
     assert eflomal_config(100, rel_iterations=0.5).rel_iterations == 0.5
     calls = EflomalCalls()
     assert calls.name == "eflomal-gdfa" and len(calls.align([(["a", "b"], ["x", "y"])])) == 1
+
+
+def test_corpus_context_function_words_only_from_enough_sentences():
+    from pipelines.aligners import MIN_FUNCTION_WORD_SENTENCES, corpus_context
+
+    pairs = [(["the", "house", str(k)], ["das", "Haus", "ist", "alt", str(k)])
+             for k in range(MIN_FUNCTION_WORD_SENTENCES)]
+    context = corpus_context(pairs, fit_priors=False)
+    assert context.priors is None and {"das", "ist", "alt", "haus"} <= context.function_words
+    assert corpus_context(pairs[:10], fit_priors=False).function_words == frozenset()
+    assert corpus_context(pairs[:10], fit_priors=True).priors is not None
