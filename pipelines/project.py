@@ -50,9 +50,10 @@ def project_instances(record: dict, alignment: WordAlignment, aligner_name: str,
         spans = {}
         for role in ("head", "tail"):
             mention = row[role]
+            aliases = tgt_aliases(mention["kb_id"])
+            words = function_words - {a.lower() for a in aliases} if function_words and aliases else function_words
             result = project_span((mention["token_start"], mention["token_end"]), alignment, src, tgt,
-                                  tgt_aliases=tgt_aliases(mention["kb_id"]), min_confidence=min_confidence,
-                                  function_words=function_words)
+                                  tgt_aliases=aliases, min_confidence=min_confidence, function_words=words)
             if isinstance(result, ProjectionFailure):
                 rejects.append(_instance_reject(record, row, f"{role}:{result.reason}", result.detail))
                 break

@@ -50,3 +50,10 @@ def test_corpus_context_function_words_only_from_enough_sentences():
     assert context.priors is None and {"das", "ist", "alt", "haus"} <= context.function_words
     assert corpus_context(pairs[:10], fit_priors=False).function_words == frozenset()
     assert corpus_context(pairs[:10], fit_priors=True).priors is not None
+
+
+def test_corpus_context_has_no_function_words_of_unsegmented_scripts():
+    from pipelines.aligners import MIN_FUNCTION_WORD_SENTENCES, corpus_context
+
+    pairs = [(["the", "US"], ["美国", "的", "and"])] * MIN_FUNCTION_WORD_SENTENCES
+    assert corpus_context(pairs, fit_priors=False).function_words == {"and"}

@@ -100,3 +100,15 @@ def test_align_project_stage_with_eflomal(prior_sample_size):
         assert_that(total, equal_to([n_src]), label="accounted")
         assert_that(projected | beam.Map(lambda r: r["aligner"]) | beam.Distinct(), equal_to(["eflomal-gdfa"]),
                     label="aligner")
+
+
+def test_function_words_never_include_the_entity_target_aliases():
+    record = labelled("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.")
+    alignment = SameWordAligner().align([(record["src_tok"]["tokens"], record["tgt_tok"]["tokens"])])[0]
+    words = frozenset({"apple", "für"})
+    _, rejects = project_instances(record, alignment, "x", lambda e: [], version="0", function_words=words)
+    assert {r["reason"] for r in rejects} == {"head:function_words", "tail:function_words"}
+    aliases = {"Q312": ["Apple"]}  # Apple Inc. in the test KB
+    rows, rejects = project_instances(record, alignment, "x", lambda e: aliases.get(e, []), version="0",
+                                      function_words=words)
+    assert rejects == [] and len(rows) == 2
