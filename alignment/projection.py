@@ -201,7 +201,8 @@ def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens,
     evidence = link_evidence(span, alignment, len(tgt_tokens), weights.weak_weight, src_tokens, tgt_tokens,
                              weights.case_check)
     matches = _matches(" ".join(src_span), tgt_tokens, tgt_aliases, end - start, min_similarity)
-    found = best_candidate(src_span, tgt_tokens, evidence, {c: m[0] for c, m in matches.items()}, weights)
+    aliases = frozenset(c for c, m in matches.items() if m[1] == "alias")
+    found = best_candidate(src_span, tgt_tokens, evidence, {c: m[0] for c, m in matches.items()}, weights, aliases)
     aligned_src = {i for i, _ in alignment.links if start <= i < end}
     if found is None:
         return ProjectionFailure("unaligned", "the span's only links were ignored (punctuation or a weak link to a "

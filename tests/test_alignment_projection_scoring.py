@@ -142,3 +142,11 @@ def test_case_check_ignores_weak_capitalised_to_lower_case_links():
     assert (loose.token_start, loose.token_end) == (1, 3)
     lost = project_span((1, 2), _links((1, 2), scores={(1, 2): 0.5}), src, tgt)  # its only link was ignored
     assert isinstance(lost, ProjectionFailure) and lost.reason == "unaligned" and "ignored" in lost.detail
+
+
+def test_kb_alias_outweighs_a_stray_link():
+    """The EN-ZH example case: eflomal (50 pairs) linked 'Germany' to 港口; the KB alias 德国 is in the sentence."""
+    src, tgt = "Hamburg is a big port in Germany .".split(), "汉堡 是 德国 的 一个 大 港口 。".split()
+    alignment = _links((0, 0), (1, 1), (6, 6))
+    assert project_span((6, 7), alignment, src, tgt, tgt_aliases=["德国"]).token_start == 2
+    assert project_span((6, 7), alignment, src, tgt).token_start == 6  # without the alias, the link wins
