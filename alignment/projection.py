@@ -140,17 +140,29 @@ def find_mentions(text: str, tgt_tokens: Tokens) -> list[tuple[int, int]]:
 
 
 def _lookalikes(src_text: str, tgt_tokens: Tokens, max_len: int, min_similarity: float) -> list[tuple[int, int, float]]:
-    """Target n-grams (n <= max_len, not starting/ending with punctuation) similar to the source text."""
+    """Target n-grams (n <= max_len, not starting/ending with punctuation) similar to the source text.
+
+    n-grams whose length alone rules the similarity out are skipped: the normalised Indel similarity of
+    strings of lengths a and b is at most 1 - |a - b| / (a + b)."""
     key = fold(src_text)
     if len(key) < 3:
         return []
+    folded = [fold(token) for token in tgt_tokens]
+    punct = [is_punct(token) for token in tgt_tokens]
+    shortest = len(key) * min_similarity / (2 - min_similarity)
+    longest = len(key) * (2 - min_similarity) / min_similarity if min_similarity > 0 else float("inf")
     found = []
     for start in range(len(tgt_tokens)):
+        if punct[start]:
+            continue
+        length = -1
         for end in range(start + 1, min(len(tgt_tokens), start + max_len) + 1):
-            if is_punct(tgt_tokens[start]) or is_punct(tgt_tokens[end - 1]):
+            length += len(folded[end - 1]) + 1
+            if length > longest:
+                break
+            if punct[end - 1] or length < shortest:
                 continue
-            candidate = fold(" ".join(tgt_tokens[start:end]))
-            score = Indel.normalized_similarity(key, candidate, score_cutoff=min_similarity)
+            score = Indel.normalized_similarity(key, " ".join(folded[start:end]), score_cutoff=min_similarity)
             if score >= min_similarity:
                 found.append((start, end, score))
     return found
