@@ -17,7 +17,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import eflomal
 
@@ -49,6 +49,9 @@ class EflomalConfig:
     see :mod:`alignment.anchors`).
     ``parallel_directions`` runs the forward and reverse models as two eflomal processes at once (one
     process does them one after the other, on one core with ``n_samplers=1``): 1.7x faster on 2 cores.
+    ``runs`` > 1 makes that many independent eflomal runs and keeps, per direction, the links a majority
+    of them found (before symmetrisation): 3 runs lowered AER on RO-EN from 0.302 (mean of 5 single runs)
+    to 0.296 and on EN-FR from 0.084 to 0.079, at 3x the time (docs/alignment.md).
     eflomal 2.0 seeds its sampler from the clock and has no seed option, so runs are not bit-identical.
     """
 
@@ -63,6 +66,7 @@ class EflomalConfig:
     anchor_weight: float = 2.0
     anchor_min_similarity: float = 0.7
     parallel_directions: bool = True
+    runs: int = 1
 
     def __post_init__(self) -> None:
         if self.symmetrization not in METHODS:
@@ -71,6 +75,8 @@ class EflomalConfig:
             raise ValueError(f"max_tokens must be in 1..{EFLOMAL_MAX_TOKENS} (eflomal's limit), got {self.max_tokens}")
         if self.model not in (1, 2, 3):
             raise ValueError(f"model must be 1 (IBM1), 2 (+HMM) or 3 (+fertility), got {self.model}")
+        if self.runs < 1:
+            raise ValueError(f"runs must be >= 1, got {self.runs}")
 
 
 @dataclass
@@ -140,6 +146,13 @@ def _read_links(path: str, count: int) -> list[set[tuple[int, int]]]:
     return out
 
 
+def vote_links(runs: Sequence[list[set[tuple[int, int]]]]) -> list[set[tuple[int, int]]]:
+    """Per pair, the links found by more than half of ``runs`` (each run: one link set per pair)."""
+    need = len(runs) // 2 + 1
+    return [{link for link, n in Counter(link for run in runs for link in run[k]).items() if n >= need}
+            for k in range(len(runs[0]))]
+
+
 def run_eflomal(
     pairs: Sequence[TokenPair], config: EflomalConfig, priors: EflomalPriors | str | None = None
 ) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
@@ -151,6 +164,10 @@ def run_eflomal(
     """
     if not pairs:
         return [], []
+    if config.runs > 1:
+        single = replace(config, runs=1)
+        results = [run_eflomal(pairs, single, priors) for _ in range(config.runs)]
+        return vote_links([f for f, _ in results]), vote_links([r for _, r in results])
     aligner = eflomal.Aligner(
         model=config.model, n_iterations=config.n_iterations, n_samplers=config.n_samplers,
         rel_iterations=config.rel_iterations, null_prior=config.null_prior,

@@ -31,6 +31,7 @@ VARIANTS: list[tuple[str, bool, EflomalConfig]] = [
     ("+ anchor similarity >= 0.7 = default config", True, EflomalConfig()),
     ("+ 4x iterations", True, replace(EflomalConfig(), rel_iterations=4.0)),
     ("default config, gold sentences only", False, EflomalConfig()),
+    ("default config, 3 runs voted (EflomalConfig(runs=3))", True, replace(EflomalConfig(), runs=3)),
 ]
 
 

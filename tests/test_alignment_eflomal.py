@@ -88,3 +88,17 @@ def test_priors_roundtrip_merge_and_bundle_alignment():
     with_priors = EflomalAligner(FAST, priors).align(bundle)
     assert _accuracy(bundle, with_priors) > 0.95
     assert _accuracy(bundle, with_priors) > _accuracy(bundle, alone)
+
+
+def test_vote_links_keeps_majority_links():
+    from alignment.eflomal_aligner import vote_links
+
+    runs = [[{(0, 0), (1, 1)}, {(0, 1)}], [{(0, 0)}, {(0, 1)}], [{(0, 0), (1, 2)}, set()]]
+    assert vote_links(runs) == [{(0, 0)}, {(0, 1)}]
+    assert vote_links(runs[:1]) == runs[0]
+
+
+def test_several_runs_align_every_pair():
+    pairs = [(["the", "house"], ["das", "haus"]), (["the", "cat"], ["die", "katze"])] * 5
+    out = EflomalAligner(EflomalConfig(runs=3)).align(pairs)
+    assert len(out) == len(pairs) and all(i < 2 and j < 2 for a in out for i, j in a.links)
