@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from alignment.projection import ProjectionFailure  # noqa: F401  (the stage under test uses it)
-from pipelines.aligners import fit_eflomal_priors, make_eflomal_aligner
+from pipelines.aligners import EflomalSettings, fit_eflomal_priors, make_eflomal_aligner
 from pipelines.config import PipelineConfig, parse_config
 from pipelines.distant_supervision import run
 from pipelines.label import label_pair
@@ -118,9 +118,9 @@ def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, floa
         if config.prior_sample_size > 0:
             sample = [p for r, p in zip(records_of_lang, pairs, strict=True)
                       if list(_prior_pair(r, config.prior_sample_size, len(pairs)))]
-            priors = fit_eflomal_priors(sample, config.eflomal_samplers, config.eflomal_rel_iterations)
+            priors = fit_eflomal_priors(sample, EflomalSettings.of(config))
         timings["eflomal priors"] += time.perf_counter() - start
-        aligner = make_eflomal_aligner(priors, config.eflomal_samplers, config.eflomal_rel_iterations)
+        aligner = make_eflomal_aligner(priors, EflomalSettings.of(config))
         start = time.perf_counter()
         for k in range(0, len(pairs), batch_size):
             aligner.align(pairs[k:k + batch_size])
@@ -131,7 +131,7 @@ def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, floa
 def bench_projection(records: list[dict], config: PipelineConfig) -> float:
     """Seconds to project every source instance (the alignment, without priors, is not timed)."""
     todo = [r for r in records if r["src_instances"]]
-    aligner = make_eflomal_aligner(None, config.eflomal_samplers, config.eflomal_rel_iterations)
+    aligner = make_eflomal_aligner(None, EflomalSettings.of(config))
     alignments, batch_size = [], config.align_batch_size
     for k in range(0, len(todo), batch_size):
         alignments += aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in todo[k:k + batch_size]])
@@ -157,7 +157,8 @@ def main() -> None:
     argv = pipeline_argv(corpus, out / "run", pipeline_flags)
     config, _ = parse_config(argv)
     print(f"aligner settings: calls of {config.align_batch_size} pairs, samplers {config.eflomal_samplers or 'auto'}, "
-          f"rel_iterations {config.eflomal_rel_iterations}, prior sample size {config.prior_sample_size}")
+          f"rel_iterations {config.eflomal_rel_iterations}, runs {config.eflomal_runs}, "
+          f"prior sample size {config.prior_sample_size}")
 
     stage_times, records = bench_stages(corpus, args.stage_sample, config)
     stage_times["project (projection only)"] = bench_projection(records, config)

@@ -56,7 +56,21 @@ def make_neural_aligner(kind: str, model: str):
 AUTO_ONE_SAMPLER = 8192  # calls of at least this many pairs use one eflomal sampler when samplers = 0 (auto)
 
 
-def eflomal_config(n_pairs: int, samplers: int = 0, rel_iterations: float = 1.0):
+@dataclass(frozen=True)
+class EflomalSettings:
+    """The pipeline's eflomal flags: samplers per call (0 = auto), iteration scale, runs voted per call."""
+
+    samplers: int = 0
+    rel_iterations: float = 1.0
+    runs: int = 1
+
+    @classmethod
+    def of(cls, config) -> EflomalSettings:
+        """From a PipelineConfig."""
+        return cls(config.eflomal_samplers, config.eflomal_rel_iterations, config.eflomal_runs)
+
+
+def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings()):
     """The EflomalConfig for one call of ``n_pairs`` pairs (``samplers`` 0 = auto, see AUTO_ONE_SAMPLER).
 
     On big calls eflomal already runs few iterations per pair and extra samplers bought no AER
@@ -64,8 +78,8 @@ def eflomal_config(n_pairs: int, samplers: int = 0, rel_iterations: float = 1.0)
     on small calls they help a little (RO-EN 0.304 vs 0.307)."""
     from alignment.eflomal_aligner import EflomalConfig
 
-    n = samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
-    return EflomalConfig(n_samplers=n, rel_iterations=rel_iterations)
+    n = settings.samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
+    return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=settings.runs)
 
 
 MIN_FUNCTION_WORD_SENTENCES = 500  # below this, a language's most frequent short words include its names
@@ -80,8 +94,8 @@ class CorpusContext:
     function_words: frozenset[str] = field(default_factory=frozenset)
 
 
-def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool, samplers: int = 0,
-                   rel_iterations: float = 1.0) -> CorpusContext:
+def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool,
+                   settings: EflomalSettings = EflomalSettings()) -> CorpusContext:
     """The CorpusContext of a sample of token pairs.
 
     Function words only from 500 target sentences or more, and never words of scripts written without
@@ -91,34 +105,34 @@ def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool, samplers: int =
     from alignment.projection_scoring import frequent_short_words
 
     pairs = list(pairs)
-    priors = fit_eflomal_priors(pairs, samplers, rel_iterations) if fit_priors else None
+    priors = fit_eflomal_priors(pairs, settings) if fit_priors else None
     words: frozenset[str] = frozenset()
     if len(pairs) >= MIN_FUNCTION_WORD_SENTENCES:
         words = frozenset(w for w in frequent_short_words(tgt for _, tgt in pairs) if not any(map(is_unsegmented, w)))
     return CorpusContext(priors, words)
 
 
-def fit_eflomal_priors(pairs: Sequence[TokenPair], samplers: int = 0, rel_iterations: float = 1.0):
+def fit_eflomal_priors(pairs: Sequence[TokenPair], settings: EflomalSettings = EflomalSettings()):
     """eflomal priors on the sampled corpus; None for an empty sample (the aligner then runs without)."""
     from alignment.eflomal_aligner import fit_priors
 
     pairs = list(pairs)
-    return fit_priors(pairs, eflomal_config(len(pairs), samplers, rel_iterations)) if pairs else None
+    return fit_priors(pairs, eflomal_config(len(pairs), settings)) if pairs else None
 
 
 class EflomalCalls:
     """Aligner protocol over eflomal that picks each call's config by its size (see :func:`eflomal_config`)."""
 
-    def __init__(self, priors=None, samplers: int = 0, rel_iterations: float = 1.0) -> None:
+    def __init__(self, priors=None, settings: EflomalSettings = EflomalSettings()) -> None:
         from alignment.eflomal_aligner import EflomalAligner
 
-        self.priors, self.samplers, self.rel_iterations = priors, samplers, rel_iterations
+        self.priors, self.settings = priors, settings
         self._make = EflomalAligner
         self._aligners: dict = {}
         self.name = self._aligner(1).name
 
     def _aligner(self, n_pairs: int):
-        config = eflomal_config(n_pairs, self.samplers, self.rel_iterations)
+        config = eflomal_config(n_pairs, self.settings)
         if config not in self._aligners:
             self._aligners[config] = self._make(config, self.priors)
         return self._aligners[config]
@@ -127,5 +141,5 @@ class EflomalCalls:
         return self._aligner(len(pairs)).align(pairs)
 
 
-def make_eflomal_aligner(priors, samplers: int = 0, rel_iterations: float = 1.0) -> EflomalCalls:
-    return EflomalCalls(priors, samplers, rel_iterations)
+def make_eflomal_aligner(priors, settings: EflomalSettings = EflomalSettings()) -> EflomalCalls:
+    return EflomalCalls(priors, settings)

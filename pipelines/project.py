@@ -146,7 +146,7 @@ class _AlignProjectFn(beam.DoFn):
         if aligner is None:
             if self._eflomal[0] is not priors:
                 self._eflomal = (priors, aligners.make_eflomal_aligner(
-                    priors, self.config.eflomal_samplers, self.config.eflomal_rel_iterations))
+                    priors, aligners.EflomalSettings.of(self.config)))
             aligner = self._eflomal[1]
         return aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in batch]), aligner.name
 
@@ -209,7 +209,7 @@ class AlignProject(beam.PTransform):
                     | f"CollectSample_{lang}" >> beam.combiners.ToList()
                     | f"CorpusContext_{lang}" >> beam.Map(
                         aligners.corpus_context, fit_priors=cfg.aligner == "eflomal" and self.aligner_factory is None,
-                        samplers=cfg.eflomal_samplers, rel_iterations=cfg.eflomal_rel_iterations)
+                        settings=aligners.EflomalSettings.of(cfg))
                 )
                 side["context"] = beam.pvalue.AsSingleton(context)
             aligned = (

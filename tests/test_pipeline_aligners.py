@@ -31,12 +31,16 @@ def test_eflomal_priors_and_aligner():
 
 
 def test_eflomal_config_by_call_size():
-    from pipelines.aligners import AUTO_ONE_SAMPLER, EflomalCalls, eflomal_config
+    from pipelines.aligners import AUTO_ONE_SAMPLER, EflomalCalls, EflomalSettings, eflomal_config
+    from pipelines.config import parse_config
 
     assert eflomal_config(100).n_samplers == 3
     assert eflomal_config(AUTO_ONE_SAMPLER).n_samplers == 1
-    assert eflomal_config(100, samplers=2, rel_iterations=0.5).n_samplers == 2
-    assert eflomal_config(100, rel_iterations=0.5).rel_iterations == 0.5
+    assert eflomal_config(100, EflomalSettings(samplers=2, rel_iterations=0.5)).n_samplers == 2
+    assert eflomal_config(100, EflomalSettings(rel_iterations=0.5, runs=3)).rel_iterations == 0.5
+    config, _ = parse_config(["--input", "x", "--src-lang", "en", "--tgt-lang", "de", "--kb", "k", "--output", "o",
+                              "--eflomal-runs", "3", "--eflomal-samplers", "1"])
+    assert eflomal_config(100, EflomalSettings.of(config)).runs == 3 and EflomalSettings.of(config).samplers == 1
     calls = EflomalCalls()
     assert calls.name == "eflomal-gdfa" and len(calls.align([(["a", "b"], ["x", "y"])])) == 1
 
