@@ -34,7 +34,7 @@ from pipelines.config import PipelineConfig, parse_config
 from pipelines.distant_supervision import run
 from pipelines.label import label_pair
 from pipelines.link import link_pair
-from pipelines.project import _prior_pair, project_instances
+from pipelines.project import in_sample, project_instances
 from pipelines.read import make_record
 from pipelines.resources import build_resources
 from pipelines.tokenize import Tokenizers, tokenize_pair
@@ -117,7 +117,7 @@ def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, floa
         priors = None
         if config.prior_sample_size > 0:
             sample = [p for r, p in zip(records_of_lang, pairs, strict=True)
-                      if list(_prior_pair(r, config.prior_sample_size, len(pairs)))]
+                      if list(in_sample(r, config.prior_sample_size, len(pairs)))]
             priors = fit_eflomal_priors(sample, EflomalSettings.of(config))
         timings["eflomal priors"] += time.perf_counter() - start
         aligner = make_eflomal_aligner(priors, EflomalSettings.of(config))

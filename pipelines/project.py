@@ -170,7 +170,7 @@ class _AlignProjectFn(beam.DoFn):
             yield from finish_pair(record, rows)
 
 
-def _prior_pair(record: dict, size: int, total: int):
+def in_sample(record: dict, size: int, total: int):
     """The record's token pair when it falls in the hash sample of about ``size`` of ``total`` pairs."""
     if total <= size or unit_hash("prior|" + record["pair_id"]) < size / total:
         yield record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
@@ -204,7 +204,7 @@ class AlignProject(beam.PTransform):
                 total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
                 context = (
                     corpus
-                    | f"SamplePairs_{lang}" >> beam.FlatMap(_prior_pair, cfg.prior_sample_size,
+                    | f"SamplePairs_{lang}" >> beam.FlatMap(in_sample, cfg.prior_sample_size,
                                                              beam.pvalue.AsSingleton(total))
                     | f"CollectSample_{lang}" >> beam.combiners.ToList()
                     | f"CorpusContext_{lang}" >> beam.Map(
