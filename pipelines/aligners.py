@@ -124,17 +124,16 @@ class EflomalCalls:
     """Aligner protocol over eflomal that picks each call's config by its size (see :func:`eflomal_config`)."""
 
     def __init__(self, priors=None, settings: EflomalSettings = EflomalSettings()) -> None:
-        from alignment.eflomal_aligner import EflomalAligner
-
         self.priors, self.settings = priors, settings
-        self._make = EflomalAligner
-        self._aligners: dict = {}
+        self._aligners: dict = {}  # one EflomalAligner per distinct config (call sizes differ in samplers)
         self.name = self._aligner(1).name
 
     def _aligner(self, n_pairs: int):
+        from alignment.eflomal_aligner import EflomalAligner
+
         config = eflomal_config(n_pairs, self.settings)
         if config not in self._aligners:
-            self._aligners[config] = self._make(config, self.priors)
+            self._aligners[config] = EflomalAligner(config, self.priors)
         return self._aligners[config]
 
     def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:

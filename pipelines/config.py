@@ -141,11 +141,12 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         parser.error(f"--split-fractions {args.split_fractions!r}: three non-negative numbers summing to 1")
     if not 0.0 <= args.no_relation_rate <= 1.0:
         parser.error("--no-relation-rate must be in [0, 1]")
-    if min(args.align_batch_size - 1, args.prior_sample_size, args.eflomal_samplers, args.eflomal_runs - 1) < 0 \
-            or args.eflomal_rel_iterations <= 0:
-        parser.error("--align-batch-size and --eflomal-runs must be >= 1, --prior-sample-size and --eflomal-samplers "
-                     ">= 0, "
-                     "--eflomal-rel-iterations > 0")
+    if args.align_batch_size < 1 or args.eflomal_runs < 1:
+        parser.error("--align-batch-size and --eflomal-runs must be >= 1")
+    if args.prior_sample_size < 0 or args.eflomal_samplers < 0:
+        parser.error("--prior-sample-size and --eflomal-samplers must be >= 0")
+    if args.eflomal_rel_iterations <= 0:
+        parser.error("--eflomal-rel-iterations must be > 0")
     if args.aligner.startswith("simalign") and not args.aligner_model:
         parser.error(f"--aligner {args.aligner} needs --aligner-model PATH")
     aligner = "precomputed" if args.alignments else args.aligner
