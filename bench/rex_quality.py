@@ -7,9 +7,14 @@ Systems (same shards, same row filters, same bags, same metrics -- rex.evaluate 
     instances;
   * rex: the default from-scratch encoder (sentencepiece + Transformer), selective attention,
     without and with the cross-lingual consistency loss.
+  * with ``--retrieval-index DIR`` (an index from ``rex index build`` with the shards' dev/test pairs held out):
+    the rex variants train with KB fact retrieval (``model.retrieval``, k = ``--retrieval-k``); the trainer
+    excludes the dev and test pairs at query time and scores dev/test bags with the same retriever.
+    ``--retrieval both`` trains the rex variants without and with retrieval in the same run.
 Metrics per language (bags restricted to the language) and for whole cross-lingual bags ('all').
 
     python -m bench.rex_quality --shards /work/out/shards-real --steps 1500 --out bench/out/rex-quality
+    python -m bench.rex_quality --shards ... --retrieval-index /work/out/fact-index --retrieval both
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from rex.api import train
-from rex.config import DataConfig, EncoderConfig, ModelConfig, RexConfig, TrainConfig
+from rex.config import DataConfig, EncoderConfig, ModelConfig, RetrievalConfig, RexConfig, TrainConfig
 from rex.data import BagCache, build_bag_cache, resolve_shards
 from rex.data.loader import sample_bag
 from rex.encoder import mark_text
@@ -119,6 +124,28 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def wins(results: dict) -> str:
+    """Markdown: for each rex system, the `all` figure against the better baseline and the languages where it is
+    above both baselines (strictly), per metric."""
+    baselines = [n for n in ("always-NA", "BoW-LR") if n in results]
+    groups = sorted({g for r in results.values() for g in r if g != ALL})
+    lines = ["| system | `all` micro F1 | `all` macro F1 | `all` PR-AUC | langs, micro F1 | langs, macro F1 | "
+             "langs, PR-AUC |", "|---|---|---|---|---|---|---|"]
+    for name, metrics in results.items():
+        if name in baselines:
+            continue
+        cells, langs = [], []
+        for key in COLUMNS[:3]:
+            best = max(results[b][ALL][key] for b in baselines)
+            mark = "**" if metrics[ALL][key] > best else ""
+            cells.append(f"{mark}{metrics[ALL][key]:.3f}{mark} vs {best:.3f}")
+            won = [g for g in groups if g in metrics
+                   and metrics[g][key] > max(results[b][g][key] for b in baselines if g in results[b])]
+            langs.append(f"{len(won)}/{len(groups)} ({', '.join(won)})" if won else f"0/{len(groups)}")
+        lines.append(f"| {name} | " + " | ".join(cells + langs) + " |")
+    return "\n".join(lines)
+
+
 def same_gold(results: dict) -> list[str]:
     """Groups where a system was scored on other bag or positive counts than the first system (must be none:
     every system is evaluated on the same test bags)."""
@@ -148,13 +175,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--keep-duplicates", action="store_true",
                         help="data.dedupe_instances=false: keep repeated instances inside a bag (run-2 behaviour)")
+    parser.add_argument("--retrieval-index", default=None,
+                        help="train the rex variants with KB fact retrieval from this index (rex index build, "
+                             "dev/test pairs of the shards held out)")
+    parser.add_argument("--retrieval-k", type=int, default=8, help="facts retrieved per bag (model.retrieval.k)")
+    parser.add_argument("--retrieval", choices=("with", "both"), default="with",
+                        help="with --retrieval-index: rex variants with retrieval only, or without and with")
+    parser.add_argument("--parallel", type=int, default=0,
+                        help="rex trainings at a time (default: all variants side by side)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = bench_config(args.shards, args.steps, 0.0, args)
     files = resolve_shards(args.shards)
-    caches = {s: build_bag_cache(files, s, base.data, out / "bag-cache") for s in ("train", "test")}
+    # dev too, so that the side-by-side trainings find every cache built
+    caches = {s: build_bag_cache(files, s, base.data, out / "bag-cache") for s in ("train", "dev", "test")}
     labels = caches["train"].labels
     print(f"train: {caches['train'].num_rows} rows / {caches['train'].num_bags} bags; test: "
           f"{caches['test'].num_rows} rows / {caches['test'].num_bags} bags; {len(labels)} relations; "
@@ -162,14 +198,23 @@ def main() -> None:
           f"instances dropped: train {caches['train'].meta.get('duplicates_removed')} test "
           f"{caches['test'].meta.get('duplicates_removed')}", flush=True)
     results, timing, runs = {}, {}, {}
-    for name, weight in (("rex", 0.0), (f"rex+consistency({args.consistency})", args.consistency)):
-        cfg = copy.deepcopy(base)
-        cfg.model.consistency_weight = weight
-        cfg.data.cache_dir = str(out / "bag-cache")
-        runs[name] = cfg
-    # the two rex trainings run side by side in their own processes (same data, same seed) while the
-    # baselines are computed here
-    with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as pool:
+    retrieval = [False]
+    if args.retrieval_index:
+        retrieval = [False, True] if args.retrieval == "both" else [True]
+    for with_facts in retrieval:
+        for name, weight in (("rex", 0.0), (f"rex+consistency({args.consistency})", args.consistency)):
+            cfg = copy.deepcopy(base)
+            cfg.model.consistency_weight = weight
+            cfg.data.cache_dir = str(out / "bag-cache")
+            if with_facts:
+                name += "+retrieval"
+                cfg.model.retrieval = RetrievalConfig(index_dir=str(args.retrieval_index), k=args.retrieval_k)
+            runs[name] = cfg
+    # the rex trainings run side by side in their own processes (same data, same seed) while the
+    # baselines are computed here; with retrieval, the trainer loads the index, excludes the dev and test pairs
+    # (KGELeakError if the index holds one of their facts) and scores dev/test bags with the retriever
+    workers = args.parallel or len(runs)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {name: pool.submit(timed_train, cfg, out / name) for name, cfg in runs.items()}
         test_rows = instances(caches["test"], base.data.max_bag_size, base.train.seed)
         zeros = np.zeros((len(test_rows), len(labels)))
@@ -184,6 +229,7 @@ def main() -> None:
             run, timing[name] = future.result()
             results[name] = run["test"]
     print(table(results))
+    print(wins(results))
     mismatch = same_gold(results)
     if mismatch:
         logging.getLogger(__name__).warning("systems scored on different test bags: %s", mismatch)
