@@ -1,0 +1,100 @@
+"""Counts of the real-data shard sets (bench/real_shards.sh) against the run-2/run-3 tables of bench/results/rex.md.
+
+    python -m bench.shard_counts --root /work/out [--reference bench/results/rex.md]
+
+For every shard set under ROOT with a manifest.json: input / accepted / rejected pairs (manifest), rows per
+language as total (train/dev/test) read from the shards with pos = relation labels other than NA in the manifest's
+`instances` (a row with two relations counts twice; the definition of the run-2/run-3 tables), and, when the reference
+markdown has a row for the same set (e.g. `| wmt21/en-de |`, `| ntrex128 (shards-real) |`), its total and
+positive rows next to ours. Prints a markdown table and the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+SETS = ["shards-real", "shards-xquad/en-de", "shards-xquad/en-es", "shards-xquad/en-zh"] + [
+    f"shards-{year}/en-{p}" for year in ("wmt", "wmt21", "wmt23", "wmt24") for p in ("de", "zh", "ru", "ja", "cs")
+] + [f"shards-{year}/{p}-en" for year in ("wmt21", "wmt22", "wmt23") for p in ("zh", "ja", "ru")]
+
+
+def label(name: str) -> str:
+    """The reference tables' name: shards-real -> ntrex128 (shards-real), shards-wmt21/en-de -> wmt21/en-de."""
+    return "ntrex128 (shards-real)" if name == "shards-real" else name.removeprefix("shards-")
+
+
+def reference(path: Path) -> dict[str, tuple[int, int, int]]:
+    """name -> (accepted pairs, rows, positive rows) from the markdown tables' rows."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or not re.fullmatch(r"[\d,]+", cells[2]):
+            continue
+        langs = re.findall(r"\b[a-z]{2} (\d+) \([\d/]+, pos (\d+)\)", cells[4])
+        if langs:
+            out[cells[0]] = (int(cells[2].replace(",", "")), sum(int(a) for a, _ in langs),
+                             sum(int(b) for _, b in langs))
+    return out
+
+
+def counts(root: Path) -> tuple[dict, dict]:
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    rows: Counter = Counter()
+    for split in ("train", "dev", "test"):
+        for path in sorted((root / split).glob("*.parquet")):
+            table = pq.read_table(path, columns=["lang"]).to_pydict()
+            for lang in table["lang"]:
+                rows[(lang, split)] += 1
+    for item in manifest["instances"]:
+        if item["relation"] != "NA":
+            rows[(item["lang"], "pos")] += item["count"]
+    return manifest, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default="/work/out")
+    parser.add_argument("--reference", default="bench/results/rex.md")
+    args = parser.parse_args()
+    ref = reference(Path(args.reference)) if Path(args.reference).exists() else {}
+    print("| shards | input pairs | accepted | rejected | rows per language: total (train/dev/test, pos) | rows (ref) "
+          "| pos labels (ref) |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    total: Counter = Counter()
+    for name in SETS:
+        root = Path(args.root) / name
+        if not (root / "manifest.json").exists():
+            print(f"| {label(name)} | missing | | | | | |")
+            continue
+        manifest, rows = counts(root)
+        langs = sorted({lang for lang, _ in rows})
+        per_lang = "; ".join(
+            f"{lang} {sum(rows[(lang, s)] for s in ('train', 'dev', 'test'))} "
+            f"({rows[(lang, 'train')]}/{rows[(lang, 'dev')]}/{rows[(lang, 'test')]}, pos {rows[(lang, 'pos')]})"
+            for lang in langs)
+        n_rows = sum(v for (_, s), v in rows.items() if s != "pos")
+        n_pos = sum(v for (_, s), v in rows.items() if s == "pos")
+        r = ref.get(label(name))
+        ref_rows = f"{n_rows} ({r[1]})" if r else f"{n_rows} (-)"
+        ref_pos = f"{n_pos} ({r[2]})" if r else f"{n_pos} (-)"
+        print(f"| {label(name)} | {manifest['input_pairs']} | {manifest['accepted_pairs']} | "
+              f"{manifest['rejected_pairs']} | {per_lang} | {ref_rows} | {ref_pos} |")
+        total.update(input=manifest["input_pairs"], accepted=manifest["accepted_pairs"],
+                     rejected=manifest["rejected_pairs"], rows=n_rows, pos=n_pos,
+                     ref_rows=r[1] if r else 0, ref_pos=r[2] if r else 0)
+        for (_lang, split), v in rows.items():
+            if split != "pos":
+                total[f"split:{split}"] += v
+    print(f"\ntotal: {total['input']} input pairs, {total['accepted']} accepted, {total['rejected']} rejected; "
+          f"{total['rows']} rows (reference {total['ref_rows']}), {total['pos']} positive labels (reference "
+          f"{total['ref_pos']}); train/dev/test {total['split:train']}/{total['split:dev']}/{total['split:test']}")
+
+
+if __name__ == "__main__":
+    main()
