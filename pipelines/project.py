@@ -127,6 +127,10 @@ class _AlignProjectFn(beam.DoFn):
             self.aligner = self.model_handle.acquire(
                 lambda: aligners.make_neural_aligner(cfg.aligner, cfg.aligner_model),
                 tag=(cfg.aligner, cfg.aligner_model))
+        self.neural = None  # the hybrid aligner's neural half, combined with each bundle's eflomal aligner
+        if self.aligner_factory is None and cfg.aligner == "hybrid":
+            self.neural = self.model_handle.acquire(
+                lambda: aligners.make_hybrid_neural(cfg.aligner_model), tag=("hybrid", cfg.aligner_model))
 
     def _aliases(self, lang: str, entity: str) -> list[str]:
         return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
@@ -146,7 +150,7 @@ class _AlignProjectFn(beam.DoFn):
         if aligner is None:
             if self._eflomal[0] is not priors:
                 self._eflomal = (priors, aligners.make_eflomal_aligner(
-                    priors, aligners.EflomalSettings.of(self.config)))
+                    priors, aligners.EflomalSettings.of(self.config), self.neural))
             aligner = self._eflomal[1]
         return aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in batch]), aligner.name
 
@@ -199,6 +203,7 @@ class AlignProject(beam.PTransform):
         outputs, rejects = [routed.done], []
         for lang, part in zip(langs, needs, strict=True):
             side = {}
+            fit_priors = cfg.aligner in ("eflomal", "hybrid") and self.aligner_factory is None
             if cfg.prior_sample_size > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
                 total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
@@ -208,8 +213,7 @@ class AlignProject(beam.PTransform):
                                                              beam.pvalue.AsSingleton(total))
                     | f"CollectSample_{lang}" >> beam.combiners.ToList()
                     | f"CorpusContext_{lang}" >> beam.Map(
-                        aligners.corpus_context, fit_priors=cfg.aligner == "eflomal" and self.aligner_factory is None,
-                        settings=aligners.EflomalSettings.of(cfg))
+                        aligners.corpus_context, fit_priors=fit_priors, settings=aligners.EflomalSettings.of(cfg))
                 )
                 side["context"] = beam.pvalue.AsSingleton(context)
             aligned = (
