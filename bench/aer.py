@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import Counter
 from dataclasses import replace
 
 from alignment.benchdata import extra_bitext, gold_sets
@@ -57,7 +58,9 @@ def hybrid_table(gold, training, model: str, repeats: int) -> None:
     started = time.perf_counter()
     neural = default_neural(model).align(gold.pairs)
     neural_seconds = time.perf_counter() - started
-    rows: dict[str, list] = {"eflomal (default config, gdfa)": [], f"neural ArgMax on {model}": [], "hybrid": []}
+    rows: dict[str, list] = {"eflomal (default config, gdfa)": [], f"neural ArgMax on {model}": [],
+                             "hybrid: neural ∪ (forward ∩ reverse)": [], "(not kept) majority of the three": [],
+                             "(not kept) gdfa ∪ neural": []}
     seconds = 0.0
     for _ in range(repeats):
         started = time.perf_counter()
@@ -65,10 +68,13 @@ def hybrid_table(gold, training, model: str, repeats: int) -> None:
         seconds += (time.perf_counter() - started) / repeats
         gdfa = [symmetrize(f, r, "grow-diag-final-and") for f, r in zip(forward[:n], reverse[:n], strict=True)]
         hybrid = [hybrid_links(f, r, a.links) for f, r, a in zip(forward[:n], reverse[:n], neural, strict=True)]
-        for label, predicted in zip(rows, (gdfa, neural, hybrid), strict=True):
+        majority = [{link for link, votes in Counter([*f, *r, *a.links]).items() if votes >= 2}
+                    for f, r, a in zip(forward[:n], reverse[:n], neural, strict=True)]
+        union = [set(g) | set(a.links) for g, a in zip(gdfa, neural, strict=True)]
+        for label, predicted in zip(rows, (gdfa, neural, hybrid, majority, union), strict=True):
             rows[label].append(alignment_scores(predicted, gold.sure, gold.possible))
     print("\n| aligner | AER | precision | recall | seconds |\n|---|---|---|---|---|")
-    timing = (seconds, neural_seconds, seconds + neural_seconds)
+    timing = (seconds, neural_seconds) + (seconds + neural_seconds,) * 3
     for (label, scores), took in zip(rows.items(), timing, strict=True):
         mean = {key: statistics.mean(getattr(s, key) for s in scores) for key in ("aer", "precision", "recall")}
         print(f"| {label} | {mean['aer']:.3f} | {mean['precision']:.3f} | {mean['recall']:.3f} | {took:.0f} |",
