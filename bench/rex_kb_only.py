@@ -1,0 +1,110 @@
+"""KB-only control for the retrieval runs of bench/rex_quality.py: how far do the retrieved facts go without the text?
+
+A bag (ordered entity pair) gets the k facts the rex trainer's retriever returns for it (same index, same k, same
+exclusions: the facts of the pair itself and of every dev/test pair are never returned). Features: the mean of the
+fact vectors the model sees ([u_h; u_r; u_t], F = 3d) and symbolic indicators, for each fact, of its relation and
+of which entity of the pair it is attached to and on which side (e.g. ``head-as-subject:P47``). One-vs-rest
+logistic regression, class-balanced (as BoW-LR), trained on the train bags; every instance of a test bag gets its
+bag's scores, so the scoring (bags, language views, metrics) is exactly bench/rex_quality.py's.
+
+    python -m bench.rex_kb_only --shards ... --retrieval-index /work/out/fact-index-run4 --out /work/out/kb-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+from bench.rex_quality import bench_config, grouped, instances, table
+from rex.data import build_bag_cache, resolve_shards
+from rex.evaluate import metrics_from_scores
+from rex.retrieval.retriever import load_retriever
+
+
+def bag_keys(cache, seed: int) -> list[tuple[str, str]]:
+    """The (head, tail) key of each bag, in the order bench.rex_quality.instances numbers them."""
+    return [tuple(bag.key) for bag in cache.iter_bags(seed, 0, shuffle=False)]
+
+
+def features(retriever, keys: list[tuple[str, str]]):
+    found = retriever.retrieve(keys)
+    dense = (found.embeddings * found.mask[..., None]).sum(axis=1) / np.maximum(found.mask.sum(axis=1), 1)[:, None]
+    symbolic = []
+    for (head, tail), ids in zip(keys, found.fact_ids, strict=True):
+        feats: dict[str, float] = {}
+        for fact in ids:
+            h, r, t = fact.split("|")
+            feats[f"rel:{r}"] = feats.get(f"rel:{r}", 0.0) + 1.0
+            for name, entity in (("head", head), ("tail", tail)):
+                if h == entity:
+                    feats[f"{name}-as-subject:{r}"] = 1.0
+                if t == entity:
+                    feats[f"{name}-as-object:{r}"] = 1.0
+        symbolic.append(feats)
+    return dense, symbolic
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shards", nargs="+", required=True)
+    parser.add_argument("--retrieval-index", required=True)
+    parser.add_argument("--retrieval-k", type=int, default=8)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--cache-dir", default=None, help="bag-cache folder (e.g. a rex_quality run's OUT/bag-cache)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    # the data settings of bench/rex_quality.py (the bag caches are shared if --out is the same folder)
+    qargs = argparse.Namespace(max_length=args.max_length, min_confidence=0.0, keep_duplicates=False, vocab=4000,
+                               hidden=64, layers=2, aggregator="att", threshold=args.threshold, pos_weight=1.0,
+                               lr=1e-3, cpu_threads=1, seed=args.seed)
+    base = bench_config(args.shards, 10, 0.0, qargs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = resolve_shards(args.shards)
+    cache_dir = args.cache_dir or out / "bag-cache"
+    caches = {s: build_bag_cache(files, s, base.data, cache_dir) for s in ("train", "dev", "test")}
+    labels = caches["train"].labels
+    held = caches["dev"].pairs() | caches["test"].pairs()  # as rex.trainer.Trainer._retriever
+    retriever = load_retriever(args.retrieval_index, k=args.retrieval_k, exclude_pairs=held)
+    start = time.perf_counter()
+    train_keys, test_keys = bag_keys(caches["train"], args.seed), bag_keys(caches["test"], args.seed)
+    d_train, s_train = features(retriever, train_keys)
+    d_test, s_test = features(retriever, test_keys)
+    vec = DictVectorizer()
+    x_train = sparse.hstack([vec.fit_transform(s_train), sparse.csr_matrix(d_train)]).tocsr()
+    x_test = sparse.hstack([vec.transform(s_test), sparse.csr_matrix(d_test)]).tocsr()
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.zeros((len(train_keys), len(labels)))
+    for b, bag in enumerate(caches["train"].iter_bags(args.seed, 0, shuffle=False)):
+        for rel in bag.labels:
+            if rel in index:
+                y[b, index[rel]] = 1
+    keep = y.sum(axis=0) > 0
+    clf = OneVsRestClassifier(LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced"), n_jobs=1)
+    clf.fit(x_train, y[:, keep])
+    bag_probs = np.zeros((len(test_keys), len(labels)))
+    bag_probs[:, keep] = clf.predict_proba(x_test)
+    test_rows = instances(caches["test"], base.data.max_bag_size, args.seed)
+    probs = bag_probs[[row[0] for row in test_rows]]
+    results = {"KB-only-LR": metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)}
+    elapsed = time.perf_counter() - start
+    print(table(results))
+    print(f"train bags {len(train_keys)}, test bags {len(test_keys)}, features {x_train.shape[1]}, {elapsed:.0f} s")
+    (out / "results.json").write_text(json.dumps({"results": results, "args": vars(args), "seconds": elapsed},
+                                                 indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
