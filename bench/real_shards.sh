@@ -79,38 +79,32 @@ run() {
 }
 
 # every run as one line of NUL-free, tab-separated arguments
+line() { printf '%s\t' "$@" "${KB[@]}"; echo; }
+moses() {  # OUT SRC_FILE TGT_FILE SRC_LANG TGT_LANG
+    line "$1" --input "$2,$3" --input-format moses --src-lang "$4" --tgt-lang "$5"
+}
 runs() {
-    printf '%s\t' "$ROOT/shards-real" --input "$ROOT/ntrex-links/ntrex" --input-format moses \
-        --src-lang en --tgt-lang de,zh,fr,es "${KB[@]}"; echo
+    line "$ROOT/shards-real" --input "$ROOT/ntrex-links/ntrex" --input-format moses --src-lang en --tgt-lang de,zh,fr,es
     for p in de es zh; do
-        printf '%s\t' "$ROOT/shards-xquad/en-$p" --input "$ROOT/xquad-sentpairs/en-$p.jsonl" --input-format jsonl \
-            --src-lang en --tgt-lang "$p" "${KB[@]}"; echo
+        line "$ROOT/shards-xquad/en-$p" --input "$ROOT/xquad-sentpairs/en-$p.jsonl" --input-format jsonl \
+            --src-lang en --tgt-lang "$p"
     done
     for p in de zh ru ja cs; do
         ref=A; [ "$p" = cs ] && ref=B
-        printf '%s\t' "$ROOT/shards-wmt/en-$p" \
-            --input "$W/wmt22/generaltest2022.en-$p.src.en,$W/wmt22/generaltest2022.en-$p.ref.$ref.$p" \
-            --input-format moses --src-lang en --tgt-lang "$p" "${KB[@]}"; echo
-        printf '%s\t' "$ROOT/shards-wmt21/en-$p" \
-            --input "$W/wmt21/newstest2021.en-$p.src.en,$W/wmt21/newstest2021.en-$p.ref.A.$p" \
-            --input-format moses --src-lang en --tgt-lang "$p" "${KB[@]}"; echo
-        printf '%s\t' "$ROOT/shards-wmt23/en-$p" \
-            --input "$W/wmt23/generaltest2023.en-$p.src.en,$W/wmt23/generaltest2023.en-$p.ref.refA.$p" \
-            --input-format moses --src-lang en --tgt-lang "$p" "${KB[@]}"; echo
-        printf '%s\t' "$ROOT/shards-wmt24/en-$p" \
-            --input "$ROOT/wmt24-nocanary/wmttest2024.src.en,$ROOT/wmt24-nocanary/wmttest2024.en-$p.refA.$p" \
-            --input-format moses --src-lang en --tgt-lang "$p" "${KB[@]}"; echo
+        moses "$ROOT/shards-wmt/en-$p" "$W/wmt22/generaltest2022.en-$p.src.en" \
+            "$W/wmt22/generaltest2022.en-$p.ref.$ref.$p" en "$p"
+        moses "$ROOT/shards-wmt21/en-$p" "$W/wmt21/newstest2021.en-$p.src.en" "$W/wmt21/newstest2021.en-$p.ref.A.$p" en "$p"
+        moses "$ROOT/shards-wmt23/en-$p" "$W/wmt23/generaltest2023.en-$p.src.en" \
+            "$W/wmt23/generaltest2023.en-$p.ref.refA.$p" en "$p"
+        moses "$ROOT/shards-wmt24/en-$p" "$ROOT/wmt24-nocanary/wmttest2024.src.en" \
+            "$ROOT/wmt24-nocanary/wmttest2024.en-$p.refA.$p" en "$p"
     done
     for p in zh ja ru; do
-        printf '%s\t' "$ROOT/shards-wmt21/$p-en" \
-            --input "$W/wmt21/newstest2021.$p-en.src.$p,$W/wmt21/newstest2021.$p-en.ref.A.en" \
-            --input-format moses --src-lang "$p" --tgt-lang en "${KB[@]}"; echo
-        printf '%s\t' "$ROOT/shards-wmt22/$p-en" \
-            --input "$W/wmt22/generaltest2022.$p-en.src.$p,$W/wmt22/generaltest2022.$p-en.ref.A.en" \
-            --input-format moses --src-lang "$p" --tgt-lang en "${KB[@]}"; echo
-        printf '%s\t' "$ROOT/shards-wmt23/$p-en" \
-            --input "$W/wmt23/generaltest2023.$p-en.src.$p,$W/wmt23/generaltest2023.$p-en.ref.refA.en" \
-            --input-format moses --src-lang "$p" --tgt-lang en "${KB[@]}"; echo
+        moses "$ROOT/shards-wmt21/$p-en" "$W/wmt21/newstest2021.$p-en.src.$p" "$W/wmt21/newstest2021.$p-en.ref.A.en" "$p" en
+        moses "$ROOT/shards-wmt22/$p-en" "$W/wmt22/generaltest2022.$p-en.src.$p" \
+            "$W/wmt22/generaltest2022.$p-en.ref.A.en" "$p" en
+        moses "$ROOT/shards-wmt23/$p-en" "$W/wmt23/generaltest2023.$p-en.src.$p" \
+            "$W/wmt23/generaltest2023.$p-en.ref.refA.en" "$p" en
     done
 }
 
