@@ -201,9 +201,9 @@ class AlignProject(beam.PTransform):
         by_lang = lambda r, n: langs.index(r["tgt_lang"])  # noqa: E731
         needs = routed[NEEDS_ALIGNMENT] | "ByLang" >> beam.Partition(by_lang, len(langs))
         outputs, rejects = [routed.done], []
+        fit_priors = cfg.aligner in ("eflomal", "hybrid") and self.aligner_factory is None
         for lang, part in zip(langs, needs, strict=True):
             side = {}
-            fit_priors = cfg.aligner in ("eflomal", "hybrid") and self.aligner_factory is None
             if cfg.prior_sample_size > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
                 total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
