@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction import DictVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
 
-from bench.rex_quality import bench_config, grouped, instances, table
+from bench.rex_quality import bench_config, grouped, instances, ovr_probs, table
 from rex.data import build_bag_cache, resolve_shards
 from rex.evaluate import metrics_from_scores
 from rex.retrieval.retriever import load_retriever
@@ -85,17 +83,8 @@ def main() -> None:
     vec = DictVectorizer()
     x_train = sparse.hstack([vec.fit_transform(s_train), sparse.csr_matrix(d_train)]).tocsr()
     x_test = sparse.hstack([vec.transform(s_test), sparse.csr_matrix(d_test)]).tocsr()
-    index = {label: i for i, label in enumerate(labels)}
-    y = np.zeros((len(train_keys), len(labels)))
-    for b, bag in enumerate(caches["train"].iter_bags(args.seed, 0, shuffle=False)):
-        for rel in bag.labels:
-            if rel in index:
-                y[b, index[rel]] = 1
-    keep = y.sum(axis=0) > 0
-    clf = OneVsRestClassifier(LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced"), n_jobs=1)
-    clf.fit(x_train, y[:, keep])
-    bag_probs = np.zeros((len(test_keys), len(labels)))
-    bag_probs[:, keep] = clf.predict_proba(x_test)
+    train_labels = [bag.labels for bag in caches["train"].iter_bags(args.seed, 0, shuffle=False)]
+    bag_probs = ovr_probs(x_train, train_labels, x_test, labels)
     test_rows = instances(caches["test"], base.data.max_bag_size, args.seed)
     probs = bag_probs[[row[0] for row in test_rows]]
     results = {"KB-only-LR": metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)}

@@ -75,39 +75,46 @@ def instances(cache: BagCache, max_bag_size: int, seed: int):
 
 def grouped(rows, probs: np.ndarray, labels: list[str]) -> dict:
     """Bag-level (and per-language sub-bag) scores = max over instances; gold = union of instance labels."""
-    index = {label: i for i, label in enumerate(labels)}
     views: dict[tuple[str, int], list[int]] = {}
     for i, (b, lang, _, _) in enumerate(rows):
         views.setdefault((ALL, b), []).append(i)
         views.setdefault((lang, b), []).append(i)
     gold, scores = {}, {}
     for (group, _), members in views.items():
-        g = np.zeros(len(labels))
-        for i in members:
-            for rel in rows[i][3]:
-                if rel in index:
-                    g[index[rel]] = 1
-        gold.setdefault(group, []).append(g)
+        gold.setdefault(group, []).append(multi_hot([rows[i][3] for i in members], labels).max(axis=0))
         scores.setdefault(group, []).append(probs[members].max(axis=0))
     return {k: (np.array(gold[k]), np.array(scores[k])) for k in gold}
+
+
+def multi_hot(label_sets, labels: list[str]) -> np.ndarray:
+    """(N, R) 0/1 matrix of the relations of each item that are in ``labels`` (others are ignored)."""
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.zeros((len(label_sets), len(labels)))
+    for i, rels in enumerate(label_sets):
+        for rel in rels:
+            if rel in index:
+                y[i, index[rel]] = 1
+    return y
+
+
+def ovr_probs(x_train, train_labels, x_test, labels: list[str]) -> np.ndarray:
+    """One-vs-rest class-balanced logistic regression (the baselines' classifier): (N_test, R) probabilities;
+    labels without a train positive score a constant 0."""
+    y = multi_hot(train_labels, labels)
+    keep = y.sum(axis=0) > 0
+    lr = LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced")  # same help as rex's pos_weight
+    clf = OneVsRestClassifier(lr, n_jobs=1).fit(x_train, y[:, keep])
+    probs = np.zeros((x_test.shape[0], len(labels)))
+    probs[:, keep] = clf.predict_proba(x_test)
+    return probs
 
 
 def bow_baseline(train_rows, test_rows, labels: list[str]) -> np.ndarray:
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=200_000,
                                  sublinear_tf=True)
     x_train = vectorizer.fit_transform([r[2] for r in train_rows])
-    index = {label: i for i, label in enumerate(labels)}
-    y = np.zeros((len(train_rows), len(labels)))
-    for i, row in enumerate(train_rows):
-        for rel in row[3]:
-            if rel in index:
-                y[i, index[rel]] = 1
-    keep = y.sum(axis=0) > 0  # labels without a train positive: constant 0
-    lr = LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced")  # same help as rex's pos_weight
-    clf = OneVsRestClassifier(lr, n_jobs=1).fit(x_train, y[:, keep])
-    probs = np.zeros((len(test_rows), len(labels)))
-    probs[:, keep] = clf.predict_proba(vectorizer.transform([r[2] for r in test_rows]))
-    return probs
+    x_test = vectorizer.transform([r[2] for r in test_rows])
+    return ovr_probs(x_train, [r[3] for r in train_rows], x_test, labels)
 
 
 def table(results: dict) -> str:

@@ -13,9 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.rex_quality import wins
-
-ALL = "all"
+from bench.rex_quality import ALL, wins
 
 
 def main() -> None:
