@@ -244,9 +244,7 @@ def model_scorer(model_dir: str, device) -> tuple[list[str], float, Callable[[li
 
 def bow_scorer(shards: Sequence[str], cache_dir: Path) -> tuple[list[str], Callable[[list[str]], np.ndarray]]:
     """BoW-LR of bench/rex_quality.py, trained on the train split of ``shards``."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from bench.rex_quality import instances, ovr_probs
+    from bench.rex_quality import bow_vectorizer, instances, ovr_probs
     from rex.config import DataConfig
     from rex.data import build_bag_cache, resolve_shards
 
@@ -254,8 +252,7 @@ def bow_scorer(shards: Sequence[str], cache_dir: Path) -> tuple[list[str], Calla
     cache = build_bag_cache(resolve_shards(shards), "train", cfg, str(cache_dir))
     rows = instances(cache, cfg.max_bag_size, 13)
     labels = cache.labels
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=200_000,
-                                 sublinear_tf=True)
+    vectorizer = bow_vectorizer()
     x_train = vectorizer.fit_transform([r[2] for r in rows])
     train_labels = [r[3] for r in rows]
 

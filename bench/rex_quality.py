@@ -109,9 +109,14 @@ def ovr_probs(x_train, train_labels, x_test, labels: list[str]) -> np.ndarray:
     return probs
 
 
+def bow_vectorizer() -> TfidfVectorizer:
+    """BoW-LR's features: tf-idf of character 1-3-grams within words."""
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=200_000,
+                           sublinear_tf=True)
+
+
 def bow_baseline(train_rows, test_rows, labels: list[str]) -> np.ndarray:
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=200_000,
-                                 sublinear_tf=True)
+    vectorizer = bow_vectorizer()
     x_train = vectorizer.fit_transform([r[2] for r in train_rows])
     x_test = vectorizer.transform([r[2] for r in test_rows])
     return ovr_probs(x_train, [r[3] for r in train_rows], x_test, labels)
