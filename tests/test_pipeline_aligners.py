@@ -27,7 +27,10 @@ def test_eflomal_priors_and_aligner():
     aligner = make_eflomal_aligner(priors)
     out = aligner.align(pairs)
     assert len(out) == 3 and aligner.name.startswith("eflomal")
+    assert all(a.links for a in out)  # an aligner that returns nothing must fail here
     assert all(i < 2 and j < 2 for a in out for i, j in a.links)
+    # "house" -> "haus" is the one pairing the three sentences make unambiguous
+    assert (1, 1) in out[0].links and (1, 1) in out[2].links
 
 
 def test_eflomal_config_by_call_size():

@@ -30,15 +30,17 @@ def test_alignments_imply_precomputed():
     assert config.aligner == "precomputed" and config.alignments == "links.txt"
 
 
-@pytest.mark.parametrize("extra", [
-    ["--split-fractions", "0.5,0.5"],
-    ["--split-fractions", "0.9,0.2,0.1"],
-    ["--no-relation-rate", "1.5"],
-    ["--aligner", "simalign-argmax"],
-    ["--aligner", "precomputed"],
-    ["--case-policy", "en=upper"],
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--split-fractions", "0.5,0.5"], "--split-fractions '0.5,0.5': three non-negative numbers summing to 1"),
+    (["--split-fractions", "0.9,0.2,0.1"], "--split-fractions '0.9,0.2,0.1'"),
+    (["--no-relation-rate", "1.5"], "--no-relation-rate must be in [0, 1]"),
+    (["--aligner", "simalign-argmax"], "--aligner simalign-argmax needs --aligner-model PATH"),
+    (["--aligner", "precomputed"], "--aligner precomputed needs --alignments PATH"),
+    (["--case-policy", "en=upper"], "--case-policy 'en=upper': expected LANG=exact or LANG=fold"),
 ])
-def test_bad_flags_exit_with_a_message(extra, capsys):
-    with pytest.raises(SystemExit):
+def test_bad_flags_exit_with_a_message(extra, message, capsys):
+    with pytest.raises(SystemExit) as exc:
         parse_config(BASE + extra)
-    assert "error" in capsys.readouterr().err
+    assert exc.value.code == 2  # argparse's usage error, not a crash or a success
+    err = capsys.readouterr().err
+    assert "error: " + message in err

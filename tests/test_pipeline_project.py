@@ -100,6 +100,11 @@ def test_align_project_stage_with_eflomal(prior_sample_size):
         assert_that(total, equal_to([n_src]), label="accounted")
         assert_that(projected | beam.Map(lambda r: r["aligner"]) | beam.Distinct(), equal_to(["eflomal-gdfa"]),
                     label="aligner")
+        # names written identically on both sides are projected exactly, in both directions of each copy: a
+        # stage that rejected every instance would still be "accounted" above, not here
+        jobs = (projected | beam.Filter(lambda r: r["head"]["surface"] in ("Steve Jobs", "Apple"))
+                | beam.Map(lambda r: (r["head"]["surface"], r["tail"]["surface"])))
+        assert_that(jobs, equal_to([("Steve Jobs", "Apple"), ("Apple", "Steve Jobs")] * 3), label="identical names")
 
 
 def test_function_words_never_include_the_entity_target_aliases():
