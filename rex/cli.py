@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from rex.config import SECTIONS, RetrievalConfig, RexConfig, load_config
+from rex.retrieval.cli import register
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True, help="JSONL input (see docs/rex.md)")
     pr.add_argument("--output", required=True, help="JSONL output")
     pr.add_argument("--retrieval-index", help="fact index for models that use retrieval")
-    try:
-        from rex.retrieval.cli import register
-    except ImportError as err:
-        idx = sub.add_parser("index", help="KB fact index (unavailable)")
-        idx.set_defaults(unavailable=str(err))
-    else:
-        register(sub)
+    register(sub)
     return parser
 
 
@@ -99,9 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if getattr(args, "unavailable", None):
-        print(f"rex index: KB fact retrieval is unavailable ({args.unavailable})", file=sys.stderr)
-        return 2
     if args.command == "train":
         from rex.api import train
 

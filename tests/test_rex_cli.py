@@ -75,9 +75,11 @@ def test_predict_bad_line_names_file_and_line(trained, tmp_path):
               "--output", str(tmp_path / "o.jsonl")])
 
 
-def test_index_command_is_registered_or_explained(capsys):
-    try:
-        main(["index", "--help"])
-    except SystemExit as done:
-        assert done.code == 0
-    assert "index" in capsys.readouterr().out
+def test_index_command_has_build_and_query(capsys):
+    for command, flags in ((["index", "build"], ("--kb", "--heldout-shards", "--out")),
+                           (["index", "query"], ("--index",))):
+        with pytest.raises(SystemExit) as done:
+            main([*command, "--help"])
+        assert done.value.code == 0
+        out = capsys.readouterr().out
+        assert all(flag in out for flag in flags), (command, out)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 
@@ -64,15 +62,7 @@ def test_aggregators_shapes_and_loss(tokenizer, aggregator):
     assert model.classifier.weight.grad is not None
 
 
-def test_retrieval_enabled_without_module_is_a_clear_error(tokenizer, monkeypatch):
-    monkeypatch.setitem(sys.modules, "rex.retrieval.fusion", None)  # import fails
-    cfg = RexConfig(model=ModelConfig(retrieval=RetrievalConfig(index_dir="idx")))
-    with pytest.raises(RuntimeError, match="FactFusion is not available"):
-        build_model(cfg, tokenizer, ["P19"], fact_dim=8)
-
-
 def test_retrieval_fusion_is_applied(tokenizer):
-    pytest.importorskip("rex.retrieval.fusion")
     cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
                     model=ModelConfig(retrieval=RetrievalConfig(index_dir="idx", k=3)))
     model = build_model(cfg, tokenizer, ["P19", "P108"], fact_dim=8).eval()

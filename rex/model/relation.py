@@ -18,6 +18,7 @@ from torch import nn
 
 from rex.config import ModelConfig
 from rex.encoder.base import RexEncoder
+from rex.retrieval.fusion import FactFusion
 
 
 def segment_max(values: torch.Tensor, index: torch.Tensor, segments: int) -> torch.Tensor:
@@ -58,7 +59,7 @@ class RelationModel(nn.Module):
         if cfg.retrieval is not None and cfg.retrieval.enabled:
             if not fact_dim:
                 raise ValueError("retrieval is enabled but the fact embedding size is unknown")
-            self.fusion = _fact_fusion(dim, fact_dim)
+            self.fusion = FactFusion(dim, fact_dim)
 
     def encode(self, batch: dict) -> torch.Tensor:
         """Tokenised batch -> (N, D) instance representations."""
@@ -114,14 +115,3 @@ def consistency_loss(logits: torch.Tensor, twins: torch.Tensor, kind: str = "kl"
     kl_ab = pa * (la - lb) + (1 - pa) * (na - nb)
     kl_ba = pb * (lb - la) + (1 - pb) * (nb - na)
     return (kl_ab + kl_ba).mean()
-
-
-def _fact_fusion(dim: int, fact_dim: int) -> nn.Module:
-    try:
-        from rex.retrieval.fusion import FactFusion
-    except ImportError as err:
-        raise RuntimeError(
-            "model.retrieval is enabled but rex.retrieval.fusion.FactFusion is not available "
-            f"({err}); disable retrieval or install the retrieval module"
-        ) from err
-    return FactFusion(dim, fact_dim)
