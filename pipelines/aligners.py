@@ -29,7 +29,8 @@ def line_number(origin: str) -> int:
 
 
 class PrecomputedAligner:
-    """Looks alignments up by input line: ``align_origins`` answers each pair by its origin's line."""
+    """Looks alignments up by input line: ``lookup(origin, n_src, n_tgt)`` answers a pair by its origin's line
+    (sure links only)."""
 
     name = "precomputed"
 

@@ -27,7 +27,8 @@ _PLACEHOLDER = re.compile(r"\{([ht])\}")
 
 
 def split_of(head: str, tail: str) -> str:
-    """train/dev/test by a hash of the unordered pair (70/15/15), like the pipeline."""
+    """train/dev/test by a SHA-1 hash of the unordered pair (70/15/15). Not the pipeline's split (other fractions
+    and hash): synthetic shards only need pair-disjoint splits of their own."""
     a, b = sorted((head, tail))
     bucket = int(hashlib.sha1(f"{a}|{b}".encode()).hexdigest()[:8], 16) % 100
     return "train" if bucket < 70 else "dev" if bucket < 85 else "test"

@@ -1,4 +1,4 @@
-"""The contract between the trainer and KB fact retrieval (issue 5).
+"""The contract between the trainer and KB fact retrieval.
 
 The trainer asks a :class:`FactRetriever` for the facts about each (head, tail) entity pair of a
 batch and feeds them to the model's fact-fusion layer. Implementations must be leak-free: the
