@@ -221,3 +221,10 @@ def test_cli_build_and_query_with_heldout_shards(tmp_path, kb, capsys):
     assert cli_main(["index", "query", "--index", str(out), "--pair", "Q1", "Q3", "--k", "4"]) == 0
     line = json.loads(capsys.readouterr().out.strip())
     assert line["head"] == "Q1" and 0 < len(line["facts"]) <= 4
+    # more facts asked for than the index holds, and an unknown pair: a short answer with a note, not a crash
+    k = summary["n_facts"] + 5
+    assert cli_main(["index", "query", "--index", str(out), "--pair", "Q1", "Q3", "--pair", "Qx", "Qy",
+                     "--k", str(k)]) == 0
+    answers = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [a["head"] for a in answers] == ["Q1", "Qx"]
+    assert all(len(a["facts"]) < k and a["note"].endswith(f"k={k} facts found") for a in answers)

@@ -87,9 +87,14 @@ def _query(args: argparse.Namespace) -> int:
     retriever = load_retriever(args.index, k=args.k, exclude_pairs=exclude, allow_kge_leak=args.allow_kge_leak)
     found = retriever.retrieve(pairs)
     for i, (head, tail) in enumerate(pairs):
-        facts = [{"fact_id": f, "score": round(float(s), 4)} for f, s in zip(found.fact_ids[i], found.scores[i],
+        ids = found.fact_ids[i]
+        # scores are padded to k; fewer facts come back for unknown pairs, small KBs or k above the facts
+        facts = [{"fact_id": f, "score": round(float(s), 4)} for f, s in zip(ids, found.scores[i][:len(ids)],
                                                                                strict=True)]
-        print(json.dumps({"head": head, "tail": tail, "facts": facts}, ensure_ascii=False))
+        line = {"head": head, "tail": tail, "facts": facts}
+        if len(ids) < args.k:
+            line["note"] = f"{len(ids)} of k={args.k} facts found"
+        print(json.dumps(line, ensure_ascii=False))
     return 0
 
 
