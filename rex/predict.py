@@ -96,6 +96,9 @@ def predict_lines(loaded: LoadedModel, lines: Iterable[str], source: str, device
 
 def predict_file(loaded: LoadedModel, in_path: str, out_path: str, device: torch.device, retriever=None) -> int:
     """Predict every line of ``in_path`` into ``out_path``; returns the number of predictions."""
+    if Path(out_path).resolve() == Path(in_path).resolve():
+        # opening the output for writing would empty the input before a line is read
+        raise InputError(f"{out_path}: the output is the input file; write the predictions elsewhere")
     count = 0
     with open(in_path, encoding="utf-8") as src, open(out_path, "w", encoding="utf-8") as dst:
         for result in predict_lines(loaded, src, str(Path(in_path)), device, retriever):

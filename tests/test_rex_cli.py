@@ -83,3 +83,14 @@ def test_index_command_has_build_and_query(capsys):
         assert done.value.code == 0
         out = capsys.readouterr().out
         assert all(flag in out for flag in flags), (command, out)
+
+
+def test_predict_refuses_to_write_over_its_input(trained, tmp_path):
+    root, _ = trained
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"text": "abc def", "head": [0, 3], "tail": [4, 7]}) + "\n")
+    before = source.read_text()
+    with pytest.raises(ValueError, match="the output is the input file"):
+        main(["predict", "--model", str(root / "out" / "model"), "--input", str(source),
+              "--output", str(tmp_path / "." / "in.jsonl")])
+    assert source.read_text() == before
