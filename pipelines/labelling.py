@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
-from schemas.shard import make_instance_id
-
-SPLITS = ("train", "dev", "test")
+from schemas.shard import SPLITS, make_instance_id
 
 
 def unit_hash(key: str) -> float:

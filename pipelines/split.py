@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import apache_beam as beam
 
 from pipelines.deadletter import count
-from pipelines.labelling import SPLITS, split_of
+from pipelines.labelling import split_of
+from schemas.shard import SPLITS
 
 
 def assign_split(row: dict, fractions: Sequence[float]) -> dict:

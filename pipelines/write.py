@@ -15,9 +15,8 @@ import apache_beam as beam
 from apache_beam.io.parquetio import WriteToParquet
 
 from pipelines import manifest as mf
-from pipelines.labelling import SPLITS
 from schemas.rejects import REJECT_SCHEMA
-from schemas.shard import SHARD_SCHEMA
+from schemas.shard import SHARD_SCHEMA, SPLITS
 
 
 def _parquet(pcoll, prefix: str, schema, label: str):

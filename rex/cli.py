@@ -16,6 +16,7 @@ from typing import Any
 
 from rex.config import SECTIONS, RetrievalConfig, RexConfig, load_config
 from rex.retrieval.cli import register
+from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="metrics of a saved model on a split of some shards")
     ev.add_argument("--model", required=True, help="model directory")
     ev.add_argument("--shards", nargs="+", required=True)
-    ev.add_argument("--split", default="test", choices=("train", "dev", "test"))
+    ev.add_argument("--split", default="test", choices=SPLITS)
     ev.add_argument("--out", help="write the metrics JSON here")
     ev.add_argument("--plot", help="write the PR curve PNG here")
     pr = sub.add_parser("predict", help="relation scores for JSONL sentences with two entity spans")

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from schemas.shard import LABEL_SOURCES
+
 AGGREGATORS = ("instance", "att", "avg", "one")
 ENCODER_KINDS = ("transformer", "hf")
 
@@ -31,7 +33,7 @@ class DataConfig:
     shards: list[str] = field(default_factory=list)  # directories, files or globs (local or remote URIs)
     min_confidence: float = 0.0  # projected rows below this projection_confidence are skipped
     langs: list[str] | None = None  # None = every language
-    label_sources: list[str] = field(default_factory=lambda: ["linked", "projected"])
+    label_sources: list[str] = field(default_factory=lambda: list(LABEL_SOURCES))
     max_bag_size: int = 16  # instances kept per bag (sampled with the seed when larger)
     # drop exact duplicates inside a bag (same lang, text, head and tail char spans): a source sentence
     # re-emitted by every pipeline run of a multi-way parallel corpus counts once (rex.data.dedupe)
@@ -44,7 +46,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.min_confidence <= 1.0, f"data.min_confidence must be in [0, 1], got {self.min_confidence}")
-        bad = set(self.label_sources) - {"linked", "projected"}
+        bad = set(self.label_sources) - set(LABEL_SOURCES)
         _check(not bad and bool(self.label_sources), f"data.label_sources must be linked/projected, got {bad}")
         _check(self.max_bag_size >= 1, "data.max_bag_size must be >= 1")
         _check(self.partition_rows >= 1 and self.buffer_partitions >= 1, "partition sizes must be >= 1")

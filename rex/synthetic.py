@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from schemas.io import write_parquet
-from schemas.shard import SHARD_SCHEMA, make_instance_id
+from schemas.shard import SHARD_SCHEMA, SPLITS, make_instance_id
 
 TEMPLATES = {
     "P19": {"en": "{h} was born in {t} .", "de": "{h} wurde in {t} geboren ."},
@@ -95,7 +95,7 @@ def write_synthetic_shards(out_dir: str | Path, num_pairs: int = 60, seed: int =
     """Write ``<out_dir>/<split>/part-*.parquet`` like the pipeline does; returns ``out_dir``."""
     out = Path(out_dir)
     rows = synthetic_rows(num_pairs, seed, **kwargs)
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         part = [r for r in rows if r["split"] == split]
         (out / split).mkdir(parents=True, exist_ok=True)
         for i in range(files_per_split):

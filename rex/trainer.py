@@ -35,9 +35,9 @@ from rex.evaluate import facts_for, metrics_from_scores, score_bags, to_device
 from rex.model.io import WEIGHTS, build_model, load_model_dir, save_model_dir
 from rex.model.relation import relation_loss
 from rex.optim import amp_dtype, autocast, build_optimizer
+from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
-SPLITS = ("train", "dev", "test")
 
 
 class Trainer:
