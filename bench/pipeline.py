@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from alignment.projection import ProjectionFailure  # noqa: F401  (the stage under test uses it)
+from bench.paths import SHARED_DATA
 from pipelines.aligners import EflomalSettings, fit_eflomal_priors, make_eflomal_aligner
 from pipelines.config import PipelineConfig, parse_config
 from pipelines.distant_supervision import run
@@ -40,7 +41,7 @@ from pipelines.resources import build_resources
 from pipelines.tokenize import Tokenizers, tokenize_pair
 from pipelines.validate import validate_pair
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 NTREX = {"en": "newstest2019-src.eng.txt", "de": "newstest2019-ref.deu.txt", "zh": "newstest2019-ref.zho-CN.txt"}
 KB = DATA / "xfactr-kb"
 

@@ -40,12 +40,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from bench.paths import SHARED_DATA
 from rex.encoder import mark_text
 from rex.metrics import prf
 
 log = logging.getLogger(__name__)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "relx-dev"
+DATA = SHARED_DATA / "relx-dev"
 LANGS = ("en", "de", "fr", "es", "tr")
 NO_RELATION = "no_relation"
 _MARKER = re.compile(r"\s*</(e[12])>|<(e[12])>\s*")

