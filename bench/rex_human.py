@@ -245,7 +245,7 @@ def model_scorer(model_dir: str, device) -> tuple[list[str], float, Callable[[li
 
 def bow_scorer(shards: Sequence[str], cache_dir: Path) -> tuple[list[str], Callable[[list[str]], np.ndarray]]:
     """BoW-LR of bench/rex_quality.py, trained on the train split of ``shards``."""
-    from bench.rex_quality import bow_vectorizer, instances, ovr_probs
+    from bench.rex_quality import bow_text, bow_vectorizer, instances, ovr_probs
     from rex.config import DataConfig
     from rex.data import build_bag_cache, resolve_shards
 
@@ -258,24 +258,30 @@ def bow_scorer(shards: Sequence[str], cache_dir: Path) -> tuple[list[str], Calla
     train_labels = [r[3] for r in rows]
 
     def score(marked: list[str]) -> np.ndarray:
-        # the same bracket spacing bench/rex_quality.instances gives its texts
-        x = vectorizer.transform([m.replace("[", " [").replace("]", "] ") for m in marked])
+        x = vectorizer.transform([bow_text(m) for m in marked])
         return ovr_probs(x_train, train_labels, x, labels)
 
     return labels, score
 
 
 def evaluate_system(examples_by_lang, mapping, labels, threshold, score) -> dict[str, dict]:
-    """{lang: metrics} of one scorer, plus the gold of each language (for the baselines)."""
+    """{lang: metrics} of one scorer, plus the gold of each language (for the baselines). ``score`` is called
+    once, on every language's inputs in both orders (BoW-LR fits its classifier in that call)."""
     classes = classes_of(mapping, labels)
-    out = {}
+    kept, golds, marked = {}, {}, []
     for lang, examples in examples_by_lang.items():
-        keep, gold = gold_matrix(examples, mapping, classes)
-        kept = [examples[i] for i in keep]
-        first, second = marked_both(kept)
-        probs = score(first + second)
-        scores = class_scores(probs[:len(kept)], probs[len(kept):], labels, classes)
-        out[lang] = {"metrics": score_table(gold, scores, threshold), "gold": gold, "classes": list(classes)}
+        keep, golds[lang] = gold_matrix(examples, mapping, classes)
+        kept[lang] = [examples[i] for i in keep]
+        first, second = marked_both(kept[lang])
+        marked += first + second
+    probs = score(marked)
+    out, start = {}, 0
+    for lang, examples in kept.items():
+        n = len(examples)
+        scores = class_scores(probs[start:start + n], probs[start + n:start + 2 * n], labels, classes)
+        start += 2 * n
+        out[lang] = {"metrics": score_table(golds[lang], scores, threshold), "gold": golds[lang],
+                     "classes": list(classes)}
     return out
 
 
@@ -332,11 +338,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = {name: {lang: v["metrics"] for lang, v in per.items()} for name, per in systems.items()}
     # the baselines on the gold of the first system (the class set depends on the label set; say which)
     first_name, first = next(iter(systems.items()))
-    for base in ("random", "majority (oracle)", "always-NA"):
-        results[base] = {lang: baselines(v["gold"])[base] for lang, v in first.items()}
+    per_lang = {lang: baselines(v["gold"]) for lang, v in first.items()}
+    for base in next(iter(per_lang.values())):
+        results[base] = {lang: tables[base] for lang, tables in per_lang.items()}
     classes = {name: next(iter(per.values()))["classes"] for name, per in systems.items()}
-    if args.models or args.bow_shards:
-        results.pop("(classes only)", None)
     (out / "results.json").write_text(json.dumps({"results": results, "classes": classes,
                                                   "baseline_classes_from": first_name}, indent=1))
     table = format_table(results)

@@ -69,8 +69,13 @@ def instances(cache: BagCache, max_bag_size: int, seed: int):
     for b, bag in enumerate(cache.iter_bags(seed, 0, shuffle=False)):
         for row in sample_bag(bag, max_bag_size, seed, 0).rows:
             text = mark_text(row["text"], (row["head_start"], row["head_end"]), (row["tail_start"], row["tail_end"]))
-            out.append((b, row["lang"], text.replace("[", " [").replace("]", "] "), row["relations"]))
+            out.append((b, row["lang"], bow_text(text), row["relations"]))
     return out
+
+
+def bow_text(marked: str) -> str:
+    """A marked text as BoW-LR reads it: the entity markers spaced off, so they are n-grams of their own."""
+    return marked.replace("[", " [").replace("]", "] ")
 
 
 def grouped(rows, probs: np.ndarray, labels: list[str]) -> dict:
