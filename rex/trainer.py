@@ -1,8 +1,10 @@
 """The training loop: bags -> model -> AdamW, with checkpoints, exact resume, early stopping and DDP.
 
-Output directory layout: ``bag-cache/`` (see rex.data.bags), ``checkpoints/step-*/`` (rex.checkpoint),
-``model/`` (the best model by dev PR-AUC, a model directory), ``metrics.jsonl`` (one JSON object per log
-or evaluation), ``metrics.json`` (final dev and test metrics) and ``pr_curve.png``.
+Output directory layout: ``bag-cache/`` (see rex.data.bags), ``feature-cache/`` (frozen encoders, see
+rex.encoder.features; ``data.feature_cache`` moves it), ``checkpoints/step-*/`` (rex.checkpoint), ``model/``
+(the best model by dev PR-AUC, a model directory), ``relation_stats.json`` (bags and instances per relation and
+language in each split), ``metrics.jsonl`` (one JSON object per log or evaluation), ``metrics.json`` (final dev
+and test metrics) and ``pr_curve.png``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, load_model
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -29,11 +30,13 @@ from rex.checkpoint import (
 )
 from rex.config import RexConfig
 from rex.data import BagBatches, BagCache, build_bag_cache, resolve_shards
+from rex.data.loader import marked_texts
 from rex.distributed import barrier, broadcast, setup_distributed
 from rex.encoder import load_tokenizer, new_tokenizer
+from rex.encoder.features import FeatureStore, fill
 from rex.evaluate import facts_for, metrics_from_scores, score_bags, to_device
-from rex.model.io import WEIGHTS, build_model, load_model_dir, save_model_dir
-from rex.model.relation import relation_loss
+from rex.model.io import WEIGHTS, base_reference_of, build_model, load_model_dir, load_weights, save_model_dir
+from rex.model.relation import class_weights, relation_loss
 from rex.optim import amp_dtype, autocast, build_optimizer
 from schemas.shard import SPLITS
 
@@ -54,14 +57,17 @@ class Trainer:
             torch.set_num_threads(config.train.cpu_threads)
         resume = latest_checkpoint(self.ckpt_root)
         self.caches = self._build_caches()
+        self._write_relation_stats()
         self.tokenizer, self.labels, warm = self._tokenizer_and_labels(resume)
         self.retriever, fact_dim = self._retriever()
         self.model = build_model(self.cfg, self.tokenizer, self.labels, fact_dim).to(self.device)
         if resume is not None:
-            load_model(self.model, str(resume / WEIGHTS), device=str(self.device))
+            load_weights(self.model, resume, self.cfg, str(self.device))
         elif warm is not None:
             _warm_start(self.model, warm, self.labels)
         self.fact_dim = fact_dim
+        self.features = self._features()
+        self.class_weight = self._class_weight()
         self.optimizer, self.scheduler = build_optimizer(self.model, config.train)
         self.amp = amp_dtype(config.train, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -94,6 +100,50 @@ class Trainer:
                 caches[split] = build_bag_cache(shards, split, self.cfg.data, root)
         return caches
 
+    def _write_relation_stats(self) -> None:
+        stats = {split: cache.relation_stats() for split, cache in self.caches.items()}
+        if self.env.is_main:
+            (self.out / "relation_stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n",
+                                                          encoding="utf-8")
+        train = stats["train"]["bags"]
+        logger.info("train bags per relation: %s", ", ".join(f"{r}={n}" for r, n in
+                                                              sorted(train.items(), key=lambda kv: -kv[1])))
+
+    def _select_labels(self, labels: list[str]) -> list[str]:
+        """data.relations / data.exclude_relations applied to the train split's relations."""
+        d = self.cfg.data
+        keep = [r for r in labels if (d.relations is None or r in d.relations) and r not in d.exclude_relations]
+        if not keep:
+            raise ValueError(f"no relation left to train: train has {labels}, data.relations={d.relations}, "
+                             f"data.exclude_relations={d.exclude_relations}")
+        return keep
+
+    def _class_weight(self) -> torch.Tensor | None:
+        bags = self.caches["train"].relation_stats()["bags"]
+        weights = class_weights([bags.get(r, 0) for r in self.labels], self.cfg.model.class_weighting)
+        return None if weights is None else weights.to(self.device)
+
+    def _features(self) -> FeatureStore | None:
+        """Frozen encoders: the feature cache, filled with every instance of every split not yet in it."""
+        if self.cfg.encoder.tune != "frozen":
+            return None
+        root = self.cfg.data.feature_cache or str(self.out / "feature-cache")
+        encoder = self.model.encoder
+        store = FeatureStore(root, base_reference_of(self.cfg), self.cfg.encoder.pooling, self.cfg.data.max_length,
+                             encoder.output_size)
+        if self.env.is_main:
+            items = ((iid, text) for cache in self.caches.values() for bag in cache.iter_bags(0, 0, False)
+                     for iid, text in zip(bag.column("instance_id"), marked_texts(bag), strict=True))
+            start = time.perf_counter()
+            done = fill(store, encoder, self.tokenizer, items, self.cfg.data.max_length, self.device,
+                        self.cfg.data.feature_batch_size, progress=self.cfg.train.progress)
+            elapsed = time.perf_counter() - start
+            self._log({"feature_cache": str(store.directory), "encoded": done, "cached": len(store),
+                       "encode_seconds": round(elapsed, 2)})
+        barrier()
+        store.refresh()
+        return store
+
     def _tokenizer_and_labels(self, resume: Path | None):
         """From the checkpoint (resume), the warm-start model, or new (sentencepiece trained on train text)."""
         if resume is not None:
@@ -101,7 +151,7 @@ class Trainer:
             self.cfg = RexConfig.from_dict({**self.cfg.to_dict(), "encoder": saved["encoder"], "model": saved["model"]})
             labels = json.loads((resume / "labels.json").read_text(encoding="utf-8"))["relations"]
             return load_tokenizer(self.cfg.encoder, str(resume)), labels, None
-        train_labels = self.caches["train"].labels
+        train_labels = self._select_labels(self.caches["train"].labels) if self.caches["train"].labels else []
         if not train_labels:
             raise ValueError(f"the training split has no relation labels (shards: {self.cfg.data.shards})")
         if self.cfg.train.init_from:
@@ -143,7 +193,8 @@ class Trainer:
         rank, world = (self.env.rank, self.env.world) if shuffle else (0, 1)
         return BagBatches(self.caches[split], self.tokenizer, self.labels, batch_size=t.batch_size if shuffle
                           else t.eval_batch_size, max_length=d.max_length, max_bag_size=d.max_bag_size,
-                          seed=t.seed, shuffle=shuffle, buffer_partitions=d.buffer_partitions, rank=rank, world=world)
+                          seed=t.seed, shuffle=shuffle, buffer_partitions=d.buffer_partitions, rank=rank, world=world,
+                          features=self.features)
 
     def _loader(self, data: BagBatches) -> DataLoader:
         # A private generator: creating a loader must not draw from the global RNG (exact resume).
@@ -191,14 +242,14 @@ class Trainer:
         with no_sync or contextlib.nullcontext():
             with autocast(self.device, self.amp):
                 out = self.net(batch, facts, mask)
-            loss, parts = relation_loss(out, batch, self.cfg.model)
+            loss, parts = relation_loss(out, batch, self.cfg.model, self.class_weight)
             scaled = loss / self.cfg.train.accum_steps
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
         window["loss"] += float(loss.detach())
         window["bce"] += parts["bce"]
         window["consistency"] += parts.get("consistency", 0.0)
         window["n"] += 1
-        window["examples"] += int(batch["input_ids"].shape[0])
+        window["examples"] += int(batch["bag_index"].shape[0])
 
     def _optimizer_step(self) -> None:
         if self.scaler is not None:
@@ -265,8 +316,7 @@ class Trainer:
         if self.env.is_main:
             if not (self.out / "model" / WEIGHTS).exists():  # no dev split: the last weights are the model
                 self.save_model(self.out / "model")
-            best = load_file(str(self.out / "model" / WEIGHTS), device=str(self.device))
-            self.model.load_state_dict(best)
+            load_weights(self.model, self.out / "model", self.cfg, str(self.device))
             if self.caches["dev"].num_bags:
                 results["dev"] = self.evaluate("dev")
             if self.caches["test"].num_bags:

@@ -41,7 +41,7 @@ def test_sentencepiece_scratch_encoder_round_trip(tmp_path):
     assert batch["input_ids"].shape[0] == 2 and batch["input_ids"].shape[1] <= 24
     assert (batch["input_ids"][torch.arange(2), batch["head_pos"]] == tok.marker_ids[0]).all()
     encoder = build_encoder(cfg, tok, max_length=24)
-    assert encoder(**batch).shape == (2, 32)  # (N, 2H)
+    assert encoder(batch["input_ids"], batch["attention_mask"], batch).shape == (2, 32)  # (N, 2H)
     tok.save(str(tmp_path))
     again = load_tokenizer(cfg, str(tmp_path))
     assert again.encode_body(marked) == tok.encode_body(marked)
@@ -68,7 +68,7 @@ def test_hf_tiny_bert_markers_are_single_tokens(tmp_path):
     assert ids[0] == WORDS.index("[CLS]") and ids[-1] == WORDS.index("[SEP]")
     assert ids[batch["head_pos"][0]] == tok.marker_ids[0] and ids[batch["tail_pos"][0]] == tok.marker_ids[2]
     encoder = build_encoder(cfg, tok, max_length=16)
-    assert encoder(**batch).shape == (1, 32)
+    assert encoder(batch["input_ids"], batch["attention_mask"], batch).shape == (1, 32)
 
 
 def test_hf_pip_shipped_minilm():
@@ -77,4 +77,4 @@ def test_hf_pip_shipped_minilm():
     tok = new_tokenizer(cfg, [])
     batch = encode_batch(tok, [mark_text("Ada Lovelace was born in London .", (0, 12), (25, 31))], 32)
     with torch.no_grad():
-        assert build_encoder(cfg, tok, 32)(**batch).shape == (1, 768)
+        assert build_encoder(cfg, tok, 32)(batch["input_ids"], batch["attention_mask"], batch).shape == (1, 768)

@@ -41,7 +41,7 @@ from rex.data.shards import ROW_SCHEMA, ShardFile, count_rows, row_filter, scan_
 from schemas.version import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: meta.json carries relation_stats
 _FLUSH_ROWS = 32_768
 
 
@@ -116,6 +116,10 @@ class BagCache:
             else:
                 bags.sort(key=lambda b: b.key)
             yield from bags
+
+    def relation_stats(self) -> dict:
+        """Bags and instances per relation and language (see :func:`relation_stats`)."""
+        return self.meta["relation_stats"]
 
     def pairs(self) -> set[tuple[str, str]]:
         """The (head, tail) kb-id pairs of this split (for leak-free retrieval)."""
@@ -196,9 +200,39 @@ def _write_partitions(shards: list[ShardFile], split: str, cfg: DataConfig, out:
             labels.subtract(dropped_labels)
     parts = [{"file": f"part-{p:05d}.parquet", "rows": rows[p], "bags": len(keys[p])} for p in sorted(writers)]
     labels = +labels
-    return {"split": split, "partitions": parts, "labels": sorted(labels), "label_counts": dict(labels),
+    stats = relation_stats(pq.read_table(out / part["file"], columns=["head_kb", "tail_kb", "lang", "relations"])
+                           for part in parts)
+    return {"relation_stats": stats, "split": split, "partitions": parts, "labels": sorted(labels),
+            "label_counts": dict(labels),
             "langs": dict(+langs), "rejects": dict(rejects), "duplicates_removed": dict(duplicates),
             "shards": [s.uri for s in shards]}
+
+
+def relation_stats(tables) -> dict:
+    """Per relation (and ``NA`` for pairs without one): bags and instances, in all and per language.
+
+    ``{"bags": {rel: n}, "instances": {rel: n}, "bags_by_lang": {rel: {lang: n}},
+    "instances_by_lang": {rel: {lang: n}}}``; a bag counts once per relation, and once per language it has rows
+    in (its per-language sub-bag).
+    """
+    bags: dict[str, set] = defaultdict(set)
+    bags_lang: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    inst: Counter = Counter()
+    inst_lang: dict[str, Counter] = defaultdict(Counter)
+    for table in tables:
+        cols = table.to_pydict()
+        pair_labels: dict[tuple, set] = defaultdict(set)
+        for head, tail, rels in zip(cols["head_kb"], cols["tail_kb"], cols["relations"], strict=True):
+            pair_labels[(head, tail)].update(rels)
+        for head, tail, lang in zip(cols["head_kb"], cols["tail_kb"], cols["lang"], strict=True):
+            for rel in pair_labels[(head, tail)] or {"NA"}:
+                bags[rel].add((head, tail))
+                bags_lang[rel][lang].add((head, tail))
+                inst[rel] += 1
+                inst_lang[rel][lang] += 1
+    return {"bags": {r: len(v) for r, v in sorted(bags.items())}, "instances": dict(sorted(inst.items())),
+            "bags_by_lang": {r: {lang: len(v) for lang, v in sorted(d.items())} for r, d in sorted(bags_lang.items())},
+            "instances_by_lang": {r: dict(sorted(c.items())) for r, c in sorted(inst_lang.items())}}
 
 
 def _flush(p: int, pending: dict, writers: dict, out: Path) -> None:

@@ -18,6 +18,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from rex.data.bags import Bag, BagCache
 from rex.encoder.base import MarkedTokenizer, encode_batch, mark_text
+from rex.encoder.features import FeatureStore
 
 
 def sample_bag(bag: Bag, max_size: int, seed: int, epoch: int) -> Bag:
@@ -39,18 +40,28 @@ def sample_bag(bag: Bag, max_size: int, seed: int, epoch: int) -> Bag:
     return bag.subset(kept[:max_size])
 
 
-def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[str, int], max_length: int) -> dict:
+def marked_texts(bag: Bag) -> list[str]:
+    """The bag's sentences with the four entity markers inserted, in row order."""
+    c = bag.columns
+    return [mark_text(c["text"][i], (c["head_start"][i], c["head_end"][i]), (c["tail_start"][i], c["tail_end"][i]))
+            for i in bag.index]
+
+
+def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[str, int], max_length: int,
+            features: FeatureStore | None = None) -> dict:
     """Bags -> one batch. N instances in NB bags, R relations:
 
-    ``input_ids``/``attention_mask`` (N, L), ``head_pos``/``tail_pos`` (N,), ``bag_index`` (N,) in [0, NB),
+    ``input_ids``/``attention_mask`` (N, L) and the marker positions ``head_pos``/``tail_pos``/``head_end``/
+    ``tail_end`` (N,) -- or, with a ``features`` store, ``features`` (N, D) instead --, ``bag_index`` (N,) in [0, NB),
     ``labels`` (NB, R) and ``inst_labels`` (N, R) multi-hot (relations unknown to the model are ignored),
     ``twins`` (T, 2) instance indices (source row, projected row) present in the same batch,
     ``keys`` NB (head, tail) kb ids, ``langs`` N language codes.
     """
     flat = [(b, bag.columns, i) for b, bag in enumerate(bags) for i in bag.index]
-    texts = [mark_text(c["text"][i], (c["head_start"][i], c["head_end"][i]), (c["tail_start"][i], c["tail_end"][i]))
-             for _, c, i in flat]
-    batch = encode_batch(tokenizer, texts, max_length)
+    if features is not None:
+        batch = {"features": torch.from_numpy(features.lookup([c["instance_id"][i] for _, c, i in flat]))}
+    else:
+        batch = encode_batch(tokenizer, [text for bag in bags for text in marked_texts(bag)], max_length)
     inst_labels = torch.zeros((len(flat), len(label_index)))
     hot = [(n, label_index[r]) for n, (_, c, i) in enumerate(flat) for r in c["relations"][i] if r in label_index]
     if hot:
@@ -76,8 +87,8 @@ class BagBatches(IterableDataset):
 
     def __init__(self, cache: BagCache, tokenizer: MarkedTokenizer, labels: Sequence[str], *, batch_size: int,
                  max_length: int, max_bag_size: int, seed: int, shuffle: bool, buffer_partitions: int = 2,
-                 rank: int = 0, world: int = 1):
-        self.cache, self.tokenizer = cache, tokenizer
+                 rank: int = 0, world: int = 1, features: FeatureStore | None = None):
+        self.cache, self.tokenizer, self.features = cache, tokenizer, features
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.batch_size, self.max_length, self.max_bag_size = batch_size, max_length, max_bag_size
         self.seed, self.shuffle, self.buffer_partitions = seed, shuffle, buffer_partitions
@@ -127,4 +138,4 @@ class BagBatches(IterableDataset):
 
     def _collate(self, bags: list[Bag]) -> dict:
         sampled = [sample_bag(b, self.max_bag_size, self.seed, self.epoch) for b in bags]
-        return collate(sampled, self.tokenizer, self.label_index, self.max_length)
+        return collate(sampled, self.tokenizer, self.label_index, self.max_length, self.features)

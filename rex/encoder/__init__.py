@@ -1,4 +1,4 @@
-"""Encoders behind one interface: marked sentence -> (N, 2H) entity-start representation."""
+"""Encoders behind one interface: marked sentence -> (N, 2H) entity representation (start markers or spans)."""
 
 from __future__ import annotations
 
@@ -35,13 +35,14 @@ def load_tokenizer(cfg: EncoderConfig, directory: str) -> MarkedTokenizer:
 
 def build_encoder(cfg: EncoderConfig, tokenizer: MarkedTokenizer, max_length: int,
                   saved_dir: str | None = None) -> RexEncoder:
-    """The encoder module; ``saved_dir`` builds the HF architecture from a saved model (weights load later)."""
+    """The encoder module. ``saved_dir`` (tune='full') builds the HF architecture from a saved model, whose
+    weights load later; every other HF encoder starts from its base weights (a saved model adds its own)."""
     if cfg.kind == "hf":
         from rex.encoder.hf import HFEncoder
 
-        if saved_dir:
-            return HFEncoder.from_saved(saved_dir, len(tokenizer))
-        return HFEncoder.from_pretrained(cfg.name_or_path, len(tokenizer))
+        if saved_dir and cfg.tune == "full":
+            return HFEncoder.from_saved(cfg, saved_dir, len(tokenizer))
+        return HFEncoder.from_pretrained(cfg, tokenizer)
     from rex.encoder.scratch import ScratchEncoder
 
     return ScratchEncoder(cfg, len(tokenizer), tokenizer.pad_id, max_length)

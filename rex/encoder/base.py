@@ -2,7 +2,8 @@
 
 An instance is its sentence with entity markers inserted at the character spans of the two mentions
 (``[E1] head [/E1]``, ``[E2] tail [/E2]``). A tokenizer turns marked sentences into ids; the encoder returns
-the concatenated hidden states at the two start markers ("entity-start pooling", Baldini Soares et al. 2019).
+the concatenated hidden states at the two start markers ("entity-start pooling", Baldini Soares et al. 2019)
+or, with ``pooling='span'``, the mean hidden state of each entity's tokens between its two markers.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def window(ids: list[int], marker_ids: tuple[int, ...], max_body: int) -> list[i
 def encode_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
     """Marked sentences -> padded ids, mask and the head/tail start-marker positions.
 
-    Returns ``input_ids`` (N, L) long, ``attention_mask`` (N, L) long, ``head_pos`` (N,), ``tail_pos`` (N,).
-    A marker lost to truncation (entities further apart than ``max_length``) points at position 0.
+    Returns ``input_ids`` (N, L) long, ``attention_mask`` (N, L) long, ``head_pos``/``tail_pos`` (N,) (the start
+    markers) and ``head_end``/``tail_end`` (N,) (the end markers). A marker lost to truncation (entities further
+    apart than ``max_length``) points at position 0.
     """
     max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
     seqs = [tokenizer.prefix + window(b, tokenizer.marker_ids, max_body) + tokenizer.suffix
@@ -73,9 +75,10 @@ def encode_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_le
     ids = np.full(mask.shape, tokenizer.pad_id, dtype=np.int64)
     ids[mask] = np.fromiter(itertools.chain.from_iterable(seqs), dtype=np.int64, count=int(lengths.sum()))
     ids_t = torch.from_numpy(ids)
-    e1, e2 = tokenizer.marker_ids[0], tokenizer.marker_ids[2]
+    e1, e1_end, e2, e2_end = tokenizer.marker_ids
     return {"input_ids": ids_t, "attention_mask": torch.from_numpy(mask.astype(np.int64)),
-            "head_pos": _first(ids_t, e1), "tail_pos": _first(ids_t, e2)}
+            "head_pos": _first(ids_t, e1), "tail_pos": _first(ids_t, e2),
+            "head_end": _first(ids_t, e1_end), "tail_end": _first(ids_t, e2_end)}
 
 
 def _first(ids: torch.Tensor, token: int) -> torch.Tensor:
@@ -90,10 +93,31 @@ def entity_start_pool(hidden: torch.Tensor, head_pos: torch.Tensor, tail_pos: to
     return torch.cat([hidden[rows, head_pos], hidden[rows, tail_pos]], dim=-1)
 
 
+def span_mean_pool(hidden: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """hidden (N, L, H), start/end (N,) marker positions -> (N, H): the mean state strictly between the markers;
+    the start marker's state where the span is empty or its end marker was truncated away."""
+    pos = torch.arange(hidden.shape[1], device=hidden.device)[None]  # (1, L)
+    inside = ((pos > start[:, None]) & (pos < end[:, None])).to(hidden.dtype)  # (N, L)
+    count = inside.sum(dim=1, keepdim=True)  # (N, 1)
+    mean = (hidden * inside[..., None]).sum(dim=1) / count.clamp(min=1)
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    return torch.where(count > 0, mean, hidden[rows, start])
+
+
+def entity_pool(hidden: torch.Tensor, positions: dict[str, torch.Tensor], pooling: str = "start") -> torch.Tensor:
+    """hidden (N, L, H) and the marker positions of :func:`encode_batch` -> (N, 2H) head and tail states."""
+    if pooling == "span":
+        return torch.cat([span_mean_pool(hidden, positions["head_pos"], positions["head_end"]),
+                          span_mean_pool(hidden, positions["tail_pos"], positions["tail_end"])], dim=-1)
+    return entity_start_pool(hidden, positions["head_pos"], positions["tail_pos"])
+
+
 class RexEncoder(torch.nn.Module):
-    """Base class: ``forward(input_ids (N, L), attention_mask (N, L), head_pos (N,), tail_pos (N,)) -> (N, 2H)``."""
+    """Base class: ``forward(input_ids (N, L), attention_mask (N, L), positions) -> (N, 2H)``, ``positions`` the
+    marker positions of :func:`encode_batch` (``head_pos``, ``tail_pos``, ``head_end``, ``tail_end``, each (N,))."""
 
     hidden_size: int
+    pooling: str = "start"
 
     @property
     def output_size(self) -> int:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from rex.config import EncoderConfig
-from rex.encoder.base import MARKERS, RexEncoder, entity_start_pool
+from rex.encoder.base import MARKERS, RexEncoder, entity_pool
 
 logger = logging.getLogger(__name__)
 SPM_FILE = "spm.model"
@@ -80,6 +80,7 @@ class ScratchEncoder(RexEncoder):
     def __init__(self, cfg: EncoderConfig, vocab_size: int, pad_id: int, max_length: int):
         super().__init__()
         self.hidden_size = cfg.hidden
+        self.pooling = cfg.pooling
         self.tokens = nn.Embedding(vocab_size, cfg.hidden, padding_idx=pad_id)
         self.positions = nn.Embedding(max_length, cfg.hidden)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -91,10 +92,10 @@ class ScratchEncoder(RexEncoder):
         nn.init.normal_(self.tokens.weight, std=0.02)
         nn.init.normal_(self.positions.weight, std=0.02)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, head_pos: torch.Tensor,
-                tail_pos: torch.Tensor) -> torch.Tensor:
-        """input_ids, attention_mask (N, L); head_pos, tail_pos (N,) -> (N, 2H)."""
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = self.dropout(self.tokens(input_ids) + self.positions(positions)[None])  # (N, L, H)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                positions: dict[str, torch.Tensor]) -> torch.Tensor:
+        """input_ids, attention_mask (N, L); positions: marker positions, each (N,) -> (N, 2H)."""
+        steps = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.dropout(self.tokens(input_ids) + self.positions(steps)[None])  # (N, L, H)
         x = self.layers(x, src_key_padding_mask=attention_mask == 0)  # (N, L, H)
-        return entity_start_pool(x, head_pos, tail_pos)  # (N, 2H)
+        return entity_pool(x, positions, self.pooling)  # (N, 2H)

@@ -2,6 +2,11 @@
 
 A model directory loads offline and never unpickles anything: weights are safetensors, everything else
 JSON or the tokenizer's own files. Directories are written to a temp dir and renamed into place.
+
+An HF encoder that is not fully fine-tuned (``encoder.tune`` frozen / top / lora) is not copied into every model
+and checkpoint: ``model.safetensors`` holds only the trained tensors (classifier, attention queries, fact fusion,
+the top layers or the LoRA adapters), and ``base_encoder.json`` names the base weights with their sha256, which
+must match when the model loads (a few MB instead of the encoder's hundreds).
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from rex.config import RexConfig
 from rex.encoder import MarkedTokenizer, build_encoder, load_tokenizer
 from rex.model.relation import RelationModel
 
 WEIGHTS = "model.safetensors"
+BASE_ENCODER = "base_encoder.json"
 
 
 @dataclass
@@ -49,7 +55,11 @@ def save_model_dir(directory: str | Path, model: RelationModel, tokenizer: Marke
     config.save(tmp / "config.json")
     (tmp / "labels.json").write_text(json.dumps({"relations": labels, "fact_dim": fact_dim}, indent=1) + "\n",
                                      encoding="utf-8")
-    save_model(model, str(tmp / WEIGHTS))
+    if config.encoder.tune == "full":
+        save_model(model, str(tmp / WEIGHTS))
+    else:
+        save_file(trained_state(model), str(tmp / WEIGHTS))
+        (tmp / BASE_ENCODER).write_text(json.dumps(base_reference_of(config), indent=1) + "\n", encoding="utf-8")
     tokenizer.save(str(tmp))
     if hasattr(model.encoder, "save_arch"):
         model.encoder.save_arch(str(tmp))
@@ -65,6 +75,51 @@ def save_model_dir(directory: str | Path, model: RelationModel, tokenizer: Marke
         shutil.rmtree(old, ignore_errors=True)
 
 
+def trained_state(model: RelationModel) -> dict[str, torch.Tensor]:
+    """The state a partly frozen model stores: everything outside the encoder, and the encoder's trained tensors."""
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    return {name: t.detach().contiguous() for name, t in model.state_dict().items()
+            if not name.startswith("encoder.") or name in trained}
+
+
+_BASE_REFS: dict[tuple, dict] = {}
+
+
+def base_reference_of(config: RexConfig) -> dict:
+    """The base encoder's reference (hashed once per file state in this process)."""
+    from rex.encoder.hf import base_reference, weight_file
+
+    path = weight_file(config.encoder.name_or_path)
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _BASE_REFS:
+        _BASE_REFS[key] = base_reference(config.encoder.name_or_path)
+    return _BASE_REFS[key]
+
+
+def load_weights(model: RelationModel, directory: str | Path, config: RexConfig, device: str = "cpu") -> None:
+    """Load ``directory``'s weights into ``model`` (built from the same config). A partly frozen model must come
+    from the same base encoder weights, and its file must hold exactly the tensors it trains."""
+    directory = Path(directory)
+    if config.encoder.tune == "full":
+        load_model(model, str(directory / WEIGHTS), device=str(device))
+        return
+    base_file = directory / BASE_ENCODER
+    if base_file.exists():
+        saved = json.loads(base_file.read_text(encoding="utf-8"))
+        here = base_reference_of(config)
+        if saved.get("sha256") != here["sha256"]:
+            raise ValueError(f"{directory}: trained on base encoder {saved.get('name_or_path')} with sha256 "
+                             f"{str(saved.get('sha256'))[:12]}..., but {config.encoder.name_or_path} here has "
+                             f"{here['sha256'][:12]}...")
+    state = load_file(str(directory / WEIGHTS), device=str(device))
+    expected = trained_state(model)
+    if set(state) != set(expected):
+        extra, lacking = sorted(set(state) - set(expected)), sorted(set(expected) - set(state))
+        raise ValueError(f"{directory}: weights do not fit the model (unexpected {extra[:3]}, missing {lacking[:3]})")
+    model.load_state_dict(state, strict=False)
+
+
 def load_model_dir(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model directory written by :func:`save_model_dir` (offline, no pickle)."""
     directory = Path(directory)
@@ -76,6 +131,6 @@ def load_model_dir(directory: str | Path, device: str | torch.device = "cpu") ->
     info = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
     tokenizer = load_tokenizer(config.encoder, str(directory))
     model = build_model(config, tokenizer, info["relations"], info.get("fact_dim"), saved_dir=str(directory))
-    load_model(model, str(directory / WEIGHTS), device=str(device))
+    load_weights(model, directory, config, device)
     model.to(device).eval()
     return LoadedModel(model, tokenizer, config, info["relations"], info.get("fact_dim"))

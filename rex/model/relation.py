@@ -62,8 +62,12 @@ class RelationModel(nn.Module):
             self.fusion = FactFusion(dim, fact_dim)
 
     def encode(self, batch: dict) -> torch.Tensor:
-        """Tokenised batch -> (N, D) instance representations."""
-        reps = self.encoder(batch["input_ids"], batch["attention_mask"], batch["head_pos"], batch["tail_pos"])
+        """Batch -> (N, D) instance representations: the encoder's, or ``features`` (N, D) cached from the same
+        frozen encoder (rex.encoder.features), which skips the encoder."""
+        if "features" in batch:
+            reps = batch["features"]
+        else:
+            reps = self.encoder(batch["input_ids"], batch["attention_mask"], batch)
         return self.dropout(reps.float())
 
     def forward(self, batch: dict, facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None) -> dict:
@@ -90,11 +94,16 @@ class RelationModel(nn.Module):
         return {"inst_logits": inst_logits, "bag_logits": bag_logits}
 
 
-def relation_loss(out: dict, batch: dict, cfg: ModelConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """BCE over the relations (instance- or bag-level) + the optional cross-lingual consistency term."""
+def relation_loss(out: dict, batch: dict, cfg: ModelConfig,
+                  class_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """BCE over the relations (instance- or bag-level) + the optional cross-lingual consistency term.
+    ``class_weight`` (R,) scales each relation's positive labels (see :func:`class_weights`)."""
     logits, gold = (out["inst_logits"], batch["inst_labels"]) if cfg.aggregator == "instance" else \
         (out["bag_logits"], batch["labels"])
-    pos_weight = torch.full((gold.shape[1],), cfg.pos_weight, device=gold.device) if cfg.pos_weight != 1.0 else None
+    pos_weight = class_weight
+    if cfg.pos_weight != 1.0:
+        pos_weight = cfg.pos_weight * (class_weight if class_weight is not None else torch.ones(gold.shape[1],
+                                                                                               device=gold.device))
     bce = F.binary_cross_entropy_with_logits(logits, gold, pos_weight=pos_weight)
     parts = {"bce": float(bce.detach())}
     if cfg.consistency_weight > 0 and len(batch["twins"]):
@@ -102,6 +111,16 @@ def relation_loss(out: dict, batch: dict, cfg: ModelConfig) -> tuple[torch.Tenso
         parts["consistency"] = float(cons.detach())
         return bce + cfg.consistency_weight * cons, parts
     return bce, parts
+
+
+def class_weights(bag_counts: list[int], kind: str) -> torch.Tensor | None:
+    """(R,) positive-label weights from the train bags per relation: 1/sqrt(n) ('sqrt_inv') or 1/n ('inv'),
+    normalised to mean 1 (a relation with no bag gets the largest weight); None for 'none'."""
+    if kind == "none":
+        return None
+    counts = torch.tensor(bag_counts, dtype=torch.float32).clamp(min=1.0)
+    weights = counts.rsqrt() if kind == "sqrt_inv" else counts.reciprocal()
+    return weights * (len(weights) / weights.sum())
 
 
 def consistency_loss(logits: torch.Tensor, twins: torch.Tensor, kind: str = "kl") -> torch.Tensor:
