@@ -18,37 +18,10 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction import DictVectorizer
-
-from bench.rex_quality import bench_config, grouped, instances, ovr_probs, table
+from bench.rex_quality import bench_config, fact_matrices, grouped, instances, ovr_probs, table
 from rex.data import build_bag_cache, resolve_shards
 from rex.evaluate import metrics_from_scores
 from rex.retrieval.retriever import load_retriever
-
-
-def bag_keys(cache, seed: int) -> list[tuple[str, str]]:
-    """The (head, tail) key of each bag, in the order bench.rex_quality.instances numbers them."""
-    return [tuple(bag.key) for bag in cache.iter_bags(seed, 0, shuffle=False)]
-
-
-def features(retriever, keys: list[tuple[str, str]]):
-    found = retriever.retrieve(keys)
-    dense = (found.embeddings * found.mask[..., None]).sum(axis=1) / np.maximum(found.mask.sum(axis=1), 1)[:, None]
-    symbolic = []
-    for (head, tail), ids in zip(keys, found.fact_ids, strict=True):
-        feats: dict[str, float] = {}
-        for fact in ids:
-            h, r, t = fact.split("|")
-            feats[f"rel:{r}"] = feats.get(f"rel:{r}", 0.0) + 1.0
-            for name, entity in (("head", head), ("tail", tail)):
-                if h == entity:
-                    feats[f"{name}-as-subject:{r}"] = 1.0
-                if t == entity:
-                    feats[f"{name}-as-object:{r}"] = 1.0
-        symbolic.append(feats)
-    return dense, symbolic
 
 
 def main() -> None:
@@ -77,12 +50,7 @@ def main() -> None:
     held = caches["dev"].pairs() | caches["test"].pairs()  # as rex.trainer.Trainer._retriever
     retriever = load_retriever(args.retrieval_index, k=args.retrieval_k, exclude_pairs=held)
     start = time.perf_counter()
-    train_keys, test_keys = bag_keys(caches["train"], args.seed), bag_keys(caches["test"], args.seed)
-    d_train, s_train = features(retriever, train_keys)
-    d_test, s_test = features(retriever, test_keys)
-    vec = DictVectorizer()
-    x_train = sparse.hstack([vec.fit_transform(s_train), sparse.csr_matrix(d_train)]).tocsr()
-    x_test = sparse.hstack([vec.transform(s_test), sparse.csr_matrix(d_test)]).tocsr()
+    x_train, x_test = fact_matrices(retriever, caches, args.seed)
     train_labels = [bag.labels for bag in caches["train"].iter_bags(args.seed, 0, shuffle=False)]
     bag_probs = ovr_probs(x_train, train_labels, x_test, labels)
     test_rows = instances(caches["test"], base.data.max_bag_size, args.seed)
@@ -90,7 +58,7 @@ def main() -> None:
     results = {"KB-only-LR": metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)}
     elapsed = time.perf_counter() - start
     print(table(results))
-    print(f"train bags {len(train_keys)}, test bags {len(test_keys)}, features {x_train.shape[1]}, {elapsed:.0f} s")
+    print(f"train bags {x_train.shape[0]}, test bags {x_test.shape[0]}, features {x_train.shape[1]}, {elapsed:.0f} s")
     (out / "results.json").write_text(json.dumps({"results": results, "args": vars(args), "seconds": elapsed},
                                                  indent=1, sort_keys=True))
 

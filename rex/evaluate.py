@@ -18,13 +18,17 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
 
-def facts_for(retriever, keys: list[tuple[str, str]], device: torch.device) -> tuple[torch.Tensor | None, ...]:
-    """Retrieved KB facts of the batch's pairs: (NB, K, F) float and (NB, K) bool, or (None, None)."""
+def facts_for(retriever, keys: list[tuple[str, str]], device: torch.device) -> dict[str, torch.Tensor]:
+    """Retrieved KB facts of the batch's pairs, as the model's keyword arguments: ``facts`` (NB, K, F) float,
+    ``fact_mask`` (NB, K) bool and, when the retriever gives them, ``fact_roles`` (NB, 5 R_kb); {} without one."""
     if retriever is None:
-        return None, None
+        return {}
     found = retriever.retrieve(keys)
-    return (torch.as_tensor(found.embeddings, dtype=torch.float32, device=device),
-            torch.as_tensor(found.mask, dtype=torch.bool, device=device))
+    out = {"facts": torch.as_tensor(found.embeddings, dtype=torch.float32, device=device),
+           "fact_mask": torch.as_tensor(found.mask, dtype=torch.bool, device=device)}
+    if found.roles is not None:
+        out["fact_roles"] = torch.as_tensor(found.roles, dtype=torch.float32, device=device)
+    return out
 
 
 def language_views(langs: list[str], bag_index: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, str]]]:
@@ -44,16 +48,16 @@ def score_bags(model: RelationModel, batches: Iterable[dict], device: torch.devi
     scores: dict[str, list] = {}
     for batch in batches:
         batch = to_device(batch, device)
-        facts, mask = facts_for(retriever, batch["keys"], device)
+        facts = facts_for(retriever, batch["keys"], device)
         reps = model.encode(batch)  # (N, D)
         nb = len(batch["keys"])
-        full = torch.sigmoid(model.classify(reps, batch["bag_index"], nb, facts, mask)["bag_logits"])
+        full = torch.sigmoid(model.classify(reps, batch["bag_index"], nb, **facts)["bag_logits"])
         gold.setdefault(ALL, []).append(batch["labels"].cpu().numpy())
         scores.setdefault(ALL, []).append(full.float().cpu().numpy())
         view_index, views = language_views(batch["langs"], batch["bag_index"])
         view_bag = torch.tensor([b for b, _ in views], dtype=torch.long, device=device)
-        sub_facts = (facts[view_bag], mask[view_bag]) if facts is not None else (None, None)
-        sub = torch.sigmoid(model.classify(reps, view_index, len(views), *sub_facts)["bag_logits"]).float().cpu()
+        sub_facts = {name: value[view_bag] for name, value in facts.items()}
+        sub = torch.sigmoid(model.classify(reps, view_index, len(views), **sub_facts)["bag_logits"]).float().cpu()
         sub_gold = batch["labels"][view_bag].cpu()
         for v, (_, lang) in enumerate(views):
             gold.setdefault(lang, []).append(sub_gold[v : v + 1].numpy())

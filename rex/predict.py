@@ -67,8 +67,8 @@ def predict_records(loaded: LoadedModel, records: list[dict], device: torch.devi
     batch["bag_index"] = torch.arange(len(records))
     batch["keys"] = [r["pair"] for r in records]
     batch = to_device(batch, device)
-    facts, mask = facts_for(retriever, batch["keys"], device)
-    probs = torch.sigmoid(loaded.model(batch, facts, mask)["bag_logits"]).cpu()  # (B, R)
+    facts = facts_for(retriever, batch["keys"], device)
+    probs = torch.sigmoid(loaded.model(batch, **facts)["bag_logits"]).cpu()  # (B, R)
     threshold = loaded.config.model.threshold
     out = []
     for record, row in zip(records, probs.tolist(), strict=True):

@@ -60,7 +60,9 @@ class Trainer:
         self._write_relation_stats()
         self.tokenizer, self.labels, warm = self._tokenizer_and_labels(resume)
         self.retriever, fact_dim = self._retriever()
-        self.model = build_model(self.cfg, self.tokenizer, self.labels, fact_dim).to(self.device)
+        self.role_dim = getattr(self.retriever, "role_dim", None) or None
+        self.model = build_model(self.cfg, self.tokenizer, self.labels, fact_dim,
+                                 role_dim=self.role_dim).to(self.device)
         if resume is not None:
             load_weights(self.model, resume, self.cfg, str(self.device))
         elif warm is not None:
@@ -236,12 +238,12 @@ class Trainer:
 
     def _micro_step(self, batch: dict, sync: bool, window: dict) -> None:
         batch = to_device(batch, self.device)
-        facts, mask = facts_for(self.retriever, batch["keys"], self.device)
+        facts = self._drop_facts(facts_for(self.retriever, batch["keys"], self.device))
         self.net.train()
         no_sync = self.net.no_sync() if isinstance(self.net, DistributedDataParallel) and not sync else None
         with no_sync or contextlib.nullcontext():
             with autocast(self.device, self.amp):
-                out = self.net(batch, facts, mask)
+                out = self.net(batch, **facts)
             loss, parts = relation_loss(out, batch, self.cfg.model, self.class_weight)
             scaled = loss / self.cfg.train.accum_steps
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
@@ -250,6 +252,17 @@ class Trainer:
         window["consistency"] += parts.get("consistency", 0.0)
         window["n"] += 1
         window["examples"] += int(batch["bag_index"].shape[0])
+
+    def _drop_facts(self, facts: dict) -> dict:
+        """retrieval.fact_dropout: withhold all facts of a random share of the batch's bags (training only)."""
+        ret = self.cfg.model.retrieval
+        if not facts or ret is None or ret.fact_dropout <= 0:
+            return facts
+        keep = torch.rand(facts["fact_mask"].shape[0], device=self.device) >= ret.fact_dropout  # (NB,)
+        out = dict(facts, fact_mask=facts["fact_mask"] & keep[:, None])
+        if "fact_roles" in facts:
+            out["fact_roles"] = facts["fact_roles"] * keep[:, None]
+        return out
 
     def _optimizer_step(self) -> None:
         if self.scaler is not None:
@@ -301,7 +314,8 @@ class Trainer:
         return stop
 
     def save_model(self, directory: Path, extra=None) -> None:
-        save_model_dir(directory, self.model, self.tokenizer, self.cfg, self.labels, self.fact_dim, extra)
+        save_model_dir(directory, self.model, self.tokenizer, self.cfg, self.labels, self.fact_dim, extra,
+                       role_dim=self.role_dim)
 
     def save_checkpoint(self) -> None:
         if self.env.is_main:

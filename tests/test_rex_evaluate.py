@@ -28,9 +28,10 @@ def test_facts_for_converts_and_passes_keys():
                                   [["a"]] * len(pairs))
 
     fake = Fake()
-    facts, mask = facts_for(fake, [("Q1", "Q2")], torch.device("cpu"))
-    assert fake.asked == [("Q1", "Q2")] and facts.shape == (1, 2, 3) and mask.dtype == torch.bool
-    assert facts_for(None, [("Q1", "Q2")], torch.device("cpu")) == (None, None)
+    found = facts_for(fake, [("Q1", "Q2")], torch.device("cpu"))
+    assert fake.asked == [("Q1", "Q2")] and found["facts"].shape == (1, 2, 3)
+    assert found["fact_mask"].dtype == torch.bool and "fact_roles" not in found  # this retriever gives none
+    assert facts_for(None, [("Q1", "Q2")], torch.device("cpu")) == {}
 
 
 def test_metrics_per_group_and_plot(tmp_path):

@@ -65,6 +65,7 @@ def test_aggregators_shapes_and_loss(tokenizer, aggregator):
 def test_retrieval_fusion_is_applied(tokenizer):
     cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
                     model=ModelConfig(retrieval=RetrievalConfig(index_dir="idx", k=3)))
+    cfg.model.retrieval.direct = False
     model = build_model(cfg, tokenizer, ["P19", "P108"], fact_dim=8).eval()
     torch.nn.init.normal_(model.fusion.out.weight)  # the fusion starts as the identity: make it act
     batch = _batch(tokenizer)
@@ -74,6 +75,26 @@ def test_retrieval_fusion_is_applied(tokenizer):
     assert not torch.allclose(with_facts, model(batch, torch.randn(2, 3, 8), mask)["bag_logits"])
     with pytest.raises(ValueError, match="pass facts"):
         model(batch)
+
+
+@pytest.mark.parametrize("aggregator", ["att", "avg", "one", "instance"])
+def test_direct_fact_path_adds_one_bag_term(tokenizer, aggregator):
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
+                    model=ModelConfig(aggregator=aggregator, retrieval=RetrievalConfig(index_dir="idx", k=3)))
+    with pytest.raises(ValueError, match="role_dim"):
+        build_model(cfg, tokenizer, ["P19", "P108"], fact_dim=8)
+    model = build_model(cfg, tokenizer, ["P19", "P108"], fact_dim=8, role_dim=10).eval()
+    batch = _batch(tokenizer)
+    facts, mask = torch.randn(2, 3, 8), torch.tensor([[True, True, False], [True, False, False]])
+    roles = torch.rand(2, 10)
+    before = model(batch, facts, mask, roles)["bag_logits"]  # zero-initialised: no change yet
+    with torch.no_grad():
+        model.direct.weight.normal_()
+        model.direct.bias.normal_()
+    after = model(batch, facts, mask, roles)["bag_logits"]
+    assert torch.allclose(after - before, model.direct(roles), atol=1e-5)  # exactly once per bag
+    with pytest.raises(ValueError, match="fact_roles"):
+        model(batch, facts, mask)
 
 
 def test_model_directory_round_trip(tokenizer, tmp_path):

@@ -126,6 +126,24 @@ def test_retrieval_is_leak_free(kb, heldout, fact_index):
     assert not found.embeddings[~found.mask].any()
 
 
+def test_role_features_match_the_retrieved_fact_ids(kb, heldout, fact_index):
+    retriever = KGEFactRetriever(fact_index, k=6, exclude_pairs=heldout)
+    pairs = [(h, t) for h, _, t in kb.facts[:40]]
+    found = retriever.retrieve(pairs)
+    relations = fact_index.relation_ids
+    assert found.roles.shape == (len(pairs), 5 * len(relations))
+    for (head, tail), ids, roles in zip(pairs, found.fact_ids, found.roles, strict=True):
+        expected = np.zeros(5 * len(relations), dtype=np.float32)
+        for fact in ids:  # rebuilt from the readable fact ids
+            s, r, o = fact.split("|")
+            base = 5 * relations.index(r)
+            expected[base] += 1
+            for slot, hit in ((1, s == head), (2, o == head), (3, s == tail), (4, o == tail)):
+                expected[base + slot] = max(expected[base + slot], float(hit))
+        np.testing.assert_array_equal(roles, expected)
+    assert found.roles[:, 1::5].sum() > 0  # facts attached to the head as subject do occur
+
+
 def test_excluding_a_pair_the_kge_saw_is_an_error(kb, fact_index):
     h, _, t = fact_index.fact_id(0).split("|")
     with pytest.raises(KGELeakError, match="held-out pairs"):

@@ -37,24 +37,25 @@ class LoadedModel:
     config: RexConfig
     labels: list[str]
     fact_dim: int | None
+    role_dim: int | None = None
 
 
 def build_model(config: RexConfig, tokenizer: MarkedTokenizer, labels: list[str], fact_dim: int | None = None,
-                saved_dir: str | None = None) -> RelationModel:
+                saved_dir: str | None = None, role_dim: int | None = None) -> RelationModel:
     encoder = build_encoder(config.encoder, tokenizer, config.data.max_length, saved_dir=saved_dir)
-    return RelationModel(encoder, len(labels), config.model, fact_dim)
+    return RelationModel(encoder, len(labels), config.model, fact_dim, role_dim)
 
 
 def save_model_dir(directory: str | Path, model: RelationModel, tokenizer: MarkedTokenizer, config: RexConfig,
                    labels: list[str], fact_dim: int | None = None,
-                   extra: Callable[[Path], None] | None = None) -> None:
+                   extra: Callable[[Path], None] | None = None, role_dim: int | None = None) -> None:
     """Write a complete model directory atomically (replacing an older one); ``extra(tmp_dir)`` adds files."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     config.save(tmp / "config.json")
-    (tmp / "labels.json").write_text(json.dumps({"relations": labels, "fact_dim": fact_dim}, indent=1) + "\n",
-                                     encoding="utf-8")
+    (tmp / "labels.json").write_text(json.dumps({"relations": labels, "fact_dim": fact_dim, "role_dim": role_dim},
+                                                indent=1) + "\n", encoding="utf-8")
     if config.encoder.tune == "full":
         save_model(model, str(tmp / WEIGHTS))
     else:
@@ -130,7 +131,11 @@ def load_model_dir(directory: str | Path, device: str | torch.device = "cpu") ->
                                  where=str(directory / "config.json"))
     info = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
     tokenizer = load_tokenizer(config.encoder, str(directory))
-    model = build_model(config, tokenizer, info["relations"], info.get("fact_dim"), saved_dir=str(directory))
+    ret = config.model.retrieval
+    if ret is not None and ret.enabled and "role_dim" not in info:
+        ret.direct = False  # saved before the direct fact path existed
+    model = build_model(config, tokenizer, info["relations"], info.get("fact_dim"), saved_dir=str(directory),
+                        role_dim=info.get("role_dim"))
     load_weights(model, directory, config, device)
     model.to(device).eval()
-    return LoadedModel(model, tokenizer, config, info["relations"], info.get("fact_dim"))
+    return LoadedModel(model, tokenizer, config, info["relations"], info.get("fact_dim"), info.get("role_dim"))

@@ -47,7 +47,8 @@ def segment_attention(scores: torch.Tensor, values: torch.Tensor, index: torch.T
 class RelationModel(nn.Module):
     """Encoder + optional KB fact fusion + aggregator + multi-label classifier."""
 
-    def __init__(self, encoder: RexEncoder, num_labels: int, cfg: ModelConfig, fact_dim: int | None = None):
+    def __init__(self, encoder: RexEncoder, num_labels: int, cfg: ModelConfig, fact_dim: int | None = None,
+                 role_dim: int | None = None):
         super().__init__()
         self.cfg = cfg
         self.encoder = encoder
@@ -56,10 +57,19 @@ class RelationModel(nn.Module):
         self.classifier = nn.Linear(dim, num_labels)
         self.query = nn.Parameter(torch.randn(num_labels, dim) * 0.02) if cfg.aggregator == "att" else None
         self.fusion = None
+        self.direct = None
         if cfg.retrieval is not None and cfg.retrieval.enabled:
             if not fact_dim:
                 raise ValueError("retrieval is enabled but the fact embedding size is unknown")
             self.fusion = FactFusion(dim, fact_dim)
+            if cfg.retrieval.direct:
+                if not role_dim:
+                    raise ValueError("model.retrieval.direct needs a retriever with role features (role_dim)")
+                # the symbolic fact features straight to the relation logits (what a KB-only linear model reads);
+                # zero-initialised, so it starts as no change
+                self.direct = nn.Linear(role_dim, num_labels)
+                nn.init.zeros_(self.direct.weight)
+                nn.init.zeros_(self.direct.bias)
 
     def encode(self, batch: dict) -> torch.Tensor:
         """Batch -> (N, D) instance representations: the encoder's, or ``features`` (N, D) cached from the same
@@ -70,22 +80,36 @@ class RelationModel(nn.Module):
             reps = self.encoder(batch["input_ids"], batch["attention_mask"], batch)
         return self.dropout(reps.float())
 
-    def forward(self, batch: dict, facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None) -> dict:
-        """Returns ``inst_logits`` (N, R) and ``bag_logits`` (NB, R). ``facts`` (NB, K, F), ``fact_mask`` (NB, K)."""
+    def forward(self, batch: dict, facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None,
+                fact_roles: torch.Tensor | None = None) -> dict:
+        """Returns ``inst_logits`` (N, R) and ``bag_logits`` (NB, R). ``facts`` (NB, K, F), ``fact_mask`` (NB, K),
+        ``fact_roles`` (NB, 5 R_kb) (rex.evaluate.facts_for)."""
         reps = self.encode(batch)
-        return self.classify(reps, batch["bag_index"], len(batch["keys"]), facts, fact_mask)
+        return self.classify(reps, batch["bag_index"], len(batch["keys"]), facts, fact_mask, fact_roles)
 
     def classify(self, reps: torch.Tensor, bag_index: torch.Tensor, num_bags: int,
-                 facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None) -> dict:
-        """reps (N, D), bag_index (N,) -> logits; the facts of a bag are fused into each of its instances."""
+                 facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None,
+                 fact_roles: torch.Tensor | None = None) -> dict:
+        """reps (N, D), bag_index (N,) -> logits; the facts of a bag are fused into each of its instances, and
+        with ``retrieval.direct`` their role features add a bag-level term to every logit of the bag."""
         if self.fusion is not None:
             if facts is None:
                 raise ValueError("this model fuses retrieved KB facts: pass facts and fact_mask")
             reps = self.fusion(reps, facts[bag_index], fact_mask[bag_index])  # (N, D)
+        direct = None
+        if self.direct is not None:
+            if fact_roles is None:
+                raise ValueError("this model reads the facts' role features: pass fact_roles")
+            direct = self.direct(fact_roles)  # (NB, R)
         inst_logits = self.classifier(reps)  # (N, R)
+        if direct is not None:
+            # the same term for every instance of a bag: the att / max aggregations below pass it through once
+            inst_logits = inst_logits + direct[bag_index]
         agg = self.cfg.aggregator
         if agg == "avg":
             bag_logits = self.classifier(segment_mean(reps, bag_index, num_bags))
+            if direct is not None:
+                bag_logits = bag_logits + direct
         elif agg == "att":
             scores = reps @ self.query.T  # (N, R)
             bag_logits = segment_attention(scores, inst_logits, bag_index, num_bags)

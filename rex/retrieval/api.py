@@ -20,13 +20,16 @@ class RetrievedFacts:
 
     Shapes: ``embeddings`` (B, K, F) float32, ``mask`` (B, K) bool (False = padding),
     ``fact_ids`` B lists of up to K fact ids ('<head>|<relation>|<tail>'), ``scores`` (B, K) float32
-    retrieval similarities (0 at padding) or None.
+    retrieval similarities (0 at padding) or None, ``roles`` (B, 5 * R_kb) float32 or None: per KB relation r,
+    the count of retrieved facts with relation r, and whether the pair's head is the subject / object of such a
+    fact and whether its tail is (the symbolic view of the facts a linear model reads best).
     """
 
     embeddings: np.ndarray
     mask: np.ndarray
     fact_ids: list[list[str]]
     scores: np.ndarray | None = None
+    roles: np.ndarray | None = None
 
 
 class FactRetriever(Protocol):
@@ -34,5 +37,6 @@ class FactRetriever(Protocol):
 
     dim: int  # F, the fact embedding size
     k: int  # K, facts returned per pair
+    role_dim: int  # width of RetrievedFacts.roles (0: the retriever gives none)
 
     def retrieve(self, pairs: Sequence[tuple[str, str]]) -> RetrievedFacts: ...

@@ -20,6 +20,7 @@ from rex.retrieval.build import fact_values, unit
 from rex.retrieval.index import FactIndex, load_index
 
 logger = logging.getLogger(__name__)
+ROLE_SLOTS = 5  # per KB relation: count, head-as-subject, head-as-object, tail-as-subject, tail-as-object
 
 
 class KGELeakError(ValueError):
@@ -39,6 +40,8 @@ class KGEFactRetriever:
         self.entity_unit = unit(fact_index.entity_emb)  # (E, d)
         self.relation_unit = unit(fact_index.relation_emb)  # (R, d)
         self.dim = 3 * self.entity_unit.shape[1]  # F
+        self.n_relations = len(self.relation_unit)
+        self.role_dim = ROLE_SLOTS * self.n_relations
         self.n_entities = len(self.entity_unit)
         self.entity_index = {e: i for i, e in enumerate(fact_index.entity_ids)}
         facts = fact_index.facts.astype(np.int64)
@@ -77,7 +80,23 @@ class KGEFactRetriever:
             scores[i, : len(found)] = sims
         emb = fact_values(self.entity_unit, self.relation_unit, self.fi.facts[rows]) * mask[..., None]  # (B, K, F)
         fact_ids = [[self.fi.fact_id(int(r)) for r in rows[i, mask[i]]] for i in range(b)]
-        return RetrievedFacts(embeddings=emb.astype(np.float32), mask=mask, fact_ids=fact_ids, scores=scores)
+        return RetrievedFacts(embeddings=emb.astype(np.float32), mask=mask, fact_ids=fact_ids, scores=scores,
+                              roles=self._roles(pairs, rows, mask))
+
+    def _roles(self, pairs: list[tuple[str, str]], rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(B, 5R) role features: slot 5r = facts with relation r; 5r+1..5r+4 = head as subject / head as
+        object / tail as subject / tail as object of a fact with relation r (0/1)."""
+        out = np.zeros((len(pairs), self.role_dim), dtype=np.float32)
+        facts = self.fi.facts[rows].astype(np.int64)  # (B, K, 3)
+        for i, (head, tail) in enumerate(pairs):
+            hi, ti = self.entity_index.get(head, -2), self.entity_index.get(tail, -2)
+            for s, r, o in facts[i, mask[i]]:
+                base = ROLE_SLOTS * int(r)
+                out[i, base] += 1.0
+                for slot, hit in ((1, s == hi), (2, o == hi), (3, s == ti), (4, o == ti)):
+                    if hit:
+                        out[i, base + slot] = 1.0
+        return out
 
     def _search(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[float]]]:
         """Ranked surviving (rows, scores) for each pair, head and tail sides merged."""
