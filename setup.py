@@ -42,7 +42,7 @@ setup(
     description=__doc__,
     python_requires=">=3.10",
     packages=find_packages(include=["schemas", "schemas.*", "pipelines", "pipelines.*", "alignment",
-                                    "alignment.*", "rex", "rex.*"]),
+                                    "alignment.*", "rex", "rex.*", "nightly", "nightly.*"]),
     package_data={"pipelines": ["py.typed"]},
     install_requires=CORE,
     extras_require={
@@ -58,6 +58,7 @@ setup(
             "xds-pipeline=pipelines.distant_supervision:main",
             "xds-align-eval=alignment.cli:main",
             "rex=rex.cli:main",
+            "xds-nightly=nightly.cli:main",
         ],
         # encoder names rex resolves to a local model folder (rex.encoder.hf.resolve_name): rex itself never
         # imports alignment; the export lives there because the neural aligners use it too

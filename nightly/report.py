@@ -1,0 +1,148 @@
+"""The night's JSON summary (for schedulers) and Markdown report (for people), from the night's state.
+
+Both are written to the night's folder through a temporary file and a rename: ``summary.json`` and
+``report.md`` (which embeds ``pr.png``, the PR curves of candidate and champion on the test bags).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nightly.registry import write_json_atomic
+
+if TYPE_CHECKING:
+    from nightly.night import Night
+
+GATE_COLUMNS = ("pr_auc", "micro_f1", "macro_f1")
+
+
+def summary(night: Night) -> dict:
+    """Everything a scheduler or a person needs about the night, as one JSON-serialisable dict."""
+    from nightly.night import EXIT_CODES
+
+    state = night.state
+    steps = state["steps"]
+    plan, shards = steps.get("plan", {}), steps.get("shards", {})
+    built = shards.get("built", {})
+    rows: dict[str, int] = {}
+    rejects: dict[str, int] = {}
+    for info in built.values():
+        for key, n in info["instances"].items():
+            rows[key] = rows.get(key, 0) + n
+        for key, n in info["rejects"].items():
+            rejects[key] = rejects.get(key, 0) + n
+    outcome = state.get("outcome", "failed" if state.get("status") == "failed" else "running")
+    gate = steps.get("gate", {})
+    train = steps.get("train", {})
+    return {
+        "night": night.night,
+        "outcome": outcome,
+        "exit_code": EXIT_CODES.get(outcome, 1),
+        "failed_step": state.get("failed_step"),
+        "error": state.get("error"),
+        "attempts": state.get("attempts"),
+        "nothing_reason": plan.get("nothing_reason"),
+        "spans": plan.get("spans", []),
+        "units": plan.get("statuses", {}),
+        "built": sorted(built),
+        "skipped": sorted(set(plan.get("units", [])) - set(built)) if shards else [],
+        "kb_version": plan.get("kb_version"),
+        "kb_changed_units": plan.get("kb_changed", []),
+        "unmatched_files": plan.get("unmatched", []),
+        "instances_added": dict(sorted(rows.items())),
+        "rejects_added": dict(sorted(rejects.items())),
+        "projection_share": {k: v["projection_share"] for k, v in sorted(built.items())},
+        "pipeline_seconds": round(sum(v["seconds"] for v in built.values()), 2),
+        "index": {k: v for k, v in steps.get("index", {}).items() if k in ("index_dir", "built", "reason")},
+        "training": {k: train.get(k) for k in ("steps", "best_step", "train_seconds", "init_from", "parent")}
+        if train else {},
+        "gate": {"champion": gate.get("champion"), "decision": gate.get("decision"),
+                 "table": gate_rows(gate["comparisons"], gate["decision"]) if gate else []},
+        "version": steps.get("register", {}).get("version"),
+        "champion": night.registry.champion_version(),
+        "step_seconds": {k: v.get("seconds") for k, v in steps.items()},
+        "folder": str(night.dir),
+    }
+
+
+def gate_rows(comparisons: dict, decision: dict) -> list[dict]:
+    """One row per (eval set, group): candidate / champion / always-NA metrics, positive bags, check result."""
+    checks = {(c["eval"], c["group"]): c for c in decision["checks"]}
+    out = []
+    for eval_name, comp in comparisons.items():
+        for group, metrics in comp["groups"].items():
+            row = {"eval": eval_name, "group": group,
+                   "positive_bags": metrics["candidate"]["positive_items"], "bags": metrics["candidate"]["items"]}
+            for who in ("candidate", "champion", "baseline"):
+                for m in GATE_COLUMNS:
+                    row[f"{who}_{m}"] = metrics[who][m] if who in metrics else None
+            check = checks.get((eval_name, group))
+            row["check"] = None if check is None else ("pass" if check["ok"] else
+                                                       "skip" if check["ok"] is None else "FAIL")
+            out.append(row)
+    return out
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def gate_table(rows: list[dict], metric: str = "pr_auc") -> str:
+    """The gate table as Markdown (printed by the CLI and the demo)."""
+    lines = [f"| eval | group | bags (pos) | candidate {metric} | champion {metric} | always-NA {metric} "
+             "| candidate micro-F1 | champion micro-F1 | check |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['eval']} | {r['group']} | {r['bags']} ({r['positive_bags']}) "
+                     f"| {_f(r[f'candidate_{metric}'])} "
+                     f"| {_f(r[f'champion_{metric}'])} | {_f(r[f'baseline_{metric}'])} | {_f(r['candidate_micro_f1'])} "
+                     f"| {_f(r['champion_micro_f1'])} | {r['check'] or ''} |")
+    return "\n".join(lines)
+
+
+def markdown(s: dict) -> str:
+    """The human-readable night report."""
+    out = [f"# Night {s['night']}: {s['outcome']}", ""]
+    if s["error"]:
+        out += [f"**Failed at step `{s['failed_step']}`**: {s['error']}. Rerun the same night to resume "
+                "from that step; the champion is unchanged.", ""]
+    if s["nothing_reason"]:
+        out += [f"Nothing to do: {s['nothing_reason']}.", ""]
+    out += [f"- spans: {', '.join(s['spans']) or 'none'}",
+            f"- units built: {len(s['built'])} ({', '.join(s['built']) or 'none'}); skipped (complete): "
+            f"{len(s['skipped'])}; pipeline {s['pipeline_seconds']} s",
+            f"- KB version: {s['kb_version']}" + (f" (changed: {len(s['kb_changed_units'])} units rebuilt)"
+                                                    if s["kb_changed_units"] else ""),
+            f"- registered: {s['version'] or '-'}; champion now: {s['champion'] or '-'}"]
+    if s["unmatched_files"]:
+        out.append(f"- **files no source reads**: {', '.join(s['unmatched_files'])}")
+    out.append("")
+    if s["units"]:
+        out += ["## Units", "", "| unit | status before tonight |", "|---|---|"]
+        out += [f"| {k} | {v} |" for k, v in s["units"].items()] + [""]
+    if s["instances_added"]:
+        out += ["## Instances added (language/relation)", "", ", ".join(f"{k}={v}" for k, v in
+                                                                      s["instances_added"].items()), ""]
+        out += ["## Projection share (projected rows per source row)", ""]
+        out += [f"- {unit}: " + ", ".join(f"{lang} {v:.2f}" for lang, v in share.items())
+                for unit, share in s["projection_share"].items()] + [""]
+        out += ["## Rejects added", "", ", ".join(f"{k}={v}" for k, v in s["rejects_added"].items()) or "none", ""]
+    if s["training"]:
+        t = s["training"]
+        out += ["## Training", "", f"{t['steps']} steps (best {t['best_step']}) in {t['train_seconds']} s; "
+                f"warm start from {t['parent'] or 'nothing (from scratch)'}", ""]
+    gate = s["gate"]
+    if gate["decision"]:
+        d = gate["decision"]
+        out += ["## Gate", "", f"Candidate vs champion {gate['champion'] or '(none: first night, vs always-NA)'}: "
+                f"**{'promote' if d['promote'] else 'refuse'}**", "", gate_table(gate["table"], d["metric"]), ""]
+        out += [f"- {r}" for r in d["reasons"]] + ["", "![PR curves](pr.png)", ""]
+    return "\n".join(out)
+
+
+def write(night: Night, s: dict) -> None:
+    night.dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(night.dir / "summary.json", s)
+    tmp = night.dir / ".report.md.tmp"
+    tmp.write_text(markdown(s), encoding="utf-8")
+    tmp.replace(night.dir / "report.md")
