@@ -58,6 +58,6 @@ def evaluate_model(model_dir: str | Path, shards: Sequence[str], split: str = "t
             retriever = load_retriever(retrieval_index or ret.index_dir, k=ret.k, exclude_pairs=cache.pairs())
         data = BagBatches(cache, loaded.tokenizer, loaded.labels, batch_size=loaded.config.train.eval_batch_size,
                           max_length=data_cfg.max_length, max_bag_size=data_cfg.max_bag_size,
-                          seed=loaded.config.train.seed, shuffle=False)
+                          seed=loaded.config.train.seed, shuffle=False, pooling=loaded.config.encoder.pooling)
         scored = score_bags(loaded.model, DataLoader(data, batch_size=None), dev, retriever)
     return metrics_from_scores(scored, loaded.config.model.threshold, plot, title=f"{split} PR curve")

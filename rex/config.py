@@ -20,7 +20,7 @@ from schemas.shard import LABEL_SOURCES
 AGGREGATORS = ("instance", "att", "avg", "one")
 ENCODER_KINDS = ("transformer", "hf")
 TUNE_MODES = ("full", "frozen", "top", "lora")
-POOLINGS = ("start", "span")
+POOLINGS = ("start", "span", "entity")
 CLASS_WEIGHTINGS = ("none", "sqrt_inv", "inv")
 
 
@@ -85,7 +85,9 @@ class EncoderConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])  # module names that get adapters
-    pooling: str = "start"  # start (states at [E1], [E2]) | span (mean of each entity's tokens)
+    # start (states at [E1], [E2]) | span (mean of each entity's tokens between its markers) | entity (the sentence
+    # without markers, mean of the tokens over each entity's span: one encoder pass per sentence; kind='hf')
+    pooling: str = "start"
     vocab_size: int = 8000  # sentencepiece vocabulary (kind='transformer')
     hidden: int = 256
     layers: int = 2
@@ -103,6 +105,7 @@ class EncoderConfig:
         _check(self.tune in TUNE_MODES, f"encoder.tune must be one of {TUNE_MODES}, got {self.tune!r}")
         _check(self.tune == "full" or self.kind == "hf", f"encoder.tune={self.tune!r} needs encoder.kind='hf'")
         _check(self.pooling in POOLINGS, f"encoder.pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        _check(self.pooling != "entity" or self.kind == "hf", "encoder.pooling='entity' needs encoder.kind='hf'")
         _check(self.tune_layers >= 1 and self.lora_r >= 1, "encoder.tune_layers and encoder.lora_r must be >= 1")
 
 

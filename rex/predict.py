@@ -63,7 +63,8 @@ def _span(value, name: str, length: int, where: str) -> tuple[int, int]:
 @torch.no_grad()
 def predict_records(loaded: LoadedModel, records: list[dict], device: torch.device, retriever=None) -> list[dict]:
     """Score parsed records (each a one-instance bag)."""
-    batch = encode_batch(loaded.tokenizer, [r["marked"] for r in records], loaded.config.data.max_length)
+    batch = encode_batch(loaded.tokenizer, [r["marked"] for r in records], loaded.config.data.max_length,
+                         loaded.config.encoder.pooling)
     batch["bag_index"] = torch.arange(len(records))
     batch["keys"] = [r["pair"] for r in records]
     batch = to_device(batch, device)

@@ -196,7 +196,7 @@ class Trainer:
         return BagBatches(self.caches[split], self.tokenizer, self.labels, batch_size=t.batch_size if shuffle
                           else t.eval_batch_size, max_length=d.max_length, max_bag_size=d.max_bag_size,
                           seed=t.seed, shuffle=shuffle, buffer_partitions=d.buffer_partitions, rank=rank, world=world,
-                          features=self.features)
+                          features=self.features, pooling=self.cfg.encoder.pooling)
 
     def _loader(self, data: BagBatches) -> DataLoader:
         # A private generator: creating a loader must not draw from the global RNG (exact resume).

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from rex.api import evaluate_model, train
 from rex.config import EncoderConfig
 from rex.encoder import build_encoder, encode_batch, mark_text, new_tokenizer
-from rex.encoder.base import span_mean_pool
+from rex.encoder.base import span_mean_pool, unmark
 from rex.encoder.features import FeatureStore
 from rex.model.io import load_model_dir
 from rex.model.relation import class_weights
@@ -52,8 +52,9 @@ def _log(out):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_frozen_features_are_cached_once_and_match_the_encoder(shards, tiny_bert, tmp_path):
-    cfg = _config(shards, tiny_bert, "frozen", steps=30)
+@pytest.mark.parametrize("pooling", ["start", "entity"])
+def test_frozen_features_are_cached_once_and_match_the_encoder(shards, tiny_bert, tmp_path, pooling):
+    cfg = _config(shards, tiny_bert, "frozen", steps=30, pooling=pooling)
     cfg.data.feature_cache = str(tmp_path / "features")
     results = train(cfg, tmp_path / "run1")
     first = [r for r in _log(tmp_path / "run1") if "feature_cache" in r][0]
@@ -76,10 +77,10 @@ def test_frozen_features_are_cached_once_and_match_the_encoder(shards, tiny_bert
     loaded = load_model_dir(tmp_path / "run1" / "model")
     cache_dir = next((tmp_path / "run1" / "bag-cache").glob("test-*"))
     bag = BagCache(cache_dir).read_partition(0)[0]
-    batch = encode_batch(loaded.tokenizer, marked_texts(bag), cfg.data.max_length)
+    batch = encode_batch(loaded.tokenizer, marked_texts(bag), cfg.data.max_length, pooling)
     with torch.no_grad():
         live = loaded.model.encoder(batch["input_ids"], batch["attention_mask"], batch).numpy()
-    store = FeatureStore(cfg.data.feature_cache, base, "start", cfg.data.max_length, live.shape[1])
+    store = FeatureStore(cfg.data.feature_cache, base, pooling, cfg.data.max_length, live.shape[1])
     np.testing.assert_allclose(store.lookup(bag.column("instance_id")), live, rtol=2e-3, atol=2e-3)
     again = evaluate_model(str(tmp_path / "run1" / "model"), [shards], "test")
     for group in ("all", "en", "de"):
@@ -151,6 +152,38 @@ def test_span_pooling_encoder_shape(tiny_bert):
     assert int(batch["head_end"][0]) > int(batch["head_pos"][0])
     with torch.no_grad():
         assert build_encoder(cfg, tok, 16)(batch["input_ids"], batch["attention_mask"], batch).shape == (1, 32)
+
+
+def test_unmark_inverts_mark_text():
+    text = "Ada was born in Paris ."
+    for head, tail in (((0, 3), (16, 21)), ((16, 21), (0, 3))):
+        assert unmark(mark_text(text, head, tail)) == (text, head, tail)
+
+
+def test_entity_pooling_reads_the_sentence_without_markers(tiny_bert):
+    cfg = EncoderConfig(kind="hf", name_or_path=tiny_bert, pooling="entity", tune="frozen")
+    tok = new_tokenizer(cfg, [])
+    texts = [mark_text("ada was born in paris .", (0, 3), (16, 21)), mark_text("ada was born in paris .", (16, 21),
+                                                                               (0, 3))]
+    batch = encode_batch(tok, texts, max_length=16, pooling="entity")
+    assert not set(batch["input_ids"].flatten().tolist()) & set(tok.marker_ids)
+    assert torch.equal(batch["input_ids"][0], batch["input_ids"][1])  # one input for both pairs
+    # [CLS] ada was born in paris . [SEP]: head 'ada' = token 1, tail 'paris' = token 5 (exclusive bounds)
+    assert [int(batch[k][0]) for k in ("head_pos", "head_end", "tail_pos", "tail_end")] == [0, 2, 4, 6]
+    assert [int(batch[k][1]) for k in ("head_pos", "head_end", "tail_pos", "tail_end")] == [4, 6, 0, 2]
+    encoder = build_encoder(cfg, tok, 16).eval()
+    with torch.no_grad():
+        hidden = encoder.hidden_states(batch["input_ids"], batch["attention_mask"])
+        reps = encoder(batch["input_ids"], batch["attention_mask"], batch)
+    assert torch.allclose(reps[0, :16], hidden[0, 1]) and torch.allclose(reps[0, 16:], hidden[0, 5])
+    assert torch.allclose(reps[1, :16], reps[0, 16:])  # the swapped pair swaps the halves
+    # a long sentence is windowed around the entities, which stay inside the window
+    long = "was " * 40 + "ada born in paris . " + "was " * 40
+    far = encode_batch(tok, [mark_text(long, (160, 163), (172, 177))], max_length=16, pooling="entity")
+    ids = far["input_ids"][0]
+    assert len(ids) == 16 and int(far["head_end"][0]) - int(far["head_pos"][0]) == 2
+    assert int(ids[int(far["head_pos"][0]) + 1]) == tok.tok.convert_tokens_to_ids("ada")
+    assert int(ids[int(far["tail_pos"][0]) + 1]) == tok.tok.convert_tokens_to_ids("paris")
 
 
 def test_feature_store_appends_segments_and_survives_reopen(tmp_path):

@@ -48,7 +48,7 @@ def marked_texts(bag: Bag) -> list[str]:
 
 
 def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[str, int], max_length: int,
-            features: FeatureStore | None = None) -> dict:
+            features: FeatureStore | None = None, pooling: str = "start") -> dict:
     """Bags -> one batch. N instances in NB bags, R relations:
 
     ``input_ids``/``attention_mask`` (N, L) and the marker positions ``head_pos``/``tail_pos``/``head_end``/
@@ -61,7 +61,7 @@ def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[s
     if features is not None:
         batch = {"features": torch.from_numpy(features.lookup([c["instance_id"][i] for _, c, i in flat]))}
     else:
-        batch = encode_batch(tokenizer, [text for bag in bags for text in marked_texts(bag)], max_length)
+        batch = encode_batch(tokenizer, [text for bag in bags for text in marked_texts(bag)], max_length, pooling)
     inst_labels = torch.zeros((len(flat), len(label_index)))
     hot = [(n, label_index[r]) for n, (_, c, i) in enumerate(flat) for r in c["relations"][i] if r in label_index]
     if hot:
@@ -87,8 +87,8 @@ class BagBatches(IterableDataset):
 
     def __init__(self, cache: BagCache, tokenizer: MarkedTokenizer, labels: Sequence[str], *, batch_size: int,
                  max_length: int, max_bag_size: int, seed: int, shuffle: bool, buffer_partitions: int = 2,
-                 rank: int = 0, world: int = 1, features: FeatureStore | None = None):
-        self.cache, self.tokenizer, self.features = cache, tokenizer, features
+                 rank: int = 0, world: int = 1, features: FeatureStore | None = None, pooling: str = "start"):
+        self.cache, self.tokenizer, self.features, self.pooling = cache, tokenizer, features, pooling
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.batch_size, self.max_length, self.max_bag_size = batch_size, max_length, max_bag_size
         self.seed, self.shuffle, self.buffer_partitions = seed, shuffle, buffer_partitions
@@ -138,4 +138,4 @@ class BagBatches(IterableDataset):
 
     def _collate(self, bags: list[Bag]) -> dict:
         sampled = [sample_bag(b, self.max_bag_size, self.seed, self.epoch) for b in bags]
-        return collate(sampled, self.tokenizer, self.label_index, self.max_length, self.features)
+        return collate(sampled, self.tokenizer, self.label_index, self.max_length, self.features, self.pooling)

@@ -3,7 +3,10 @@
 An instance is its sentence with entity markers inserted at the character spans of the two mentions
 (``[E1] head [/E1]``, ``[E2] tail [/E2]``). A tokenizer turns marked sentences into ids; the encoder returns
 the concatenated hidden states at the two start markers ("entity-start pooling", Baldini Soares et al. 2019)
-or, with ``pooling='span'``, the mean hidden state of each entity's tokens between its two markers.
+or, with ``pooling='span'``, the mean hidden state of each entity's tokens between its two markers. With
+``pooling='entity'`` the encoder reads the sentence *without* markers and each entity is the mean state of the
+tokens that overlap its character span: the sentence's encoding no longer depends on the pair, so a frozen
+encoder encodes each distinct sentence once for all of its pairs (rex.encoder.features).
 """
 
 from __future__ import annotations
@@ -44,7 +47,20 @@ class MarkedTokenizer(Protocol):
 
     def encode_body(self, marked_texts: Sequence[str]) -> list[list[int]]: ...
 
+    def encode_plain(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Ids and character offsets of each unmarked text (needed by ``pooling='entity'`` only)."""
+        ...
+
     def save(self, directory: str) -> None: ...
+
+
+def window_start(length: int, lo: int, hi: int, max_body: int) -> int:
+    """Start of a window of ``max_body`` of ``length`` positions that holds ``lo..hi`` (centred when it can)."""
+    if length <= max_body:
+        return 0
+    if hi - lo + 1 >= max_body:
+        return lo
+    return max(0, min(lo - (max_body - (hi - lo + 1)) // 2, length - max_body))
 
 
 def window(ids: list[int], marker_ids: tuple[int, ...], max_body: int) -> list[int]:
@@ -53,30 +69,80 @@ def window(ids: list[int], marker_ids: tuple[int, ...], max_body: int) -> list[i
         return ids
     where = [i for i, t in enumerate(ids) if t in marker_ids]
     lo, hi = (min(where), max(where)) if where else (0, 0)
-    if hi - lo + 1 >= max_body:
-        start = lo
-    else:
-        start = max(0, min(lo - (max_body - (hi - lo + 1)) // 2, len(ids) - max_body))
+    start = window_start(len(ids), lo, hi, max_body)
     return ids[start : start + max_body]
 
 
-def encode_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Marked sentences -> padded ids, mask and the head/tail start-marker positions.
+def unmark(marked: str) -> tuple[str, tuple[int, int], tuple[int, int]]:
+    """Inverse of :func:`mark_text`: the text and the head and tail character spans (each marker once)."""
+    found = sorted((marked.index(m), m) for m in MARKERS)
+    text, at, last = [], {}, 0
+    removed = 0
+    for pos, marker in found:
+        text.append(marked[last:pos])
+        at[marker] = pos - removed
+        removed += len(marker)
+        last = pos + len(marker)
+    text.append(marked[last:])
+    return "".join(text), (at[MARKERS[0]], at[MARKERS[1]]), (at[MARKERS[2]], at[MARKERS[3]])
 
-    Returns ``input_ids`` (N, L) long, ``attention_mask`` (N, L) long, ``head_pos``/``tail_pos`` (N,) (the start
-    markers) and ``head_end``/``tail_end`` (N,) (the end markers). A marker lost to truncation (entities further
-    apart than ``max_length``) points at position 0.
-    """
-    max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
-    seqs = [tokenizer.prefix + window(b, tokenizer.marker_ids, max_body) + tokenizer.suffix
-            for b in tokenizer.encode_body(marked_texts)]
+
+def _token_range(offsets: list[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int]:
+    """[first, last + 1) of the tokens overlapping the character span (an empty range at the span's place if none)."""
+    hits = [i for i, (s, e) in enumerate(offsets) if s < span[1] and e > span[0] and e > s]
+    if hits:
+        return hits[0], hits[-1] + 1
+    before = sum(1 for s, _ in offsets if s < span[0])
+    return before, before
+
+
+def _pad(tokenizer: MarkedTokenizer, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     mask = np.arange(lengths.max()) < lengths[:, None]  # (N, L)
     ids = np.full(mask.shape, tokenizer.pad_id, dtype=np.int64)
     ids[mask] = np.fromiter(itertools.chain.from_iterable(seqs), dtype=np.int64, count=int(lengths.sum()))
-    ids_t = torch.from_numpy(ids)
+    return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
+
+
+def encode_plain_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_length: int) -> dict:
+    """``pooling='entity'``: the sentences without markers, windowed to keep both entities. Same keys as
+    :func:`encode_batch`; the positions bound each entity's tokens exclusively (``head_pos`` is one before its
+    first token, ``head_end`` one after its last), as the span pooling reads them."""
+    items = [unmark(m) for m in marked_texts]
+    encoded = tokenizer.encode_plain([text for text, _, _ in items])
+    max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
+    seqs, bounds = [], []
+    for (_, head, tail), (ids, offsets) in zip(items, encoded, strict=True):
+        (hs, he), (ts, te) = _token_range(offsets, head), _token_range(offsets, tail)
+        start = window_start(len(ids), min(hs, ts), max(he, te) - 1, max_body)
+        body = ids[start : start + max_body]
+        shift = len(tokenizer.prefix) - start
+        lo, hi = len(tokenizer.prefix) - 1, len(tokenizer.prefix) + len(body)  # clipped to the window
+        bounds.append([min(max(hs + shift - 1, lo), hi), min(max(he + shift, lo), hi),
+                       min(max(ts + shift - 1, lo), hi), min(max(te + shift, lo), hi)])
+        seqs.append(tokenizer.prefix + body + tokenizer.suffix)
+    ids_t, mask_t = _pad(tokenizer, seqs)
+    b = torch.tensor(bounds, dtype=torch.long).reshape(-1, 4)
+    return {"input_ids": ids_t, "attention_mask": mask_t, "head_pos": b[:, 0], "head_end": b[:, 1],
+            "tail_pos": b[:, 2], "tail_end": b[:, 3]}
+
+
+def encode_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_length: int,
+                 pooling: str = "start") -> dict[str, torch.Tensor]:
+    """Marked sentences -> padded ids, mask and the head/tail start-marker positions.
+
+    Returns ``input_ids`` (N, L) long, ``attention_mask`` (N, L) long, ``head_pos``/``tail_pos`` (N,) (the start
+    markers) and ``head_end``/``tail_end`` (N,) (the end markers). A marker lost to truncation (entities further
+    apart than ``max_length``) points at position 0. ``pooling='entity'``: :func:`encode_plain_batch`.
+    """
+    if pooling == "entity":
+        return encode_plain_batch(tokenizer, marked_texts, max_length)
+    max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
+    seqs = [tokenizer.prefix + window(b, tokenizer.marker_ids, max_body) + tokenizer.suffix
+            for b in tokenizer.encode_body(marked_texts)]
+    ids_t, mask_t = _pad(tokenizer, seqs)
     e1, e1_end, e2, e2_end = tokenizer.marker_ids
-    return {"input_ids": ids_t, "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+    return {"input_ids": ids_t, "attention_mask": mask_t,
             "head_pos": _first(ids_t, e1), "tail_pos": _first(ids_t, e2),
             "head_end": _first(ids_t, e1_end), "tail_end": _first(ids_t, e2_end)}
 
@@ -106,7 +172,7 @@ def span_mean_pool(hidden: torch.Tensor, start: torch.Tensor, end: torch.Tensor)
 
 def entity_pool(hidden: torch.Tensor, positions: dict[str, torch.Tensor], pooling: str = "start") -> torch.Tensor:
     """hidden (N, L, H) and the marker positions of :func:`encode_batch` -> (N, 2H) head and tail states."""
-    if pooling == "span":
+    if pooling in ("span", "entity"):
         return torch.cat([span_mean_pool(hidden, positions["head_pos"], positions["head_end"]),
                           span_mean_pool(hidden, positions["tail_pos"], positions["tail_end"])], dim=-1)
     return entity_start_pool(hidden, positions["head_pos"], positions["tail_pos"])
@@ -118,6 +184,15 @@ class RexEncoder(torch.nn.Module):
 
     hidden_size: int
     pooling: str = "start"
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(N, L) ids and mask -> (N, L, H) last hidden states."""
+        raise NotImplementedError
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                positions: dict[str, torch.Tensor]) -> torch.Tensor:
+        """input_ids, attention_mask (N, L); positions: marker positions, each (N,) -> (N, 2H)."""
+        return entity_pool(self.hidden_states(input_ids, attention_mask), positions, self.pooling)
 
     @property
     def output_size(self) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rex.encoder.base import MARKERS, MarkedTokenizer, RexEncoder, encode_batch
+from rex.encoder.base import MARKERS, MarkedTokenizer, RexEncoder, encode_batch, entity_pool, unmark
 
 logger = logging.getLogger(__name__)
 FORMAT = 1
@@ -131,7 +131,9 @@ def fill(store: FeatureStore, encoder: RexEncoder, tokenizer: MarkedTokenizer, i
          max_length: int, device: torch.device, batch_size: int = 64, progress: bool = True) -> int:
     """Encode the (instance id, marked text) ``items`` that the store lacks; returns how many were encoded.
 
-    Texts are sorted by length first, so a batch pads to similar lengths (most of the speed on a CPU).
+    Texts are sorted by length first, so a batch pads to similar lengths (most of the speed on a CPU). A batch
+    holds up to ``batch_size`` distinct encoder inputs: with ``pooling='entity'`` every pair of a sentence has
+    the same input, which is encoded once and pooled per pair.
     """
     todo: dict[str, str] = {}
     for instance_id, marked in items:
@@ -139,16 +141,23 @@ def fill(store: FeatureStore, encoder: RexEncoder, tokenizer: MarkedTokenizer, i
             todo[instance_id] = marked
     if not todo:
         return 0
-    order = sorted(todo, key=lambda i: len(todo[i]))
+    pooling = encoder.pooling
+    plain = {i: unmark(m)[0] for i, m in todo.items()} if pooling == "entity" else todo
+    order = sorted(todo, key=lambda i: (len(todo[i]), plain[i]))  # one sentence's pairs side by side
     encoder.eval()
     ids_out: list[str] = []
     feats_out: list[np.ndarray] = []
+    passes = 0
     bar = tqdm(total=len(order), disable=not progress, desc="encode features", unit="inst")
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch = encode_batch(tokenizer, [todo[i] for i in chunk], max_length)
+    for chunk in _chunks(order, plain, batch_size):
+        batch = encode_batch(tokenizer, [todo[i] for i in chunk], max_length, pooling)
         batch = {k: v.to(device) for k, v in batch.items()}
-        reps = encoder(batch["input_ids"], batch["attention_mask"], batch)  # (B, D)
+        rows, inverse = torch.unique(batch["input_ids"], dim=0, return_inverse=True)  # (U, L), (N,)
+        first = torch.full((len(rows),), len(chunk), dtype=torch.long, device=device)
+        first.scatter_reduce_(0, inverse, torch.arange(len(chunk), device=device), "amin")
+        hidden = encoder.hidden_states(rows, batch["attention_mask"][first])  # (U, L, H)
+        reps = entity_pool(hidden[inverse], batch, pooling)  # (N, D)
+        passes += len(rows)
         ids_out.extend(chunk)
         feats_out.append(reps.float().cpu().numpy())
         bar.update(len(chunk))
@@ -158,5 +167,20 @@ def fill(store: FeatureStore, encoder: RexEncoder, tokenizer: MarkedTokenizer, i
     bar.close()
     if ids_out:
         store.add(ids_out, np.concatenate(feats_out))
-    logger.info("feature cache %s: %d instances encoded, %d cached", store.directory, len(todo), len(store))
+    logger.info("feature cache %s: %d instances encoded in %d encoder rows, %d cached", store.directory, len(todo),
+                passes, len(store))
     return len(todo)
+
+
+def _chunks(order: list[str], key: dict[str, str], distinct: int):
+    """Consecutive runs of ``order`` with at most ``distinct`` different ``key`` values each."""
+    chunk: list[str] = []
+    seen: set[str] = set()
+    for instance_id in order:
+        if key[instance_id] not in seen and len(seen) == distinct:
+            yield chunk
+            chunk, seen = [], set()
+        chunk.append(instance_id)
+        seen.add(key[instance_id])
+    if chunk:
+        yield chunk

@@ -23,7 +23,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from rex.config import EncoderConfig
-from rex.encoder.base import MARKERS, RexEncoder, entity_pool
+from rex.encoder.base import MARKERS, RexEncoder
 
 logger = logging.getLogger(__name__)
 TOKENIZER_DIR = "tokenizer"
@@ -85,6 +85,11 @@ class HFTokenizer:
 
     def encode_body(self, marked_texts: Sequence[str]) -> list[list[int]]:
         return self.tok(list(marked_texts), add_special_tokens=False)["input_ids"]
+
+    def encode_plain(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        out = self.tok(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+        return [(ids, [tuple(o) for o in offs]) for ids, offs in zip(out["input_ids"], out["offset_mapping"],
+                                                                       strict=True)]
 
     def marker_pieces(self) -> list[list[int]]:
         """The base-vocabulary pieces of each marker's text (the markers' own ids excluded)."""
@@ -173,8 +178,6 @@ class HFEncoder(RexEncoder):
     def save_arch(self, directory: str) -> None:
         self.base_model.config.save_pretrained(str(Path(directory) / ARCH_DIR))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                positions: dict[str, torch.Tensor]) -> torch.Tensor:
-        """input_ids, attention_mask (N, L); positions: marker positions, each (N,) -> (N, 2H)."""
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (N, L, H)
-        return entity_pool(hidden, positions, self.pooling)
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """input_ids, attention_mask (N, L) -> (N, L, H)."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from rex.config import EncoderConfig
-from rex.encoder.base import MARKERS, RexEncoder, entity_pool
+from rex.encoder.base import MARKERS, RexEncoder
 
 logger = logging.getLogger(__name__)
 SPM_FILE = "spm.model"
@@ -92,10 +92,8 @@ class ScratchEncoder(RexEncoder):
         nn.init.normal_(self.tokens.weight, std=0.02)
         nn.init.normal_(self.positions.weight, std=0.02)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                positions: dict[str, torch.Tensor]) -> torch.Tensor:
-        """input_ids, attention_mask (N, L); positions: marker positions, each (N,) -> (N, 2H)."""
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """input_ids, attention_mask (N, L) -> (N, L, H)."""
         steps = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.dropout(self.tokens(input_ids) + self.positions(steps)[None])  # (N, L, H)
-        x = self.layers(x, src_key_padding_mask=attention_mask == 0)  # (N, L, H)
-        return entity_pool(x, positions, self.pooling)  # (N, 2H)
+        return self.layers(x, src_key_padding_mask=attention_mask == 0)  # (N, L, H)
