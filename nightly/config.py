@@ -179,12 +179,14 @@ class GateConfig:
 
 @dataclass
 class NightlyConfig:
-    """Everything one night needs. ``work_dir`` holds shards/, nights/ and the index; ``registry`` the versions."""
+    """Everything one night needs. ``work_dir`` (local) holds nights/ (state, candidate, reports) and the index;
+    ``shards`` (default ``<work_dir>/shards``, may be ``gs://...``) the pipeline's output; ``registry`` the versions."""
 
     bitext: BitextConfig
     kb: KBConfig
     work_dir: str
     registry: str
+    shards: str | None = None
     pipeline: PipelineSection = field(default_factory=PipelineSection)
     rex: RexSection = field(default_factory=RexSection)
     retrieval: RetrievalSection = field(default_factory=RetrievalSection)
@@ -194,12 +196,14 @@ class NightlyConfig:
 
     def __post_init__(self) -> None:
         _check(self.lock_stale_seconds > 0, "lock_stale_seconds must be > 0")
+        _check(not is_uri(self.work_dir), "work_dir must be a local (or mounted) path; put shards on a remote file "
+                                          "system with the 'shards' key")
         _check(not is_uri(self.registry), "registry must be a local (or mounted) path: the lock and the atomic "
                                           "champion pointer need POSIX rename (docs/nightly.md)")
 
     @property
     def shards_root(self) -> str:
-        return f"{self.work_dir.rstrip('/')}/shards"
+        return (self.shards or f"{self.work_dir.rstrip('/')}/shards").rstrip("/")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -238,6 +242,7 @@ class NightlyConfig:
         self.kb.dir = fix(self.kb.dir)
         self.kb.extra_aliases = [fix(p) for p in self.kb.extra_aliases]
         self.work_dir = fix(self.work_dir)
+        self.shards = fix(self.shards) if self.shards else None
         self.registry = fix(self.registry)
         if self.rex.config:
             self.rex.config = fix(self.rex.config)

@@ -1,0 +1,160 @@
+"""nightly's pure parts: the gate rule, the registry, the config, span matching, the example config and DAG."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nightly.config import GateConfig, NightlyConfig, SourceConfig, load_nightly_config
+from nightly.gate import ModelScores, baseline_metrics, compare, decide
+from nightly.registry import Registry, RegistryError
+from nightly.spans import _match_source, stale_reason
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def comparison(cand: dict[str, tuple[float, int]], champ: dict[str, float] | None, base: float = 0.1) -> dict:
+    """{'groups': {group: {'candidate': {...}, 'champion': {...}, 'baseline': {...}}}} from (pr_auc, positives)."""
+    groups = {}
+    for group, (value, positives) in cand.items():
+        groups[group] = {"candidate": {"pr_auc": value, "positive_items": positives},
+                         "baseline": {"pr_auc": base, "positive_items": positives}}
+        if champ is not None:
+            groups[group]["champion"] = {"pr_auc": champ[group], "positive_items": positives}
+    return {"groups": groups}
+
+
+def test_first_night_must_beat_always_na():
+    gate = GateConfig(first_night_margin=0.05)
+    assert decide({"test": comparison({"all": (0.2, 30)}, None, base=0.1)}, gate, False)["promote"] is True
+    refused = decide({"test": comparison({"all": (0.12, 30)}, None, base=0.1)}, gate, False)
+    assert refused["promote"] is False and "always-NA" in refused["reasons"][0]
+
+
+def test_gate_tolerance_and_language_drop_with_minimum_positives():
+    gate = GateConfig(tolerance=0.01, max_language_drop=0.05, min_positive_bags=20)
+    champ = {"all": 0.60, "de": 0.60, "zh": 0.60}
+    ok = decide({"test": comparison({"all": (0.595, 90), "de": (0.56, 40), "zh": (0.20, 5)}, champ)}, gate, True)
+    assert ok["promote"] is True  # within tolerance; de drop 0.04 <= 0.05; zh has too few positive bags
+    assert [c["ok"] for c in ok["checks"]] == [True, True, None]
+    assert ok["checks"][2]["rule"].startswith("skipped: 5 positive bags")
+    drop = decide({"test": comparison({"all": (0.60, 90), "de": (0.54, 40), "zh": (0.6, 5)}, champ)}, gate, True)
+    assert drop["promote"] is False and drop["reasons"][0].startswith("test/de: pr_auc 0.5400")
+    worse = decide({"test": comparison({"all": (0.58, 90)}, {"all": 0.60})}, gate, True)
+    assert worse["promote"] is False
+    extra_fails = decide({"test": comparison({"all": (0.7, 90)}, {"all": 0.6}),
+                          "extra1:gold": comparison({"all": (0.5, 90)}, {"all": 0.6})}, gate, True)
+    assert extra_fails["promote"] is False and extra_fails["reasons"][0].startswith("extra1:gold/all")
+
+
+def test_compare_puts_both_models_in_the_union_label_space():
+    gold_c = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]], dtype=float)  # candidate labels P1, P2, P3 (P3 new)
+    cand = ModelScores(["P1", "P2", "P3"], [("a", "b"), ("c", "d"), ("e", "f")],
+                       {"all": (gold_c, np.array([[0.9, 0.1, 0.8], [0.2, 0.1, 0.1], [0.1, 0.7, 0.1]]))}, 0.5)
+    champ = ModelScores(["P1", "P2"], cand.keys, {"all": (gold_c[:, :2], np.array([[0.9, 0.1], [0.2, 0.1],
+                                                                                   [0.1, 0.7]]))}, 0.5)
+    result = compare(cand, champ)
+    assert result["labels"] == ["P1", "P2", "P3"]
+    groups = result["groups"]["all"]
+    assert groups["candidate"]["pr_auc"] == pytest.approx(1.0)
+    assert groups["champion"]["micro_r"] == pytest.approx(2 / 3)  # it cannot predict P3
+    assert groups["baseline"]["pr_auc"] == pytest.approx(3 / 9)
+    with pytest.raises(RuntimeError, match="different bags"):
+        compare(cand, ModelScores(champ.labels, list(reversed(cand.keys)), champ.scored, 0.5))
+
+
+def test_baseline_metrics():
+    gold = np.array([[1, 0], [0, 0]], dtype=float)
+    assert baseline_metrics(gold) == {"micro_f1": 0.0, "macro_f1": 0.0, "pr_auc": 0.25, "items": 2,
+                                      "positive_items": 1}
+
+
+def fake_model(tmp_path: Path, name: str) -> Path:
+    model = tmp_path / name
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    return model
+
+
+def test_registry_versions_promote_rollback(tmp_path):
+    reg = Registry(tmp_path / "registry")
+    v1 = reg.register(fake_model(tmp_path, "m1"), {"night": "n1", "gate": {"promote": True}, "lineage": {}})
+    v2 = reg.register(fake_model(tmp_path, "m2"), {"night": "n2", "gate": {"promote": True}, "lineage": {}})
+    assert (v1, v2) == ("v0001", "v0002") and reg.versions() == ["v0001", "v0002"]
+    assert (reg.model_dir(v2) / "config.json").exists()
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        reg.rollback()
+    reg.promote(v1, "first")
+    reg.promote(v2, "second")
+    assert reg.champion()["history"] == ["v0001"]
+    assert reg.rollback()["version"] == "v0001" and reg.champion()["history"] == []
+    with pytest.raises(RegistryError, match="no version 'v0009'"):
+        reg.promote("v0009", "typo")
+    assert reg.find(night="n2") == "v0002" and reg.find(night="n3") is None
+    assert [e["event"] for e in reg.events()] == ["register", "register", "promote", "promote", "rollback"]
+    assert not [p for p in (tmp_path / "registry").rglob("*") if ".tmp-" in p.name]
+    assert reg.version(v1)["night"] == "n1"  # versions are never rewritten by promotions
+
+
+def minimal(tmp_path: Path, **extra) -> dict:
+    return {"bitext": {"root": "bitext", "sources": [{"name": "en-de", "pattern": "*.jsonl", "format": "jsonl",
+                                                      "src_lang": "en", "tgt_langs": ["de"]}]},
+            "kb": {"dir": "kb"}, "work_dir": "work", "registry": "registry", **extra}
+
+
+def test_config_errors_name_the_file_and_paths_resolve(tmp_path):
+    path = tmp_path / "n.json"
+    path.write_text(json.dumps(minimal(tmp_path, gate={"tolerence": 0.1})))
+    with pytest.raises(ValueError, match=r"n\.json: section 'gate': unknown keys \['tolerence'\]"):
+        load_nightly_config(path)
+    path.write_text(json.dumps(minimal(tmp_path)))
+    cfg = load_nightly_config(path)
+    assert cfg.bitext.root == str(tmp_path / "bitext") and cfg.shards_root == str(tmp_path / "work" / "shards")
+    with pytest.raises(ValueError, match="tsv takes one target language"):
+        SourceConfig("x", "*.tsv", "tsv", "en", ["de", "fr"])
+    with pytest.raises(ValueError, match="set by the nightly job"):
+        NightlyConfig.from_dict(minimal(tmp_path, pipeline={"args": ["--output", "x"]}))
+
+
+def test_rex_section_sets_shards_warm_start_and_steps(tmp_path):
+    cfg = NightlyConfig.from_dict(minimal(tmp_path, rex={"preset": "quick", "max_steps": 50, "warm_max_steps": 10,
+                                                         "overrides": {"train": {"lr": 0.002}}}))
+    scratch = cfg.rex.build(["a", "b"], None)
+    warm = cfg.rex.build(["a"], "/reg/v1/model")
+    assert scratch.data.shards == ["a", "b"] and scratch.train.max_steps == 50 and scratch.train.init_from is None
+    assert warm.train.max_steps == 10 and warm.train.init_from == "/reg/v1/model" and warm.train.lr == 0.002
+
+
+def test_sources_match_files_and_moses_pairs():
+    source = SourceConfig("en-fr", "en-fr*", "moses", "en", ["fr"])
+    assert _match_source(source, ["en-fr.en", "en-fr.fr", "notes.txt"]) == (["en-fr"], ["en-fr.en", "en-fr.fr"])
+    with pytest.raises(ValueError, match="missing"):
+        _match_source(source, ["en-fr.en"])
+
+
+def test_stale_reason_names_what_changed():
+    from nightly.spans import Unit
+
+    unit = Unit("2024-01-01", SourceConfig("s", "*", "tsv", "en", ["de"]), [], [], "/out")
+    manifest = {"kb_version": "kb-1", "pipeline_version": "x", "outputs": [],
+                "inputs": [{"path": "/b/2024-01-01/a.tsv", "bytes": 3, "sha256": "h"}], "config": {"max_chars": 9}}
+    fps = [{"name": "a.tsv", "bytes": 3, "sha256": "h"}]
+    assert stale_reason(manifest, unit, fps, "kb-2", {"max_chars": 9}).startswith("KB version changed (kb-1 -> kb-2)")
+    assert stale_reason(manifest, unit, [{**fps[0], "sha256": "z"}], "kb-1", {"max_chars": 9}) == "inputs changed"
+    assert stale_reason(manifest, unit, fps, "kb-1", {"max_chars": 5}) == "pipeline config changed (max_chars)"
+
+
+def test_example_config_loads_and_the_airflow_dag_imports_without_airflow():
+    cfg = load_nightly_config(REPO / "examples" / "nightly" / "nightly.yaml")
+    assert [s.name for s in cfg.bitext.sources] == ["en-de", "en-zh", "en-fr"]
+    dataflow = load_nightly_config(REPO / "examples" / "nightly" / "nightly-dataflow.yaml")
+    assert "DataflowRunner" in dataflow.pipeline.beam_args
+    spec = importlib.util.spec_from_file_location("nightly_dag", REPO / "examples" / "nightly" / "airflow_dag.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.command("/etc/xds/nightly.yaml") == "xds-nightly run --config /etc/xds/nightly.yaml"
+    assert module.NOT_PROMOTED_EXIT_CODE == 3
