@@ -234,6 +234,8 @@ class Night:
         champion = self.registry.champion_version()
         init_from = str(self.registry.model_dir(champion)) if champion and self.config.rex.warm_start else None
         rex_cfg = self.config.rex.build(self.train_dirs(), init_from)
+        if rex_cfg.data.feature_cache is None:  # frozen encoders: one cache for every night (new instances only)
+            rex_cfg.data.feature_cache = str(Path(self.config.work_dir) / "feature-cache")
         index = self.step_out("index").get("index_dir")
         if index:
             rex_cfg.model.retrieval = RetrievalConfig(index_dir=index, k=self.config.retrieval.k, enabled=True)

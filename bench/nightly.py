@@ -1,0 +1,138 @@
+"""Nightly job benchmark: incremental shard building and warm-start training.
+
+    nice -n 10 python -m bench.nightly --out /tmp/bench-nightly [--repeat 2] [--steps 300]
+
+A. Pipeline stage. 7 template spans (nightly.synthetic) of equal size. 6 are processed (night 1's shard step),
+   then the 7th arrives: the incremental shard step (1 pipeline run, 6 units recognised complete) is timed
+   against (a) rebuilding all 7 spans the way the job does after a KB change (7 runs) and (b) one pipeline run
+   over all 7 spans' files. Target: incremental <= 1.5 x (full rebuild / 7).
+B. Training. A champion is trained from scratch on spans 1-6. On spans 1-7, a scratch model and a model
+   warm-started from the champion train for the same budget with a dev evaluation every --eval-every steps;
+   reported: the steps (and the wall time, pro rata) each needs to first reach the scratch run's best dev PR-AUC.
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from nightly.config import NightlyConfig
+from nightly.night import Night
+from nightly.synthetic import write_kb, write_span
+from pipelines.distant_supervision import run as run_pipeline
+
+SOURCE = {"name": "en-de", "pattern": "en-de*.jsonl", "format": "jsonl", "src_lang": "en", "tgt_langs": ["de"]}
+
+
+def config(root: Path, bitext: Path, work: str) -> NightlyConfig:
+    return NightlyConfig.from_dict({
+        "bitext": {"root": str(bitext), "sources": [SOURCE]}, "kb": {"dir": str(root / "kb")},
+        "work_dir": str(root / work), "registry": str(root / f"{work}-registry"),
+        "pipeline": {"args": ["--no-relation-rate", "1.0"]}, "rex": {"preset": "quick"}})
+
+
+def shard_step(cfg: NightlyConfig, night: str) -> dict:
+    """Plan + shards of one night (no training); seconds of the shard step and units built / skipped."""
+    n = Night(cfg, night)
+    n.state = n._load_state()
+    n.step_plan()
+    started = time.perf_counter()
+    n.step_shards()
+    out = n.step_out("shards")
+    return {"seconds": round(time.perf_counter() - started, 2), "built": len(out["built"]),
+            "skipped": len(out["skipped"])}
+
+
+def pipeline_part(root: Path, kb: dict, repeat: int) -> dict:
+    bitext = root / "bitext"
+    for i in range(6):
+        write_span(bitext, f"2024-01-0{i + 1}", kb, seed=i + 1, repeat=repeat)
+    cfg = config(root, bitext, "work")
+    night1 = shard_step(cfg, "n1")
+    write_span(bitext, "2024-01-07", kb, seed=7, repeat=repeat)
+    incremental = shard_step(cfg, "n2")
+    full = shard_step(config(root, bitext, "work-full"), "full")
+    files = sorted(str(p) for p in bitext.glob("*/en-de.jsonl"))
+    started = time.perf_counter()
+    argv = [x for f in files for x in ("--input", f)]
+    run_pipeline(argv + ["--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de", "--kb", str(root / "kb"),
+                         "--output", str(root / "one-run"), "--no-relation-rate", "1.0"])
+    one_run = round(time.perf_counter() - started, 2)
+    lines = sum(sum(1 for _ in open(f, encoding="utf-8")) for f in files)
+    return {"pairs_total": lines, "night1_6_spans": night1, "incremental_1_span": incremental,
+            "full_rebuild_7_runs": full, "one_run_7_spans_seconds": one_run,
+            "incremental_over_share_of_full": round(incremental["seconds"] / (full["seconds"] / 7), 2),
+            "incremental_over_share_of_one_run": round(incremental["seconds"] / (one_run / 7), 2)}
+
+
+def dev_curve(out_dir: Path) -> list[tuple[int, float]]:
+    curve = []
+    for line in (out_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec.get("split") == "dev" and "all/pr_auc" in rec:
+            curve.append((rec["step"], rec["all/pr_auc"]))
+    return curve
+
+
+def first_reaching(curve: list[tuple[int, float]], target: float) -> int | None:
+    return next((step for step, value in curve if value >= target - 1e-9), None)
+
+
+def training_part(root: Path, steps: int, eval_every: int) -> dict:
+    from rex.api import quick_config, train
+
+    shards = sorted(str(p) for p in (root / "work" / "shards").glob("*/en-de"))
+    six, seven = shards[:6], shards
+    overrides = {"eval_every": eval_every, "save_every": steps, "patience": 0}
+
+    def run(name: str, dirs: list[str], init_from: str | None) -> dict:
+        cfg = quick_config(dirs, steps, **overrides)
+        cfg.train.init_from = init_from
+        out = root / "train" / name
+        if out.exists():
+            shutil.rmtree(out)
+        started = time.perf_counter()
+        train(cfg, out)
+        return {"seconds": round(time.perf_counter() - started, 2), "curve": dev_curve(out), "out": out}
+
+    champion = run("champion-6", six, None)
+    scratch = run("scratch-7", seven, None)
+    warm = run("warm-7", seven, str(champion["out"] / "model"))
+    target = max(v for _, v in scratch["curve"])
+    result = {"target_dev_pr_auc": round(target, 4), "steps_budget": steps, "eval_every": eval_every}
+    for name, r in (("scratch", scratch), ("warm", warm)):
+        step = first_reaching(r["curve"], target)
+        result[name] = {"steps_to_target": step, "seconds_total": r["seconds"],
+                        "seconds_to_target_pro_rata": round(r["seconds"] * step / steps, 2) if step else None,
+                        "best_dev_pr_auc": round(max(v for _, v in r["curve"]), 4),
+                        "curve": [(s, round(v, 4)) for s, v in r["curve"]]}
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/bench-nightly")
+    parser.add_argument("--repeat", type=int, default=2, help="Template passes per span (size of a span).")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--eval-every", type=int, default=25)
+    parser.add_argument("--skip-train", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    root = Path(args.out)
+    if root.exists():
+        shutil.rmtree(root)
+    kb = write_kb(root / "kb", people=200, cities=30, countries=6)
+    result = {"pipeline": pipeline_part(root, kb, args.repeat)}
+    if not args.skip_train:
+        result["training"] = training_part(root, args.steps, args.eval_every)
+    print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
