@@ -16,6 +16,7 @@ CORE = [
     "jieba==0.42.1",
     "sudachipy==0.7.0",
     "sudachidict_core==20261015",
+    "pythainlp==5.4.0",  # Thai word segmentation (spaCy's blank("th") tokenizer) and sentence splitting
     "opencc-python-reimplemented==0.1.7",
     "py3langid==0.4.0",
     "pyahocorasick==2.3.1",

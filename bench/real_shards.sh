@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Rebuild the real-data shards of the rex quality benchmark (bench/results/rex.md, run 3 = run 4): 33 shard sets.
+# Rebuild the real-data shards of the rex quality benchmark (bench/results/rex.md, run 3 = run 4): 33 shard sets,
+# plus 15 added by issue 14 (XQuAD en-{ar,el,hi,ro,ru,th,tr,vi}; WMT {cs,de}-en, WMT24 en-{es,hi}): 48.
 #
 #   bench/real_shards.sh [OUT_ROOT]          # default /work/out; run from anywhere, venv active
 #   JOBS=2 bench/real_shards.sh /work/out    # two pipeline runs at a time (default 1)
 #
 # Writes under OUT_ROOT:
 #   ntrex-links/ntrex.{en,de,zh,fr,es}       symlinks to the ntrex128 files (Moses PREFIX)
-#   xquad-sentpairs/en-{de,es,zh}.jsonl      XQuAD paragraphs sentence-aligned (python -m alignment.sentence)
+#   xquad-sentpairs/en-<lang>.jsonl          XQuAD paragraphs sentence-aligned (python -m alignment.sentence), 11 languages
 #   wmt24-nocanary/                          WMT24 files without their first line (the contamination canary)
 #   shards-real                              ntrex128 EN->DE,ZH,FR,ES (one run, one manifest)
-#   shards-xquad/en-{de,es,zh}
+#   shards-xquad/en-{de,es,zh,ar,el,hi,ro,ru,th,tr,vi}
 #   shards-wmt/en-{de,zh,ru,ja,cs}           WMT22 EN->X (en-cs: ref.B, WMT22 has no A)
-#   shards-wmt21/en-{de,zh,ru,ja,cs} shards-wmt23/en-* shards-wmt24/en-*   EN->X
-#   shards-wmt21/{zh,ja,ru}-en shards-wmt22/{zh,ja,ru}-en shards-wmt23/{zh,ja,ru}-en   X->EN
+#   shards-wmt21/en-{de,zh,ru,ja,cs} shards-wmt23/en-* shards-wmt24/en-*   EN->X; shards-wmt24/en-{es,hi} too
+#   shards-wmt21/{zh,ja,ru,cs,de}-en shards-wmt22/{zh,ja,ru,cs,de}-en shards-wmt23/{zh,ja,ru,de}-en   X->EN
+#   (wmt22 cs-en has references B and C only: B is used, as for en-cs; WMT23 has no cs-en)
 # A run whose OUT/manifest.json exists is skipped, so the script resumes after an interruption; a run writes to
 # OUT.partial and is renamed to OUT when it finished (shard paths in the manifest are relative).
 # Data: XDS_DATA (default: ../shared/data next to the repository). Pipeline defaults otherwise (eflomal, priors,
@@ -50,7 +52,8 @@ done
 
 # XQuAD: paragraphs -> sentence pairs (the documented default: length cost + number/name anchors, no embeddings)
 mkdir -p "$ROOT/xquad-sentpairs"
-for p in de es zh; do
+XQUAD_LANGS="de es zh ar el hi ro ru th tr vi"  # the first three are the run-3 sets; the rest came later
+for p in $XQUAD_LANGS; do
     dst=$ROOT/xquad-sentpairs/en-$p.jsonl
     if [ ! -s "$dst" ]; then
         echo "[$(date -u +%T)] sentence-align xquad en-$p"
@@ -85,7 +88,7 @@ moses() {  # OUT SRC_FILE TGT_FILE SRC_LANG TGT_LANG
 }
 runs() {
     line "$ROOT/shards-real" --input "$ROOT/ntrex-links/ntrex" --input-format moses --src-lang en --tgt-lang de,zh,fr,es
-    for p in de es zh; do
+    for p in $XQUAD_LANGS; do
         line "$ROOT/shards-xquad/en-$p" --input "$ROOT/xquad-sentpairs/en-$p.jsonl" --input-format jsonl \
             --src-lang en --tgt-lang "$p"
     done
@@ -106,6 +109,18 @@ runs() {
         moses "$ROOT/shards-wmt23/$p-en" "$W/wmt23/generaltest2023.$p-en.src.$p" \
             "$W/wmt23/generaltest2023.$p-en.ref.refA.en" "$p" en
     done
+    # issue 14: the pairs/directions of wmt-news not used above (listed after the run-3 sets, so those run first)
+    for p in es hi; do
+        moses "$ROOT/shards-wmt24/en-$p" "$ROOT/wmt24-nocanary/wmttest2024.src.en" \
+            "$ROOT/wmt24-nocanary/wmttest2024.en-$p.refA.$p" en "$p"
+    done
+    for p in cs de; do
+        moses "$ROOT/shards-wmt21/$p-en" "$W/wmt21/newstest2021.$p-en.src.$p" "$W/wmt21/newstest2021.$p-en.ref.A.en" "$p" en
+        ref=A; [ "$p" = cs ] && ref=B
+        moses "$ROOT/shards-wmt22/$p-en" "$W/wmt22/generaltest2022.$p-en.src.$p" \
+            "$W/wmt22/generaltest2022.$p-en.ref.$ref.en" "$p" en
+    done
+    moses "$ROOT/shards-wmt23/de-en" "$W/wmt23/generaltest2023.de-en.src.de" "$W/wmt23/generaltest2023.de-en.ref.refA.en" de en
 }
 
 # one run per line; JOBS runs at a time; a failed run does not stop the others, the script then exits 1

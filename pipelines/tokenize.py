@@ -1,8 +1,18 @@
 """Tokenize stage: spaCy blank pipelines per language, keeping character offsets.
 
 Chinese uses spaCy's jieba segmenter (so Latin words stay whole), Japanese spaCy's SudachiPy default,
-every other language spaCy's rule-based tokenizer. Whitespace tokens are dropped (they carry no word
-and would only confuse the aligner); offsets always index the normalised text.
+Thai spaCy's default, pythainlp's ``newmm`` dictionary segmenter (Thai has no spaces between words),
+every other language spaCy's rule-based tokenizer. Two languages differ from ``spacy.blank``:
+
+* Vietnamese: spaCy's default needs pyvi (not a dependency) and its ``use_pyvi=False`` fallback only splits
+  at spaces, leaving punctuation glued ("Nam,", "2019)."); the generic rule-based tokenizer gives syllables
+  with punctuation split off, which is what alias matching and the aligner need.
+* Turkish: a proper noun's case suffix follows an apostrophe ("Ankara'ya", "Tesla'nın"); spaCy keeps it in
+  the token, so the alias "Ankara" could never end at a token end. An infix rule splits letter-apostrophe-
+  letters (``Ankara ' ya``), like English "Tesla 's"; numbers keep theirs ("1923'te").
+
+Whitespace tokens are dropped (they carry no word and would only confuse the aligner); offsets always index
+the normalised text.
 Rejects: ``too_many_tokens:{src,tgt}`` (over ``max_tokens``), ``no_tokens:{src,tgt}``.
 """
 
@@ -20,18 +30,30 @@ STAGE = "tokenize"
 _LOCK = threading.Lock()
 
 
+# Turkish: letters, an apostrophe, then letters to the end of the token (the suffix of a proper noun).
+_TURKISH_SUFFIX_INFIX = r"(?<=[^\W\d_])['’](?=[^\W\d_]+$)"
+
+
 @functools.cache
 def load_spacy(lang: str):
-    """A blank spaCy pipeline for ``lang`` (jieba segmenter for zh). ValueError for unknown codes."""
+    """A blank spaCy pipeline for ``lang`` (jieba for zh, rule-based for vi, suffix split for tr; module
+    docstring). ValueError for unknown codes."""
     import spacy
+    from spacy.util import compile_infix_regex
 
     with _LOCK:  # spaCy's registry and jieba's dictionary load are not thread-safe
         if lang == "zh":
             return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+        if lang == "vi":
+            return spacy.blank("vi", config={"nlp": {"tokenizer": {"@tokenizers": "spacy.Tokenizer.v1"}}})
         try:
-            return spacy.blank(lang)
+            nlp = spacy.blank(lang)
         except (ImportError, KeyError) as err:
             raise ValueError(f"no spaCy language for {lang!r}") from err
+        if lang == "tr":
+            infixes = [*nlp.Defaults.infixes, _TURKISH_SUFFIX_INFIX]
+            nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+        return nlp
 
 
 def tokenize_text(nlp, text: str) -> dict:

@@ -66,3 +66,20 @@ def test_main_exits_with_the_file_and_line_of_bad_input(tmp_path):
     with pytest.raises(SystemExit, match=r"bad.jsonl:2: not valid JSON"):
         main(["--format", "jsonl", "--input", str(path), "--src-lang", "en", "--tgt-lang", "de",
               "--output", str(tmp_path / "out.jsonl")])
+
+
+@pytest.mark.parametrize("lang", ["ar", "el", "hi", "ro", "ru", "th", "tr", "vi"])
+def test_xquad_new_languages_align_the_first_article(lang):
+    """The first article (Super_Bowl_50, 5 paragraphs) of each later-added XQuAD language aligns mostly 1-1."""
+    from alignment.sentence import AlignerConfig, SentenceAligner
+    from alignment.sentence_cli import convert
+    from tests.conftest import shared_path
+
+    folder = shared_path("xquad")
+    docs = [d for d in read_xquad(folder / "xquad.en.json", folder / f"xquad.{lang}.json")
+            if d[0].startswith("Super_Bowl_50/")]
+    pairs, rejects, counts = convert(docs, SentenceAligner("en", lang, AlignerConfig(anchors=True)))
+    n_english = sum(len(p["src_sentences"]) for p in pairs) + counts["unaligned_source"]
+    assert len(docs) == 5 and n_english >= 20
+    assert counts["unaligned_source"] <= 2 and len(pairs) >= 0.7 * n_english
+    assert all(r["reason"] in ("unaligned_source", "unaligned_target") for r in rejects)

@@ -54,3 +54,54 @@ def test_line_breaks_are_boundaries_and_offsets_point_into_the_text():
 
 def test_empty_text_has_no_sentences():
     assert split_sentences("   \n ", "en") == []
+
+
+def test_hindi_danda_ends_a_sentence():
+    text = "नई दिल्ली भारत की राजधानी है। यह एक बड़ा शहर है॥ डॉ. शर्मा यहाँ रहते हैं।"
+    assert split_texts(text, "hi") == ["नई दिल्ली भारत की राजधानी है।", "यह एक बड़ा शहर है॥", "डॉ. शर्मा यहाँ रहते हैं।"]
+
+
+def test_arabic_question_mark_and_full_stop():
+    text = "هل القاهرة عاصمة مصر؟ نعم، هي العاصمة. والإسكندرية مدينة كبيرة."
+    assert split_texts(text, "ar") == ["هل القاهرة عاصمة مصر؟", "نعم، هي العاصمة.", "والإسكندرية مدينة كبيرة."]
+
+
+def test_greek_semicolon_is_a_question_mark():
+    # U+037E (Greek question mark) and ";" are one character after NFC; both end a Greek question
+    text = "Ποια είναι η πρωτεύουσα; Η Αθήνα. Πού είναι η Θεσσαλονίκη\u037e Στον βορρά."
+    assert split_texts(text, "el") == ["Ποια είναι η πρωτεύουσα;", "Η Αθήνα.", "Πού είναι η Θεσσαλονίκη\u037e",
+                                       "Στον βορρά."]
+    assert split_texts("Kenya has two seasons; The long rains come first.", "en") == [
+        "Kenya has two seasons; The long rains come first."]  # a semicolon elsewhere
+
+
+def test_cyrillic_and_greek_initials_and_abbreviations_do_not_split():
+    assert split_texts("Галерея Т.Т. Цуя открылась (см. Список) в 1991 году. Потом её закрыли.", "ru") == [
+        "Галерея Т.Т. Цуя открылась (см. Список) в 1991 году.", "Потом её закрыли."]
+    assert split_texts("Χάθηκαν σε σειρές ζώων (π.χ. Σπόγγους) νωρίς. Άλλες έμειναν.", "el") == [
+        "Χάθηκαν σε σειρές ζώων (π.χ. Σπόγγους) νωρίς.", "Άλλες έμειναν."]
+
+
+THAI_SENTENCE_1 = "สถิติเดิมเป็นของจอห์น เอลเวย์ ซึ่งนำทีมบรอนคอสไปสู่ชัยชนะในการแข่งขันซูเปอร์โบว์ลครั้งที่ 33 เมื่ออายุ 38 ปี"
+THAI_SENTENCE_2 = "ปัจจุบันเขาดำรงตำแหน่งรองประธานบริหารฝ่ายปฏิบัติการฟุตบอลและผู้จัดการทั่วไปของทีมเดนเวอร์บรองโกส์"
+
+
+def test_thai_space_between_sentences_splits():
+    assert split_texts(f"{THAI_SENTENCE_1} {THAI_SENTENCE_2}", "th") == [THAI_SENTENCE_1, THAI_SENTENCE_2]
+
+
+def test_thai_spaces_in_names_numbers_and_before_conjunctions_do_not_split():
+    # "จอห์น เอลเวย์" (a name), "33 เมื่อ" / "38 ปี" (numbers), " ซึ่ง" ("which") stay inside the first sentence;
+    # " และ" ("and") continues the clause
+    text = f"{THAI_SENTENCE_1} และ{THAI_SENTENCE_2}"
+    assert split_texts(text, "th") == [text]
+    # a space after the repetition mark ๆ is spelling, not a boundary; a short tail is not a sentence
+    assert split_texts("ใกล้ๆ กันนั้นมีโรงละคร", "th") == ["ใกล้ๆ กันนั้นมีโรงละคร"]
+    assert split_texts(f"{THAI_SENTENCE_1} อีกด้วย", "th") == [f"{THAI_SENTENCE_1} อีกด้วย"]
+
+
+def test_thai_double_space_and_punctuation_always_split():
+    assert split_texts("ทีมชนะ  แฟนๆ ดีใจ", "th") == ["ทีมชนะ", "แฟนๆ ดีใจ"]
+    assert split_texts("เขาชนะหรือไม่? ใช่", "th") == ["เขาชนะหรือไม่?", "ใช่"]
+    spans = split_sentences(f"{THAI_SENTENCE_1} {THAI_SENTENCE_2}\n", "th")
+    assert all(f"{THAI_SENTENCE_1} {THAI_SENTENCE_2}\n"[s.start : s.end] == s.text for s in spans)

@@ -54,3 +54,47 @@ def test_tokenize_stage():
         assert_that(ok | beam.Map(lambda r: tuple(r["tgt_tok"]["tokens"])), equal_to([("Berlin", "ist", "groß", ".")]),
                     label="ok")
         assert_that(rejects | beam.Map(lambda r: r["reason"]), equal_to(["too_many_tokens:src"]), label="rejects")
+
+
+# the XQuAD languages added later (issue 14): one literal sentence each
+XQUAD_SAMPLES = {
+    "ar": "القاهرة هي عاصمة مصر، والإسكندرية مدينة كبيرة.",
+    "el": "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας;",
+    "hi": "नई दिल्ली भारत की राजधानी है।",
+    "ro": "București este capitala României, nu-i așa?",
+    "ru": "Москва — столица России (с 1918 года).",
+    "th": "กรุงเทพมหานครเป็นเมืองหลวงของประเทศไทย เมื่อปี 1782",
+    "tr": "Ankara, 1923'ten beri Türkiye'nin başkentidir.",
+    "vi": "Hà Nội là thủ đô của Việt Nam, (từ năm 1976).",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(XQUAD_SAMPLES))
+def test_xquad_languages_tokenize_with_offsets(lang):
+    text = XQUAD_SAMPLES[lang]
+    tok = tokenize_text(load_spacy(lang), text)
+    assert len(tok["tokens"]) >= 5 and all(t.strip() for t in tok["tokens"])
+    assert [text[s:e] for s, e in zip(tok["starts"], tok["ends"], strict=True)] == tok["tokens"]
+
+
+def test_thai_is_segmented_into_words():
+    tokens = tokenize_text(load_spacy("th"), XQUAD_SAMPLES["th"])["tokens"]
+    assert tokens == ["กรุงเทพมหานคร", "เป็น", "เมืองหลวง", "ของ", "ประเทศ", "ไทย", "เมื่อ", "ปี", "1782"]
+
+
+def test_vietnamese_splits_punctuation_without_pyvi():
+    tokens = tokenize_text(load_spacy("vi"), XQUAD_SAMPLES["vi"])["tokens"]
+    assert tokens == ["Hà", "Nội", "là", "thủ", "đô", "của", "Việt", "Nam", ",", "(", "từ", "năm", "1976", ")", "."]
+
+
+def test_turkish_case_suffix_after_an_apostrophe_is_its_own_token():
+    tokens = tokenize_text(load_spacy("tr"), XQUAD_SAMPLES["tr"])["tokens"]
+    assert tokens == ["Ankara", ",", "1923'ten", "beri", "Türkiye", "'", "nin", "başkentidir", "."]
+
+
+def test_xquad_languages_pass_the_stage():
+    records = [make_record("Bangkok is the capital of Thailand.", XQUAD_SAMPLES["th"], "en", "th", "f:1"),
+               make_record("Hanoi is the capital of Vietnam.", XQUAD_SAMPLES["vi"], "en", "vi", "f:2")]
+    tokenizers = Tokenizers(("en", "th", "vi"))
+    out = [tokenize_pair(r, tokenizers, max_tokens=50) for r in records]
+    assert [o["tgt_tok"]["tokens"][0] for o in out] == ["กรุงเทพมหานคร", "Hà"]
