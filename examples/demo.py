@@ -1,6 +1,10 @@
 """Run the distant-supervision pipeline on the bundled example corpora, then train rex briefly on the shards.
 
-    python -m examples.demo --out out/demo [--steps 150] [--skip-train]
+    python -m examples.demo --out out/demo [--steps 150] [--skip-train] [--skip-nightly]
+
+Then two nights of the nightly retraining job (nightly.demo) into ``out/demo/nightly``: night 1 builds the
+spans' shards, trains and promotes a first champion; night 2 adds a span, warm-starts from the champion and is
+gated against it on the same test bags (the gate table is printed; a refusal is a valid outcome).
 
 EN-DE is JSONL, EN-ZH is TSV, EN-FR is a Moses file pair; each corpus ends with a few deliberately bad
 lines that land in the dead-letter output. The KB (examples/kb) is a small X-FACTR-layout KB.
@@ -79,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="out/demo", help="Output folder (one sub-folder per language pair).")
     parser.add_argument("--steps", type=int, default=150, help="rex training steps (from scratch, CPU).")
     parser.add_argument("--skip-train", action="store_true", help="Only run the pipeline.")
+    parser.add_argument("--skip-nightly", action="store_true", help="Skip the two nightly-retraining nights.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     results = run_pipeline(args.out)
@@ -86,6 +91,11 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.skip_train:
         results["rex"] = train_rex(args.out, args.steps)
         print_metrics(results["rex"])
+    if not args.skip_train and not args.skip_nightly:
+        from nightly.demo import run_two_nights
+
+        print(f"\n== nightly retraining, two nights -> {Path(args.out) / 'nightly'}")
+        results["nightly"] = run_two_nights(Path(args.out) / "nightly")
     return results
 
 
