@@ -14,6 +14,7 @@
 #   shards-wmt/en-{de,zh,ru,ja,cs}           WMT22 EN->X (en-cs: ref.B, WMT22 has no A)
 #   shards-wmt21/en-{de,zh,ru,ja,cs} shards-wmt23/en-* shards-wmt24/en-*   EN->X; shards-wmt24/en-{es,hi} too
 #   shards-wmt21/{zh,ja,ru,cs,de}-en shards-wmt22/{zh,ja,ru,cs,de}-en shards-wmt23/{zh,ja,ru,de}-en   X->EN
+#   (X->EN data; for cs and de, which have no KB aliases, the pipeline's source is the English side: see runs())
 #   (wmt22 cs-en has references B and C only: B is used, as for en-cs; WMT23 has no cs-en)
 # A run whose OUT/manifest.json exists is skipped, so the script resumes after an interruption; a run writes to
 # OUT.partial and is renamed to OUT when it finished (shard paths in the manifest are relative).
@@ -114,13 +115,17 @@ runs() {
         moses "$ROOT/shards-wmt24/en-$p" "$ROOT/wmt24-nocanary/wmttest2024.src.en" \
             "$ROOT/wmt24-nocanary/wmttest2024.en-$p.refA.$p" en "$p"
     done
+    # cs/de -> en: the KB has no cs or de aliases, so with cs/de as the pipeline's source nothing is linked there and
+    # the set holds English rows only (wmt21/de-en: 184 en rows, 0 de); the English reference goes first instead
+    # (--src-lang en), entities are linked on it and projected to the original cs/de text (wmt21/de-en: 189 en +
+    # 171 de rows). The name keeps the data's direction (original cs/de, translated into en).
     for p in cs de; do
-        moses "$ROOT/shards-wmt21/$p-en" "$W/wmt21/newstest2021.$p-en.src.$p" "$W/wmt21/newstest2021.$p-en.ref.A.en" "$p" en
+        moses "$ROOT/shards-wmt21/$p-en" "$W/wmt21/newstest2021.$p-en.ref.A.en" "$W/wmt21/newstest2021.$p-en.src.$p" en "$p"
         ref=A; [ "$p" = cs ] && ref=B
-        moses "$ROOT/shards-wmt22/$p-en" "$W/wmt22/generaltest2022.$p-en.src.$p" \
-            "$W/wmt22/generaltest2022.$p-en.ref.$ref.en" "$p" en
+        moses "$ROOT/shards-wmt22/$p-en" "$W/wmt22/generaltest2022.$p-en.ref.$ref.en" \
+            "$W/wmt22/generaltest2022.$p-en.src.$p" en "$p"
     done
-    moses "$ROOT/shards-wmt23/de-en" "$W/wmt23/generaltest2023.de-en.src.de" "$W/wmt23/generaltest2023.de-en.ref.refA.en" de en
+    moses "$ROOT/shards-wmt23/de-en" "$W/wmt23/generaltest2023.de-en.ref.refA.en" "$W/wmt23/generaltest2023.de-en.src.de" en de
 }
 
 # one run per line; JOBS runs at a time; a failed run does not stop the others, the script then exits 1
