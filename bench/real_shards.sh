@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the real-data shards of the rex quality benchmark (bench/results/rex.md, run 3 = run 4): 33 shard sets,
-# plus 15 added by issue 14 (XQuAD en-{ar,el,hi,ro,ru,th,tr,vi}; WMT {cs,de}-en, WMT24 en-{es,hi}): 48.
+# plus 15 for the later XQuAD languages and the unused wmt-news directions (XQuAD en-{ar,el,hi,ro,ru,th,tr,vi}; WMT {cs,de}-en, WMT24 en-{es,hi}): 48.
 #
 #   bench/real_shards.sh [OUT_ROOT]          # default /work/out; run from anywhere, venv active
 #   JOBS=2 bench/real_shards.sh /work/out    # two pipeline runs at a time (default 1)
@@ -110,7 +110,7 @@ runs() {
         moses "$ROOT/shards-wmt23/$p-en" "$W/wmt23/generaltest2023.$p-en.src.$p" \
             "$W/wmt23/generaltest2023.$p-en.ref.refA.en" "$p" en
     done
-    # issue 14: the pairs/directions of wmt-news not used above (listed after the run-3 sets, so those run first)
+    # the pairs/directions of wmt-news not used above (listed after the run-3 sets, so those run first)
     for p in es hi; do
         moses "$ROOT/shards-wmt24/en-$p" "$ROOT/wmt24-nocanary/wmttest2024.src.en" \
             "$ROOT/wmt24-nocanary/wmttest2024.en-$p.refA.$p" en "$p"

@@ -25,7 +25,7 @@ import torch
 from rex.api import train
 from rex.config import DataConfig, EncoderConfig, ModelConfig, RexConfig, TrainConfig
 from rex.data import build_bag_cache, resolve_shards
-from rex.data.loader import marked_texts
+from rex.data.loader import instance_texts
 from rex.encoder import build_encoder, new_tokenizer
 from rex.encoder.features import FeatureStore, fill
 from rex.encoder.hf import base_reference
@@ -79,8 +79,7 @@ def main() -> None:
                          encoder.output_size)
     report = {"threads": torch.get_num_threads(), "load_before": os.getloadavg()}
     for split, cache in caches.items():
-        items = [(iid, text) for bag in cache.iter_bags(0, 0, False)
-                 for iid, text in zip(bag.column("instance_id"), marked_texts(bag), strict=True)]
+        items = list(instance_texts(cache))
         wall, cpu = time.perf_counter(), cpu_seconds()
         done = fill(store, encoder, tokenizer, items, args.max_length, torch.device("cpu"), args.batch)
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu

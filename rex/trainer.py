@@ -30,7 +30,7 @@ from rex.checkpoint import (
 )
 from rex.config import RexConfig
 from rex.data import BagBatches, BagCache, build_bag_cache, resolve_shards
-from rex.data.loader import marked_texts
+from rex.data.loader import instance_texts
 from rex.distributed import barrier, broadcast, setup_distributed
 from rex.encoder import load_tokenizer, new_tokenizer
 from rex.encoder.features import FeatureStore, fill
@@ -134,8 +134,7 @@ class Trainer:
         store = FeatureStore(root, base_reference_of(self.cfg), self.cfg.encoder.pooling, self.cfg.data.max_length,
                              encoder.output_size)
         if self.env.is_main:
-            items = ((iid, text) for cache in self.caches.values() for bag in cache.iter_bags(0, 0, False)
-                     for iid, text in zip(bag.column("instance_id"), marked_texts(bag), strict=True))
+            items = (item for cache in self.caches.values() for item in instance_texts(cache))
             start = time.perf_counter()
             done = fill(store, encoder, self.tokenizer, items, self.cfg.data.max_length, self.device,
                         self.cfg.data.feature_batch_size, progress=self.cfg.train.progress)

@@ -20,14 +20,6 @@ SAMPLES = {
 }
 
 
-@pytest.mark.parametrize("lang", sorted(SAMPLES))
-def test_offsets_index_the_text(lang):
-    text = SAMPLES[lang]
-    tok = tokenize_text(load_spacy(lang), text)
-    assert tok["tokens"] and all(t.strip() for t in tok["tokens"])
-    assert [text[s:e] for s, e in zip(tok["starts"], tok["ends"], strict=True)] == tok["tokens"]
-
-
 def test_chinese_keeps_latin_words_whole():
     tokens = tokenize_text(load_spacy("zh"), SAMPLES["zh"])["tokens"]
     assert "New" in tokens and "York" in tokens and "北京" in tokens
@@ -69,12 +61,14 @@ XQUAD_SAMPLES = {
 }
 
 
-@pytest.mark.parametrize("lang", sorted(XQUAD_SAMPLES))
-def test_xquad_languages_tokenize_with_offsets(lang):
-    text = XQUAD_SAMPLES[lang]
+@pytest.mark.parametrize("lang", sorted(SAMPLES) + sorted(XQUAD_SAMPLES))
+def test_offsets_index_the_text(lang):
+    text = {**SAMPLES, **XQUAD_SAMPLES}[lang]
     tok = tokenize_text(load_spacy(lang), text)
-    assert len(tok["tokens"]) >= 5 and all(t.strip() for t in tok["tokens"])
+    assert tok["tokens"] and all(t.strip() for t in tok["tokens"])
     assert [text[s:e] for s, e in zip(tok["starts"], tok["ends"], strict=True)] == tok["tokens"]
+    if lang in XQUAD_SAMPLES:  # the later XQuAD languages: real words, not one blob per clause
+        assert len(tok["tokens"]) >= 5
 
 
 def test_thai_is_segmented_into_words():

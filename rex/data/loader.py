@@ -47,6 +47,12 @@ def marked_texts(bag: Bag) -> list[str]:
             for i in bag.index]
 
 
+def instance_texts(cache: BagCache) -> Iterator[tuple[str, str]]:
+    """(instance id, marked text) of every row of a bag cache, in bag order (what the feature cache encodes)."""
+    for bag in cache.iter_bags(0, 0, shuffle=False):
+        yield from zip(bag.column("instance_id"), marked_texts(bag), strict=True)
+
+
 def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[str, int], max_length: int,
             features: FeatureStore | None = None, pooling: str = "start") -> dict:
     """Bags -> one batch. N instances in NB bags, R relations:
