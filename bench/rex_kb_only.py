@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from bench.rex_quality import bench_config, fact_matrices, grouped, instances, ovr_probs, table
+from rex.config import RetrievalConfig
 from rex.data import build_bag_cache, resolve_shards
 from rex.evaluate import metrics_from_scores
-from rex.retrieval.retriever import load_retriever
+from rex.retrieval.policy import build_retriever
 
 
 def main() -> None:
@@ -47,8 +48,8 @@ def main() -> None:
     cache_dir = args.cache_dir or out / "bag-cache"
     caches = {s: build_bag_cache(files, s, base.data, cache_dir) for s in ("train", "dev", "test")}
     labels = caches["train"].labels
-    held = caches["dev"].pairs() | caches["test"].pairs()  # as rex.trainer.Trainer._retriever
-    retriever = load_retriever(args.retrieval_index, k=args.retrieval_k, exclude_pairs=held)
+    retriever = build_retriever(RetrievalConfig(enabled=True, index_dir=args.retrieval_index, k=args.retrieval_k),
+                                "train", heldout_pairs=caches["dev"].pairs() | caches["test"].pairs())
     start = time.perf_counter()
     x_train, x_test = fact_matrices(retriever, caches, args.seed)
     train_labels = [bag.labels for bag in caches["train"].iter_bags(args.seed, 0, shuffle=False)]

@@ -111,10 +111,11 @@ def kb_baselines(index_dir: str, k: int, caches: dict, train_rows, test_rows, la
     with the trainer's retriever (same index, k, and dev/test pairs excluded)."""
     from scipy import sparse
 
-    from rex.retrieval.retriever import load_retriever
+    from rex.config import RetrievalConfig
+    from rex.retrieval.policy import build_retriever
 
-    held = caches["dev"].pairs() | caches["test"].pairs()  # as rex.trainer.Trainer._retriever
-    retriever = load_retriever(index_dir, k=k, exclude_pairs=held)
+    retriever = build_retriever(RetrievalConfig(enabled=True, index_dir=index_dir, k=k), "train",
+                                heldout_pairs=caches["dev"].pairs() | caches["test"].pairs())
     f_train, f_test = fact_matrices(retriever, caches, seed)
     train_bag_labels = [bag.labels for bag in caches["train"].iter_bags(seed, 0, shuffle=False)]
     bag_probs = ovr_probs(f_train, train_bag_labels, f_test, labels)

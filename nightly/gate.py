@@ -26,6 +26,7 @@ from rex.data import BagBatches, BagCache, build_bag_cache, resolve_shards
 from rex.evaluate import ALL, score_bags
 from rex.metrics import evaluate_scores, save_pr_plot
 from rex.model.io import load_model_dir
+from rex.retrieval.policy import build_retriever
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,11 @@ def build_eval_cache(shards: Sequence[str], data: DataConfig, cache_root: str | 
 
 
 def score_model(model_dir: str | Path, cache: BagCache, data: DataConfig, seed: int, device: torch.device,
-                batch_size: int = 64) -> ModelScores:
-    """Score every bag of ``cache`` with the model in ``model_dir`` (with its own retrieval index, if any)."""
+                batch_size: int = 64, shards: Sequence[str] = ()) -> ModelScores:
+    """Score every bag of ``cache`` with the model in ``model_dir`` (with its own retrieval index, if any; the
+    dev and test pairs of ``shards``, the cache's own, are withheld as in rex.retrieval.policy)."""
     loaded = load_model_dir(model_dir, device)
-    retriever = None
-    ret = loaded.config.model.retrieval
-    if ret is not None and ret.enabled:
-        from rex.retrieval.retriever import load_retriever
-
-        retriever = load_retriever(ret.index_dir, k=ret.k, exclude_pairs=cache.pairs())
+    retriever = build_retriever(loaded.config.model.retrieval, "evaluate", shards=shards)
     batches = BagBatches(cache, loaded.tokenizer, loaded.labels, batch_size=batch_size,
                          max_length=loaded.config.data.max_length, max_bag_size=data.max_bag_size, seed=seed,
                          shuffle=False)

@@ -258,11 +258,12 @@ class Night:
         comparisons = {}
         for name, shards in eval_sets.items():
             cache = build_eval_cache(shards, rex_cfg.data, self.dir / "eval-cache")
-            cand = score_model(train_out["model_dir"], cache, rex_cfg.data, rex_cfg.train.seed, self.device)
+            cand = score_model(train_out["model_dir"], cache, rex_cfg.data, rex_cfg.train.seed, self.device,
+                               shards=shards)
             champ = None
             if champion:
                 champ = score_model(self.registry.model_dir(champion), cache, rex_cfg.data, rex_cfg.train.seed,
-                                    self.device)
+                                    self.device, shards=shards)
             plot = self.dir / ("pr.png" if name == "test" else f"pr-{len(comparisons)}.png")
             comparisons[name] = compare(cand, champ, plot,
                                         title=f"night {self.night}: candidate vs {champion or 'no champion'}")

@@ -15,7 +15,7 @@ from apache_beam.metrics import Metrics
 NAMESPACE = "xds"
 REJECTS = "rejects"
 # Stages whose rejects are whole input pairs: input_pairs = accepted_pairs + rejects of these stages.
-PAIR_STAGES = ("read", "validate", "tokenize")
+PAIR_STAGES = ("read", "validate", "tokenize", "verbalize")  # verbalize: KB facts x languages (pipelines.verbalize)
 RAW_LIMIT = 2000
 
 

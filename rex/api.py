@@ -14,6 +14,7 @@ from rex.config import DataConfig, EncoderConfig, ModelConfig, RexConfig, TrainC
 from rex.data import BagBatches, build_bag_cache, resolve_shards
 from rex.evaluate import metrics_from_scores, score_bags
 from rex.model.io import load_model_dir
+from rex.retrieval.policy import build_retriever
 
 
 def train(config: RexConfig, out_dir: str | Path) -> dict:
@@ -50,12 +51,8 @@ def evaluate_model(model_dir: str | Path, shards: Sequence[str], split: str = "t
     data_cfg = dataclasses.replace(loaded.config.data, shards=list(shards))
     with tempfile.TemporaryDirectory(prefix="rex-eval-") as tmp:
         cache = build_bag_cache(resolve_shards(shards), split, data_cfg, cache_dir or tmp)
-        retriever = None
-        ret = loaded.config.model.retrieval
-        if ret is not None and ret.enabled:
-            from rex.retrieval.retriever import load_retriever
-
-            retriever = load_retriever(retrieval_index or ret.index_dir, k=ret.k, exclude_pairs=cache.pairs())
+        retriever = build_retriever(loaded.config.model.retrieval, "evaluate", shards=shards,
+                                    index_dir=retrieval_index)
         data = BagBatches(cache, loaded.tokenizer, loaded.labels, batch_size=loaded.config.train.eval_batch_size,
                           max_length=data_cfg.max_length, max_bag_size=data_cfg.max_bag_size,
                           seed=loaded.config.train.seed, shuffle=False, pooling=loaded.config.encoder.pooling)

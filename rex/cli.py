@@ -126,12 +126,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     loaded = load_model_dir(args.model, device)
-    retriever = None
-    ret = loaded.config.model.retrieval
-    if ret is not None and ret.enabled:
-        from rex.retrieval.retriever import load_retriever
+    from rex.retrieval.policy import build_retriever
 
-        retriever = load_retriever(args.retrieval_index or ret.index_dir, k=ret.k, exclude_pairs=set())
+    retriever = build_retriever(loaded.config.model.retrieval, "predict", index_dir=args.retrieval_index)
     count = predict_file(loaded, args.input, args.output, device, retriever)
     print(f"{count} predictions written to {args.output}", file=sys.stderr)
     return 0

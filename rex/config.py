@@ -56,7 +56,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         _check(0.0 <= self.min_confidence <= 1.0, f"data.min_confidence must be in [0, 1], got {self.min_confidence}")
         bad = set(self.label_sources) - set(LABEL_SOURCES)
-        _check(not bad and bool(self.label_sources), f"data.label_sources must be linked/projected, got {bad}")
+        _check(not bad and bool(self.label_sources), f"data.label_sources must be among {LABEL_SOURCES}, got {bad}")
         _check(self.max_bag_size >= 1, "data.max_bag_size must be >= 1")
         _check(self.partition_rows >= 1 and self.buffer_partitions >= 1, "partition sizes must be >= 1")
         _check(self.num_workers >= 0, "data.num_workers must be >= 0")
@@ -177,6 +177,9 @@ class TrainConfig:
     init_from: str | None = None  # warm start: a saved model directory
     progress: bool = True
     cpu_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default); 1 is fastest on a busy machine
+    # after training, set model.threshold to the cut with the best micro F1 on the dev split's whole bags and
+    # save it with the model (sigmoid scores of a model trained on a mostly-NA mix rarely reach 0.5)
+    tune_threshold: bool = True
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")

@@ -69,6 +69,25 @@ def pr_auc(gold: np.ndarray, scores: np.ndarray) -> float:
     return float(auc(np.r_[0.0, recall], np.r_[precision[0], precision]))
 
 
+def best_f1_threshold(gold: np.ndarray, scores: np.ndarray, floor: float = 0.01) -> tuple[float, float] | None:
+    """(threshold, micro F1) of the cut through the ranked (item, relation) pairs that maximises micro F1,
+    or None without a positive pair. The threshold is the lowest score predicted at that cut (rounded down to
+    6 decimals, so ``scores >= threshold`` predicts exactly those pairs), and never below ``floor``."""
+    flat = np.asarray(scores, float).ravel()
+    precision, recall = pr_curve(gold, scores)
+    if not len(recall) or not recall[-1]:
+        return None
+    ranked = np.sort(flat)[::-1]
+    # a cut may only fall where the score changes, or pairs with the same score would be split
+    last_of_score = np.r_[ranked[1:] < ranked[:-1], True]
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    f1 = np.where(last_of_score & (ranked >= floor), f1, -1.0)
+    best = int(np.argmax(f1))
+    if f1[best] < 0:
+        return None
+    return max(floor, float(np.floor(ranked[best] * 1e6) / 1e6)), float(f1[best])
+
+
 def precision_at(gold: np.ndarray, scores: np.ndarray, n: int) -> float:
     """Precision of the ``n`` highest-scored (item, relation) pairs (fewer when there are fewer pairs)."""
     precision, _ = pr_curve(gold, scores)

@@ -34,10 +34,12 @@ from rex.data.loader import instance_texts
 from rex.distributed import barrier, broadcast, setup_distributed
 from rex.encoder import load_tokenizer, new_tokenizer
 from rex.encoder.features import FeatureStore, fill
-from rex.evaluate import facts_for, metrics_from_scores, score_bags, to_device
+from rex.evaluate import ALL, facts_for, metrics_from_scores, score_bags, to_device
+from rex.metrics import best_f1_threshold
 from rex.model.io import WEIGHTS, base_reference_of, build_model, load_model_dir, load_weights, save_model_dir
 from rex.model.relation import class_weights, relation_loss
 from rex.optim import amp_dtype, autocast, build_optimizer
+from rex.retrieval.policy import build_retriever
 from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -181,12 +183,8 @@ class Trainer:
         ret = self.cfg.model.retrieval
         if ret is None or not ret.enabled:
             return None, None
-        try:
-            from rex.retrieval.retriever import load_retriever
-        except ImportError as err:
-            raise RuntimeError(f"model.retrieval is enabled but rex.retrieval.retriever is unavailable: {err}") from err
-        held_out = self.caches["dev"].pairs() | self.caches["test"].pairs()
-        retriever = load_retriever(ret.index_dir, k=ret.k, exclude_pairs=held_out)
+        retriever = build_retriever(ret, "train",
+                                    heldout_pairs=self.caches["dev"].pairs() | self.caches["test"].pairs())
         return retriever, retriever.dim
 
     def _batches(self, split: str, shuffle: bool) -> BagBatches:
@@ -324,12 +322,30 @@ class Trainer:
             prune_checkpoints(self.ckpt_root, self.cfg.train.keep_checkpoints)
         barrier()
 
+    def _tune_threshold(self) -> dict:
+        """Dev's best micro-F1 threshold becomes model.threshold of the saved model (kept when dev has none)."""
+        scored = score_bags(self.model, self._loader(self._batches("dev", shuffle=False)), self.device,
+                            self.retriever)
+        found = best_f1_threshold(*scored[ALL])
+        before = self.cfg.model.threshold
+        if found is not None:
+            self.cfg.model.threshold = found[0]
+            self.save_model(self.out / "model")
+        record = {"threshold": self.cfg.model.threshold, "threshold_before": before,
+                  "dev_f1_at_threshold": None if found is None else found[1]}
+        self._log(record)
+        logger.info("model.threshold %.4g -> %.4g (dev micro F1 %s)", before, self.cfg.model.threshold,
+                    "n/a" if found is None else f"{found[1]:.3f}")
+        return record
+
     def _finish(self) -> dict:
         results: dict = {"steps": self.progress.step, "best_step": self.progress.best_step}
         if self.env.is_main:
             if not (self.out / "model" / WEIGHTS).exists():  # no dev split: the last weights are the model
                 self.save_model(self.out / "model")
             load_weights(self.model, self.out / "model", self.cfg, str(self.device))
+            if self.cfg.train.tune_threshold and self.caches["dev"].num_bags:
+                results["threshold"] = self._tune_threshold()
             if self.caches["dev"].num_bags:
                 results["dev"] = self.evaluate("dev")
             if self.caches["test"].num_bags:

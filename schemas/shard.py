@@ -22,7 +22,7 @@ SPAN_TYPE = pa.struct(
 """An entity mention. Token span [token_start, token_end) and character span [char_start, char_end)
 are half-open; ``surface == text[char_start:char_end]``."""
 
-LABEL_SOURCES = ("linked", "projected")
+LABEL_SOURCES = ("linked", "projected", "verbalized")
 SPLITS = ("train", "dev", "test")
 
 SHARD_SCHEMA = with_meta(
@@ -48,7 +48,7 @@ SHARD_SCHEMA = with_meta(
             pa.list_(pa.string()),
             "KB relation ids holding from head to tail, sorted; empty means no relation.",
         ),
-        field("label_source", pa.string(), "'linked': both mentions linked on this side; 'projected': projected."),
+        field("label_source", pa.string(), "'linked': both mentions linked on this side; 'projected': projected; 'verbalized': a KB fact written with its relation template (pipelines.verbalize)."),
         field(
             "projection_confidence",
             pa.float32(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rex.metrics import evaluate_scores, pr_auc, pr_curve, precision_at, prf, save_pr_plot
+from rex.metrics import best_f1_threshold, evaluate_scores, pr_auc, pr_curve, precision_at, prf, save_pr_plot
 
 
 def test_prf_micro_macro_excludes_no_relation():
@@ -48,3 +48,21 @@ def test_evaluate_scores_threshold_and_counts(tmp_path):
     assert out["pr_auc"] == pytest.approx(1.0)  # both positives ranked first
     save_pr_plot({"all": (gold, scores)}, str(tmp_path / "pr.png"), "t")
     assert (tmp_path / "pr.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_best_f1_threshold_picks_the_cut_with_the_best_micro_f1():
+    gold = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
+    scores = np.array([[0.30, 0.01], [0.20, 0.02], [0.05, 0.25], [0.04, 0.03]])
+    threshold, f1 = best_f1_threshold(gold, scores)
+    # the three positives are the three highest scores: the cut after them gives F1 1
+    assert threshold == pytest.approx(0.2, abs=1e-6) and f1 == pytest.approx(1.0)
+    assert prf(gold, scores >= threshold)["micro_f1"] == pytest.approx(1.0)
+
+
+def test_best_f1_threshold_never_splits_tied_scores_and_respects_the_floor():
+    gold = np.array([[1], [0], [0]])
+    tied = np.array([[0.4], [0.4], [0.1]])
+    threshold, f1 = best_f1_threshold(gold, tied)
+    assert threshold == pytest.approx(0.4, abs=1e-6) and f1 == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert best_f1_threshold(gold, np.array([[0.001], [0.0], [0.0]])) is None  # only below the floor
+    assert best_f1_threshold(np.zeros((2, 1)), np.ones((2, 1))) is None  # no positive

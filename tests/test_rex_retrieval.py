@@ -246,3 +246,31 @@ def test_cli_build_and_query_with_heldout_shards(tmp_path, kb, capsys):
     answers = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [a["head"] for a in answers] == ["Q1", "Qx"]
     assert all(len(a["facts"]) < k and a["note"].endswith(f"k={k} facts found") for a in answers)
+
+
+def test_one_builder_one_policy(tmp_path, kb, heldout, fact_index):
+    """build_retriever: train and evaluate withhold every dev/test pair of the shards (read through
+    resolve_shards, so a rejects folder beside them is skipped), predict withholds nothing more."""
+    from rex.config import RetrievalConfig
+    from rex.retrieval.policy import build_retriever
+
+    index_dir = str(tmp_path / "idx")
+    fact_index.save(index_dir)
+    shards = tmp_path / "shards"
+    (shards / "dev").mkdir(parents=True)
+    (shards / "rejects").mkdir()
+    (shards / "rejects" / "rejects-0.parquet").write_bytes(b"not a shard")  # never opened
+    held = sorted(heldout)
+    rows = [_shard_row(h, t, "dev") for h, t in held] + [_shard_row("Q1", "Q3", "train")]
+    write_parquet(rows, str(shards / "dev" / "part-0.parquet"), SHARD_SCHEMA)
+    ret = RetrievalConfig(enabled=True, index_dir=index_dir, k=4)
+    assert build_retriever(None, "train") is None
+    assert build_retriever(RetrievalConfig(enabled=False), "evaluate") is None
+    evaluating = build_retriever(ret, "evaluate", shards=[str(shards)])
+    training = build_retriever(ret, "train", heldout_pairs=heldout)
+    predicting = build_retriever(ret, "predict", shards=[str(shards)])
+    query = [("Q1", "Q3"), ("Q7", "Q20")]
+    assert evaluating.retrieve(query).fact_ids == training.retrieve(query).fact_ids
+    assert predicting.exclude_codes.size == 0 < evaluating.exclude_codes.size
+    with pytest.raises(ValueError, match="purpose"):
+        build_retriever(ret, "serve")

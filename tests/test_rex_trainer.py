@@ -40,6 +40,10 @@ def test_a_few_steps_lower_the_loss_and_write_artefacts(shards, tmp_path):
     assert losses[-1] < 0.7 * losses[0]
     assert any(r.get("consistency", 0) > 0 for r in _log(tmp_path))
     assert set(results["test"]) >= {"all", "en", "de"} and "pr_auc" in results["test"]["all"]
+    # the saved model carries dev's best-F1 threshold, and dev F1 at it is the F1 the tuning found
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())["model"]["threshold"]
+    assert saved == results["threshold"]["threshold"] != 0.5
+    assert results["dev"]["all"]["micro_f1"] == pytest.approx(results["threshold"]["dev_f1_at_threshold"])
     for name in ("model/config.json", "model/labels.json", "model/model.safetensors", "model/spm.model",
                  "metrics.json", "pr_curve.png", "checkpoints/step-0000024/trainer_state.pt"):
         assert (tmp_path / name).exists(), name

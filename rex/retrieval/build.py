@@ -12,25 +12,19 @@ vector fed to the model (the "value", F = 3d) is [u_h ; u_r ; u_t].
 
 from __future__ import annotations
 
-import glob
 import logging
-import os
 import time
-from collections.abc import Iterable
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from rex.retrieval.index import FORMAT, FactIndex, build_faiss, model_hash
 from rex.retrieval.kge import KGEConfig, train_kge
-from schemas.io import check_schema
+from rex.retrieval.policy import HELDOUT_SPLITS, heldout_pairs_from_shards, unordered  # noqa: F401 (re-exported)
 from schemas.kb import KnowledgeBase
-from schemas.shard import SHARD_SCHEMA
 
 logger = logging.getLogger(__name__)
 
-HELDOUT_SPLITS = ("dev", "test")
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -50,34 +44,6 @@ def fact_values(entity_unit: np.ndarray, relation_unit: np.ndarray, facts: np.nd
     return np.concatenate(
         [entity_unit[facts[..., 0]], relation_unit[facts[..., 1]], entity_unit[facts[..., 2]]], axis=-1
     )
-
-
-def unordered(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
-
-
-def heldout_pairs_from_shards(roots: Iterable[str], splits: Iterable[str] = HELDOUT_SPLITS) -> set[tuple[str, str]]:
-    """Unordered (head, tail) kb-id pairs of the dev/test rows of the shards under ``roots`` (folders or globs).
-
-    Reads only the head, tail and split columns; checks each file's schema (SchemaMismatchError names the file).
-    """
-    splits = set(splits)
-    pairs: set[tuple[str, str]] = set()
-    files: list[str] = []
-    for root in roots:
-        found = sorted(glob.glob(os.path.join(root, "**", "*.parquet"), recursive=True)) if os.path.isdir(root) \
-            else sorted(glob.glob(root, recursive=True))
-        if not found:
-            raise FileNotFoundError(f"no Parquet shards under {root}")
-        files.extend(found)
-    for path in files:
-        check_schema(pq.read_schema(path), SHARD_SCHEMA, path)
-        table = pq.read_table(path, columns=["head", "tail", "split"]).to_pydict()
-        for head, tail, split in zip(table["head"], table["tail"], table["split"], strict=True):
-            if split in splits:
-                pairs.add(unordered(head["kb_id"], tail["kb_id"]))
-    logger.info("%d held-out (%s) pairs from %d shard files", len(pairs), "/".join(sorted(splits)), len(files))
-    return pairs
 
 
 def read_pairs_tsv(path: str) -> set[tuple[str, str]]:
