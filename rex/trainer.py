@@ -13,6 +13,8 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,7 +30,7 @@ from rex.checkpoint import (
     trainer_state,
     write_extra,
 )
-from rex.config import RexConfig
+from rex.config import DataConfig, RexConfig
 from rex.data import BagBatches, BagCache, build_bag_cache, resolve_shards
 from rex.data.loader import instance_texts
 from rex.distributed import barrier, broadcast, setup_distributed
@@ -45,11 +47,25 @@ from schemas.shard import SPLITS
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class Start:
+    """Where a run starts: the effective config, the tokenizer, the label set, and the warm-start model."""
+
+    config: RexConfig  # the user's, with encoder/model sections from the checkpoint or warm-start model
+    tokenizer: object
+    labels: list[str]
+    warm: object | None = None  # a LoadedModel to copy weights from (train.init_from), never on resume
+
+
 class Trainer:
-    """Builds data, tokenizer, model and optimizer from a RexConfig; ``train()`` runs to the end."""
+    """Builds data, tokenizer, model and optimizer from a RexConfig; ``train()`` runs to the end.
+
+    Setup order matters: the bag caches come first (the label set and a new tokenizer are learned from the
+    train split), then the start point (a resumed run takes its encoder and label set from the checkpoint),
+    the retriever (its dimensions shape the model), the model, its frozen-feature cache, and the optimizer."""
 
     def __init__(self, config: RexConfig, out_dir: str | Path):
-        self.cfg, self.out = config, Path(out_dir)
+        self.out = Path(out_dir)
         self.env = setup_distributed()
         self.device = self.env.device
         self.out.mkdir(parents=True, exist_ok=True)
@@ -58,30 +74,20 @@ class Trainer:
         if config.train.cpu_threads and self.device.type == "cpu":
             torch.set_num_threads(config.train.cpu_threads)
         resume = latest_checkpoint(self.ckpt_root)
-        self.caches = self._build_caches()
-        self._write_relation_stats()
-        self.tokenizer, self.labels, warm = self._tokenizer_and_labels(resume)
-        self.retriever, fact_dim = self._retriever()
+        self.caches = build_caches(config, self.out, self.env)
+        write_relation_stats(self.caches, self.out, self.env.is_main)
+        start = starting_point(config, resume, self.caches["train"], self.out, self.env.is_main)
+        self.cfg, self.tokenizer, self.labels = start.config, start.tokenizer, start.labels
+        self.retriever = self._retriever()
+        self.fact_dim = self.retriever.dim if self.retriever is not None else None
         self.role_dim = getattr(self.retriever, "role_dim", None) or None
-        self.model = build_model(self.cfg, self.tokenizer, self.labels, fact_dim,
-                                 role_dim=self.role_dim).to(self.device)
-        if resume is not None:
-            load_weights(self.model, resume, self.cfg, str(self.device))
-        elif warm is not None:
-            _warm_start(self.model, warm, self.labels)
-        self.fact_dim = fact_dim
+        self.model = self._model(resume, start.warm)
         self.features = self._features()
         self.class_weight = self._class_weight()
-        self.optimizer, self.scheduler = build_optimizer(self.model, config.train)
-        self.amp = amp_dtype(config.train, self.device)
+        self.optimizer, self.scheduler = build_optimizer(self.model, self.cfg.train)
+        self.amp = amp_dtype(self.cfg.train, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
-        self.progress = Progress(world=self.env.world)
-        if resume is not None:
-            self.progress = load_trainer_state(resume, self.optimizer, self.scheduler, self.scaler, self.device)
-            if self.progress.world != self.env.world:
-                logger.warning("resuming a %d-rank run on %d ranks: the data order changes", self.progress.world,
-                               self.env.world)
-            logger.info("resumed from %s at step %d", resume, self.progress.step)
+        self.progress = self._progress(resume)
         self.net = self.model
         if self.env.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -89,38 +95,28 @@ class Trainer:
         self.train_data = self._batches("train", shuffle=True)
         if len(self.train_data) == 0:
             raise ValueError(f"no training batches: {self.caches['train'].num_bags} train bags for batch size "
-                             f"{config.train.batch_size} x {self.env.world} ranks (shards: {config.data.shards})")
+                             f"{self.cfg.train.batch_size} x {self.env.world} ranks (shards: {self.cfg.data.shards})")
 
     # ----- setup -----
-    def _build_caches(self) -> dict[str, BagCache]:
-        shards = resolve_shards(self.cfg.data.shards)
-        root = self.cfg.data.cache_dir or str(self.out / "bag-cache")
-        caches = {}
-        for split in SPLITS:  # rank 0 builds; the others then find the finished cache
-            if self.env.is_main:
-                caches[split] = build_bag_cache(shards, split, self.cfg.data, root)
-            barrier()
-            if not self.env.is_main:
-                caches[split] = build_bag_cache(shards, split, self.cfg.data, root)
-        return caches
+    def _model(self, resume: Path | None, warm) -> torch.nn.Module:
+        model = build_model(self.cfg, self.tokenizer, self.labels, self.fact_dim,
+                            role_dim=self.role_dim).to(self.device)
+        if resume is not None:
+            load_weights(model, resume, self.cfg, str(self.device))
+        elif warm is not None:
+            _warm_start(model, warm, self.labels)
+        return model
 
-    def _write_relation_stats(self) -> None:
-        stats = {split: cache.relation_stats() for split, cache in self.caches.items()}
-        if self.env.is_main:
-            (self.out / "relation_stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n",
-                                                          encoding="utf-8")
-        train = stats["train"]["bags"]
-        logger.info("train bags per relation: %s", ", ".join(f"{r}={n}" for r, n in
-                                                              sorted(train.items(), key=lambda kv: -kv[1])))
-
-    def _select_labels(self, labels: list[str]) -> list[str]:
-        """data.relations / data.exclude_relations applied to the train split's relations."""
-        d = self.cfg.data
-        keep = [r for r in labels if (d.relations is None or r in d.relations) and r not in d.exclude_relations]
-        if not keep:
-            raise ValueError(f"no relation left to train: train has {labels}, data.relations={d.relations}, "
-                             f"data.exclude_relations={d.exclude_relations}")
-        return keep
+    def _progress(self, resume: Path | None) -> Progress:
+        """A new run's counters, or the checkpoint's (which also restores optimizer, scheduler and scaler)."""
+        if resume is None:
+            return Progress(world=self.env.world)
+        progress = load_trainer_state(resume, self.optimizer, self.scheduler, self.scaler, self.device)
+        if progress.world != self.env.world:
+            logger.warning("resuming a %d-rank run on %d ranks: the data order changes", progress.world,
+                           self.env.world)
+        logger.info("resumed from %s at step %d", resume, progress.step)
+        return progress
 
     def _class_weight(self) -> torch.Tensor | None:
         bags = self.caches["train"].relation_stats()["bags"]
@@ -147,45 +143,12 @@ class Trainer:
         store.refresh()
         return store
 
-    def _tokenizer_and_labels(self, resume: Path | None):
-        """From the checkpoint (resume), the warm-start model, or new (sentencepiece trained on train text)."""
-        if resume is not None:
-            saved = json.loads((resume / "config.json").read_text(encoding="utf-8"))
-            self.cfg = RexConfig.from_dict({**self.cfg.to_dict(), "encoder": saved["encoder"], "model": saved["model"]})
-            labels = json.loads((resume / "labels.json").read_text(encoding="utf-8"))["relations"]
-            return load_tokenizer(self.cfg.encoder, str(resume)), labels, None
-        train_labels = self._select_labels(self.caches["train"].labels) if self.caches["train"].labels else []
-        if not train_labels:
-            raise ValueError(f"the training split has no relation labels (shards: {self.cfg.data.shards})")
-        if self.cfg.train.init_from:
-            warm = load_model_dir(self.cfg.train.init_from)
-            self.cfg = RexConfig.from_dict({**self.cfg.to_dict(), "encoder": warm.config.to_dict()["encoder"]})
-            labels = warm.labels + [r for r in train_labels if r not in warm.labels]
-            return warm.tokenizer, labels, warm
-        tok_dir = self.out / "tokenizer-init"
-        if self.env.is_main:
-            tok_dir.mkdir(exist_ok=True)
-            new_tokenizer(self.cfg.encoder, self._train_sentences()).save(str(tok_dir))
-        barrier()
-        return load_tokenizer(self.cfg.encoder, str(tok_dir)), train_labels, None
-
-    def _train_sentences(self):
-        seen: set[str] = set()
-        for part in range(len(self.caches["train"].meta["partitions"])):
-            for bag in self.caches["train"].read_partition(part):
-                for text in bag.column("text"):
-                    if text not in seen and len(seen) < self.cfg.encoder.spm_max_sentences:
-                        seen.add(text)
-                        yield text
-
     def _retriever(self):
         """KB fact retrieval (rex.retrieval) when enabled; dev and test pairs are excluded (leak-free)."""
         ret = self.cfg.model.retrieval
         if ret is None or not ret.enabled:
-            return None, None
-        retriever = build_retriever(ret, "train",
-                                    heldout_pairs=self.caches["dev"].pairs() | self.caches["test"].pairs())
-        return retriever, retriever.dim
+            return None
+        return build_retriever(ret, "train", heldout_pairs=self.caches["dev"].pairs() | self.caches["test"].pairs())
 
     def _batches(self, split: str, shuffle: bool) -> BagBatches:
         d, t = self.cfg.data, self.cfg.train
@@ -204,6 +167,8 @@ class Trainer:
     def train(self) -> dict:
         """Train to max_steps or early stop; returns {'dev': best dev metrics, 'test': test metrics, ...}."""
         t, p = self.cfg.train, self.progress
+        # on resume, skip the batches of the interrupted epoch already trained on: the data order is a function
+        # of (seed, epoch), so the resumed run sees exactly the batches the uninterrupted one would have
         self.train_data.set_epoch(p.epoch, p.batch_in_epoch)
         batches, accum, stop = iter(self._loader(self.train_data)), 0, False
         window = {"loss": 0.0, "bce": 0.0, "consistency": 0.0, "n": 0, "examples": 0, "t0": time.perf_counter()}
@@ -217,6 +182,7 @@ class Trainer:
                 continue
             p.batch_in_epoch += 1
             accum += 1
+            # gradients add up over accum_steps micro-batches; DDP syncs them only on the last one
             self._micro_step(batch, sync=accum == t.accum_steps, window=window)
             if accum < t.accum_steps:
                 continue
@@ -226,6 +192,8 @@ class Trainer:
             bar.update(1)
             if p.step % t.log_every == 0:
                 self._log_train(window, bar)
+            # dev picks the model (best PR-AUC) and may stop early; a checkpoint follows the evaluation so a
+            # resumed run knows the best score so far
             if p.step % t.eval_every == 0 or p.step == t.max_steps:
                 stop = self._evaluate_dev()
             if p.step % t.save_every == 0 or p.step == t.max_steps or stop:
@@ -262,6 +230,7 @@ class Trainer:
         return out
 
     def _optimizer_step(self) -> None:
+        # fp16 gradients are scaled: unscale before clipping, so the clip norm is in true units
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
@@ -353,6 +322,76 @@ class Trainer:
             (self.out / "metrics.json").write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
         barrier()
         return results
+
+
+def build_caches(config: RexConfig, out: Path, env) -> dict[str, BagCache]:
+    """The bag cache of every split (rank 0 builds; the others then find the finished cache)."""
+    shards = resolve_shards(config.data.shards)
+    root = config.data.cache_dir or str(out / "bag-cache")
+    caches = {}
+    for split in SPLITS:
+        if env.is_main:
+            caches[split] = build_bag_cache(shards, split, config.data, root)
+        barrier()
+        if not env.is_main:
+            caches[split] = build_bag_cache(shards, split, config.data, root)
+    return caches
+
+
+def write_relation_stats(caches: dict[str, BagCache], out: Path, is_main: bool) -> None:
+    """relation_stats.json: bags and instances per relation and language of each split."""
+    stats = {split: cache.relation_stats() for split, cache in caches.items()}
+    if is_main:
+        (out / "relation_stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    train = stats["train"]["bags"]
+    logger.info("train bags per relation: %s", ", ".join(f"{r}={n}" for r, n in
+                                                          sorted(train.items(), key=lambda kv: -kv[1])))
+
+
+def select_labels(labels: list[str], data: DataConfig) -> list[str]:
+    """data.relations / data.exclude_relations applied to the train split's relations."""
+    keep = [r for r in labels if (data.relations is None or r in data.relations) and r not in data.exclude_relations]
+    if not keep:
+        raise ValueError(f"no relation left to train: train has {labels}, data.relations={data.relations}, "
+                         f"data.exclude_relations={data.exclude_relations}")
+    return keep
+
+
+def starting_point(config: RexConfig, resume: Path | None, train: BagCache, out: Path, is_main: bool) -> Start:
+    """From the checkpoint (resume), the warm-start model (train.init_from), or new: a sentencepiece tokenizer
+    trained on the train split's text (scratch encoders; Hugging Face encoders load their own)."""
+    if resume is not None:
+        # a resumed run must rebuild the network it saved: its encoder and model sections win over the flags
+        saved = json.loads((resume / "config.json").read_text(encoding="utf-8"))
+        cfg = RexConfig.from_dict({**config.to_dict(), "encoder": saved["encoder"], "model": saved["model"]})
+        labels = json.loads((resume / "labels.json").read_text(encoding="utf-8"))["relations"]
+        return Start(cfg, load_tokenizer(cfg.encoder, str(resume)), labels)
+    train_labels = select_labels(train.labels, config.data) if train.labels else []
+    if not train_labels:
+        raise ValueError(f"the training split has no relation labels (shards: {config.data.shards})")
+    if config.train.init_from:
+        warm = load_model_dir(config.train.init_from)
+        cfg = RexConfig.from_dict({**config.to_dict(), "encoder": warm.config.to_dict()["encoder"]})
+        # the previous labels keep their classifier rows; new relations are appended
+        labels = warm.labels + [r for r in train_labels if r not in warm.labels]
+        return Start(cfg, warm.tokenizer, labels, warm)
+    tok_dir = out / "tokenizer-init"
+    if is_main:
+        tok_dir.mkdir(exist_ok=True)
+        new_tokenizer(config.encoder, _train_sentences(train, config.encoder.spm_max_sentences)).save(str(tok_dir))
+    barrier()
+    return Start(config, load_tokenizer(config.encoder, str(tok_dir)), train_labels)
+
+
+def _train_sentences(train: BagCache, limit: int) -> Iterator[str]:
+    """Distinct train sentences, at most ``limit``, for the tokenizer."""
+    seen: set[str] = set()
+    for part in range(len(train.meta["partitions"])):
+        for bag in train.read_partition(part):
+            for text in bag.column("text"):
+                if text not in seen and len(seen) < limit:
+                    seen.add(text)
+                    yield text
 
 
 def _warm_start(model: torch.nn.Module, warm, labels: list[str]) -> None:
