@@ -134,6 +134,10 @@ class ModelConfig:
 
     aggregator: str = "att"  # instance (sentence-level) | att (selective attention) | avg | one (at-least-one)
     dropout: float = 0.1
+    # > 0: a hidden layer (Linear, GELU, dropout) of this width between the instance representation and the
+    # classifier; a linear head over frozen [head; tail] features can only add the two entities' evidence, a hidden
+    # layer lets it combine them (a person AND an organisation); 0 = the linear head
+    head_hidden: int = 0
     threshold: float = 0.5  # a relation is predicted when its probability reaches this; NA = none does
     pos_weight: float = 1.0  # BCE weight of positive labels (> 1 counters the no-relation majority)
     # per-relation weight of positive labels from the train bag counts n_r, normalised to mean 1 over the
@@ -152,6 +156,7 @@ class ModelConfig:
         _check(self.pos_weight > 0.0, "model.pos_weight must be > 0")
         _check(self.class_weighting in CLASS_WEIGHTINGS, f"model.class_weighting must be one of {CLASS_WEIGHTINGS}")
         _check(0.0 < self.threshold < 1.0, "model.threshold must be in (0, 1)")
+        _check(self.head_hidden >= 0, "model.head_hidden must be >= 0")
 
 
 @dataclass

@@ -108,3 +108,39 @@ def test_model_directory_round_trip(tokenizer, tmp_path):
     (tmp_path / "m" / "labels.json").unlink()
     with pytest.raises(FileNotFoundError, match="missing labels.json"):
         load_model_dir(tmp_path / "m")
+
+
+def _fit_interaction(tokenizer, head_hidden: int) -> float:
+    """Train the classifier alone on cached-style ``features`` (N, 2H) whose label needs head AND tail type:
+    relation = (head feature 0 > 0) XOR (tail feature H > 0). Returns training accuracy."""
+    torch.manual_seed(0)
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
+                    model=ModelConfig(aggregator="instance", dropout=0.0, head_hidden=head_hidden))
+    model = build_model(cfg, tokenizer, ["P108"])
+    feats = torch.randn(256, 32)
+    gold = ((feats[:, 0] > 0) ^ (feats[:, 16] > 0)).float()[:, None]  # (N, 1)
+    batch = {"features": feats, "bag_index": torch.arange(256), "keys": [("a", str(i)) for i in range(256)],
+             "labels": gold, "inst_labels": gold, "twins": torch.zeros(0, 2, dtype=torch.long)}
+    params = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
+    opt = torch.optim.Adam(params, lr=0.01)
+    for _ in range(400):
+        opt.zero_grad()
+        relation_loss(model(batch), batch, cfg.model)[0].backward()
+        opt.step()
+    model.eval()
+    return float(((model(batch)["inst_logits"] > 0).float() == gold).float().mean())
+
+
+def test_hidden_head_combines_head_and_tail_where_a_linear_head_cannot(tokenizer):
+    assert _fit_interaction(tokenizer, 0) < 0.8  # XOR is not linearly separable
+    assert _fit_interaction(tokenizer, 32) > 0.95
+
+
+def test_hidden_head_round_trips(tokenizer, tmp_path):
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32), model=ModelConfig(head_hidden=8))
+    model = build_model(cfg, tokenizer, ["P19", "P108"]).eval()
+    assert model.classifier.in_features == 8 and model.query.shape == (2, 8)
+    save_model_dir(tmp_path / "m", model, tokenizer, cfg, ["P19", "P108"])
+    loaded = load_model_dir(tmp_path / "m")
+    batch = _batch(tokenizer)
+    assert torch.allclose(model(batch)["bag_logits"], loaded.model(batch)["bag_logits"])

@@ -54,6 +54,10 @@ class RelationModel(nn.Module):
         self.encoder = encoder
         dim = encoder.output_size  # D = 2H
         self.dropout = nn.Dropout(cfg.dropout)
+        self.head = None
+        if cfg.head_hidden:
+            self.head = nn.Sequential(nn.Linear(dim, cfg.head_hidden), nn.GELU(), nn.Dropout(cfg.dropout))
+            dim = cfg.head_hidden  # D from here on
         self.classifier = nn.Linear(dim, num_labels)
         self.query = nn.Parameter(torch.randn(num_labels, dim) * 0.02) if cfg.aggregator == "att" else None
         self.fusion = None
@@ -78,7 +82,8 @@ class RelationModel(nn.Module):
             reps = batch["features"]
         else:
             reps = self.encoder(batch["input_ids"], batch["attention_mask"], batch)
-        return self.dropout(reps.float())
+        reps = self.dropout(reps.float())
+        return reps if self.head is None else self.head(reps)  # (N, D)
 
     def forward(self, batch: dict, facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None,
                 fact_roles: torch.Tensor | None = None) -> dict:
