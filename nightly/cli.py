@@ -7,6 +7,7 @@ config error, 75 another run holds the lock. Errors are one line; ``-v`` shows t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -26,21 +27,26 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xds-nightly", description="Nightly retraining: spans in, gated model out.")
     p.add_argument("-v", "--verbose", action="store_true", help="INFO logs and tracebacks.")
+    # -v also after the subcommand (`xds-nightly run --config c.yaml -v`); SUPPRESS keeps a -v given before it
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="INFO logs and tracebacks.")
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="Run (or resume) one night.")
+    add = functools.partial(sub.add_parser, parents=[verbose])
+    run = add("run", help="Run (or resume) one night.")
     run.add_argument("--config", required=True)
     run.add_argument("--night", default=None, help="Night id (default: today's UTC date); rerun it to resume.")
     run.add_argument("--allow-split-change", action="store_true",
                      help="Accept new split fractions (the next gate compares on pairs the champion trained on).")
     run.add_argument("--device", default=None, help="torch device for training and the gate (default: cuda if any).")
-    status = sub.add_parser("status", help="Champion, versions, last nights, lock holder.")
+    status = add("status", help="Champion, versions, last nights, lock holder.")
     status.add_argument("--config", required=True)
     status.add_argument("--json", action="store_true")
-    promote = sub.add_parser("promote", help="Make a version the champion.")
+    promote = add("promote", help="Make a version the champion.")
     promote.add_argument("--config", required=True)
     promote.add_argument("version")
     promote.add_argument("--force", action="store_true", help="Also promote a version the gate refused.")
-    rollback = sub.add_parser("rollback", help="Point the champion back at the previous champion.")
+    rollback = add("rollback", help="Point the champion back at the previous champion.")
     rollback.add_argument("--config", required=True)
     rollback.add_argument("--to", default=None, help="An earlier champion (default: the one before the current).")
     return p

@@ -1,10 +1,12 @@
 """The gate: candidate and champion scored on the same bags, compared by a configured rule.
 
 Both models score the same bag cache (built once from tonight's test shards with the night's data config,
-same bag sampling and order), each with the retrieval index it was trained with. Their scores are placed in
-the union of their relation sets (a relation a model does not know scores 0), so the gold matrix is the same
-for both; the always-no-relation baseline (all scores 0: micro/macro F1 = 0, PR-AUC = the share of positive
-(bag, relation) pairs, the expected area of an uninformed ranking) is computed on that gold too.
+same bag sampling and order), each with the retrieval index it was trained with; their rows are matched by bag
+key in every group (whole bags and each language), and a bag scored by one model only stops the gate. Their
+scores are placed in the union of their relation sets (a relation a model does not know scores 0), so the
+gold matrix is the same for both; the always-no-relation baseline (all scores 0: micro/macro F1 = 0, PR-AUC =
+the share of positive (bag, relation) pairs, the expected area of an uninformed ranking) is computed on that
+gold too.
 ``decide`` is a pure function of the metrics and the gate config.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,7 @@ Scored = dict[str, tuple[np.ndarray, np.ndarray]]  # group -> (gold (M, R), scor
 @dataclass
 class ModelScores:
     labels: list[str]
-    keys: list[tuple[str, str]]  # bag keys in scoring order (checked equal across models)
+    keys: dict[str, list[tuple]]  # group -> bag key of each row of ``scored[group]``
     scored: Scored
     threshold: float
 
@@ -56,15 +58,30 @@ def score_model(model_dir: str | Path, cache: BagCache, data: DataConfig, seed: 
     batches = BagBatches(cache, loaded.tokenizer, loaded.labels, batch_size=batch_size,
                          max_length=loaded.config.data.max_length, max_bag_size=data.max_bag_size, seed=seed,
                          shuffle=False)
-    keys: list[tuple[str, str]] = []
-
-    def recording() -> Iterator[dict]:
-        for batch in DataLoader(batches, batch_size=None):
-            keys.extend(tuple(k) for k in batch["keys"])
-            yield batch
-
-    scored = score_bags(loaded.model, recording(), device, retriever)
+    keys: dict[str, list[tuple]] = {}
+    scored = score_bags(loaded.model, DataLoader(batches, batch_size=None), device, retriever, keys_out=keys)
     return ModelScores(list(loaded.labels), keys, scored, loaded.config.model.threshold)
+
+
+def matched_rows(candidate: ModelScores, champion: ModelScores) -> ModelScores:
+    """``champion`` with each group's rows put in the candidate's bag-key order. Both must have scored exactly
+    the same bags (by key) in every group: otherwise the comparison would not be on the same data."""
+    scored = {}
+    if set(candidate.keys) != set(champion.keys):
+        raise RuntimeError(f"candidate and champion scored different groups ({sorted(candidate.keys)} vs "
+                           f"{sorted(champion.keys)}); gate not computed")
+    for group, cand_keys in candidate.keys.items():
+        champ_keys = champion.keys[group]
+        row = {key: i for i, key in enumerate(champ_keys)}
+        if len(row) != len(champ_keys) or len(set(cand_keys)) != len(cand_keys) or set(row) != set(cand_keys):
+            only_cand, only_champ = set(cand_keys) - set(row), set(row) - set(cand_keys)
+            raise RuntimeError(f"candidate and champion scored different bags in group {group!r} "
+                               f"({len(only_cand)} only in the candidate's, {len(only_champ)} only in the "
+                               f"champion's, or repeated keys); gate not computed")
+        order = np.array([row[key] for key in cand_keys], dtype=int)
+        gold, scores = champion.scored[group]
+        scored[group] = (gold[order], scores[order])
+    return ModelScores(champion.labels, {g: list(k) for g, k in candidate.keys.items()}, scored, champion.threshold)
 
 
 def union_labels(*label_lists: Sequence[str]) -> list[str]:
@@ -109,9 +126,9 @@ def baseline_metrics(gold: np.ndarray) -> dict[str, float]:
 def compare(candidate: ModelScores, champion: ModelScores | None, plot_path: str | Path | None = None,
             title: str = "") -> dict:
     """Metrics per group of candidate, champion and the always-NA baseline on the same gold; optional plot."""
+    if champion is not None:
+        champion = matched_rows(candidate, champion)
     models = [candidate] + ([champion] if champion is not None else [])
-    if champion is not None and champion.keys != candidate.keys:
-        raise RuntimeError("candidate and champion scored different bags (bag order differs); gate not computed")
     labels = union_labels(*(m.labels for m in models))
     gold = shared_gold(models, labels)
     result: dict = {"labels": labels, "groups": {}}

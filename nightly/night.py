@@ -94,9 +94,6 @@ class Night:
             return self._run_locked()
 
     def _run_locked(self) -> NightResult:
-        # pipelines.resources.load_run_kb caches KBs by path for the process's lifetime: a KB edited in place
-        # since the last night run in this process would keep its old version (and the pipeline would write it)
-        load_run_kb.cache_clear()
         self.state = self._load_state()
         if self.state["status"] == "nothing_to_do":  # re-plan: data may have arrived since
             self.state = {"night": self.night, "status": "new", "steps": {}, "attempts": self.state["attempts"]}

@@ -24,16 +24,12 @@ def summary(night: Night) -> dict:
     steps = state["steps"]
     plan, shards = steps.get("plan", {}), steps.get("shards", {})
     built = shards.get("built", {})
-    rows: dict[str, int] = {}
-    rejects: dict[str, int] = {}
-    for info in built.values():
-        for key, n in info["instances"].items():
-            rows[key] = rows.get(key, 0) + n
-        for key, n in info["rejects"].items():
-            rejects[key] = rejects.get(key, 0) + n
+    planned = plan.get("units", [])
+    skipped = sorted(set(planned) - set(built)) if shards else []
     outcome = state.get("outcome", "failed" if state.get("status") == "failed" else "running")
     gate = steps.get("gate", {})
     train = steps.get("train", {})
+    spans_built = sorted({unit.split("/")[0] for unit in built})
     return {
         "night": night.night,
         "outcome": outcome,
@@ -43,18 +39,22 @@ def summary(night: Night) -> dict:
         "attempts": state.get("attempts"),
         "nothing_reason": plan.get("nothing_reason"),
         "spans": plan.get("spans", []),
+        "spans_processed": spans_built,
+        "spans_skipped": [s for s in plan.get("spans", []) if s not in spans_built] if shards else [],
         "units": plan.get("statuses", {}),
         "built": sorted(built),
-        "skipped": sorted(set(plan.get("units", [])) - set(built)) if shards else [],
+        "skipped": skipped,
+        "units_built": {k: {f: v.get(f) for f in UNIT_FIELDS} for k, v in sorted(built.items())},
         "kb_version": plan.get("kb_version"),
         "kb_changed_units": plan.get("kb_changed", []),
         "unmatched_files": plan.get("unmatched", []),
-        "instances_added": dict(sorted(rows.items())),
-        "rejects_added": dict(sorted(rejects.items())),
+        "rows_added": _sum_counts(v["rows"] for v in built.values()),
+        "instances_added": _sum_counts(v["instances"] for v in built.values()),
+        "rejects_added": _sum_counts(v["rejects"] for v in built.values()),
         "projection_share": {k: v["projection_share"] for k, v in sorted(built.items())},
         "pipeline_seconds": round(sum(v["seconds"] for v in built.values()), 2),
         "index": {k: v for k, v in steps.get("index", {}).items() if k in ("index_dir", "built", "reason")},
-        "training": {k: train.get(k) for k in ("steps", "best_step", "train_seconds", "init_from", "parent")}
+        "training": {k: train.get(k) for k in ("steps", "best_step", "train_seconds", "init_from", "parent", "dev")}
         if train else {},
         "gate": {"champion": gate.get("champion"), "decision": gate.get("decision"),
                  "table": gate_rows(gate["comparisons"], gate["decision"]) if gate else []},
@@ -63,6 +63,18 @@ def summary(night: Night) -> dict:
         "step_seconds": {k: v.get("seconds") for k, v in steps.items()},
         "folder": str(night.dir),
     }
+
+
+# per built unit in summary.json: why, how long, and its manifest's counts
+UNIT_FIELDS = ("reason", "seconds", "input_pairs", "accepted_pairs", "rejected_pairs", "rows", "projection_share")
+
+
+def _sum_counts(dicts) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for counts in dicts:
+        for key, n in counts.items():
+            out[key] = out.get(key, 0) + n
+    return dict(sorted(out.items()))
 
 
 def gate_rows(comparisons: dict, decision: dict) -> list[dict]:
@@ -108,9 +120,10 @@ def markdown(s: dict) -> str:
                 "from that step; the champion is unchanged.", ""]
     if s["nothing_reason"]:
         out += [f"Nothing to do: {s['nothing_reason']}.", ""]
-    out += [f"- spans: {', '.join(s['spans']) or 'none'}",
-            f"- units built: {len(s['built'])} ({', '.join(s['built']) or 'none'}); skipped (complete): "
-            f"{len(s['skipped'])}; pipeline {s['pipeline_seconds']} s",
+    out += [f"- spans: {len(s['spans'])}; processed tonight: {', '.join(s['spans_processed']) or 'none'}; "
+            f"skipped (every unit complete): {', '.join(s['spans_skipped']) or 'none'}",
+            f"- units built: {len(s['built'])}; skipped (complete): {len(s['skipped'])}; pipeline "
+            f"{s['pipeline_seconds']} s",
             f"- KB version: {s['kb_version']}" + (f" (changed: {len(s['kb_changed_units'])} units rebuilt)"
                                                     if s["kb_changed_units"] else ""),
             f"- registered: {s['version'] or '-'}; champion now: {s['champion'] or '-'}"]
@@ -118,26 +131,57 @@ def markdown(s: dict) -> str:
         out.append(f"- **files no source reads**: {', '.join(s['unmatched_files'])}")
     out.append("")
     if s["units"]:
-        out += ["## Units", "", "| unit | status before tonight |", "|---|---|"]
-        out += [f"| {k} | {v} |" for k, v in s["units"].items()] + [""]
-    if s["instances_added"]:
-        out += ["## Instances added (language/relation)", "", ", ".join(f"{k}={v}" for k, v in
-                                                                      s["instances_added"].items()), ""]
-        out += ["## Projection share (projected rows per source row)", ""]
-        out += [f"- {unit}: " + ", ".join(f"{lang} {v:.2f}" for lang, v in share.items())
-                for unit, share in s["projection_share"].items()] + [""]
-        out += ["## Rejects added", "", ", ".join(f"{k}={v}" for k, v in s["rejects_added"].items()) or "none", ""]
+        out += ["## Units", "", "| unit | status before tonight | input pairs | accepted | rows train / dev / test "
+                "| projection share | seconds |", "|---|---|---|---|---|---|---|"]
+        for unit, status in s["units"].items():
+            b = s["units_built"].get(unit)
+            if b is None:
+                out.append(f"| {unit} | {status} | | | | | reused |")
+                continue
+            rows = {split: sum(n for k, n in b["rows"].items() if k.startswith(f"{split}/"))
+                    for split in ("train", "dev", "test")}
+            share = ", ".join(f"{lang} {v:.2f}" for lang, v in b["projection_share"].items())
+            out.append(f"| {unit} | {status} | {b['input_pairs']} | {b['accepted_pairs']} | {rows['train']} / "
+                       f"{rows['dev']} / {rows['test']} | {share} | {b['seconds']} |")
+        out.append("")
+    if s["rows_added"]:
+        out += ["## Rows added", "", "Shard rows per split and language (all built units):", "",
+                count_table(s["rows_added"], "split"), "",
+                "Instances per relation and language (all splits; a multi-label row counts once per label):", "",
+                count_table({f"{rel}/{lang}": n for k, n in s["instances_added"].items()
+                             for lang, rel in [k.split("/", 1)]}, "relation"), ""]
+        out += ["## Rejects added", "", "| stage/reason | count |", "|---|---|"]
+        out += [f"| {k} | {v} |" for k, v in s["rejects_added"].items()] + [""]
     if s["training"]:
         t = s["training"]
+        dev = t.get("dev") or {}
         out += ["## Training", "", f"{t['steps']} steps (best {t['best_step']}) in {t['train_seconds']} s; "
-                f"warm start from {t['parent'] or 'nothing (from scratch)'}", ""]
+                f"warm start from {t['parent'] or 'nothing (from scratch)'}"
+                + (f"; dev PR-AUC {dev['pr_auc']:.3f}, micro-F1 {dev['micro_f1']:.3f}" if "pr_auc" in dev else ""), ""]
     gate = s["gate"]
     if gate["decision"]:
         d = gate["decision"]
         out += ["## Gate", "", f"Candidate vs champion {gate['champion'] or '(none: first night, vs always-NA)'}: "
                 f"**{'promote' if d['promote'] else 'refuse'}**", "", gate_table(gate["table"], d["metric"]), ""]
         out += [f"- {r}" for r in d["reasons"]] + ["", "![PR curves](pr.png)", ""]
+    times = {k: v for k, v in s["step_seconds"].items() if v is not None}
+    if times:
+        out += ["Step times (s): " + ", ".join(f"{k} {v}" for k, v in times.items()), ""]
     return "\n".join(out)
+
+
+def count_table(counts: dict[str, int], first: str) -> str:
+    """{'<row>/<column>': n} as a Markdown table, one row per <row> and one column per <column>, with totals."""
+    cells: dict[str, dict[str, int]] = {}
+    for key, n in counts.items():
+        row, _, col = key.partition("/")
+        cells.setdefault(row, {})[col] = cells.get(row, {}).get(col, 0) + n
+    cols = sorted({c for r in cells.values() for c in r})
+    lines = [f"| {first} | " + " | ".join(cols) + " | total |", "|---" * (len(cols) + 2) + "|"]
+    for row in sorted(cells):
+        values = [cells[row].get(c, 0) for c in cols]
+        lines.append(f"| {row} | " + " | ".join(str(v) for v in values) + f" | {sum(values)} |")
+    return "\n".join(lines)
 
 
 def write(night: Night, s: dict) -> None:

@@ -2,6 +2,9 @@
 
 Stages hold a :class:`apache_beam.utils.shared.Shared` handle and call :func:`acquire_kb` in
 ``DoFn.setup()``; the Link and Label stages pass the same handle, so a worker loads the KB once.
+The loaded KB and each language's alias matcher are also cached per process, keyed by the KB folders' file
+names, sizes and mtimes (a KB edited in place is reloaded): a process that runs the pipeline several times
+(the nightly job, one run per span and source) builds a matcher once per language.
 The KB folder must be readable where the workers run (local path, or baked into the container image
 on Dataflow: see docs/pipeline.md).
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import logging
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from apache_beam.utils import shared
@@ -42,21 +47,57 @@ class KBResources:
         return self.kb.version
 
 
-@functools.lru_cache(maxsize=2)
+def kb_stamp(kb_dir: str, extra_alias_dirs: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+    """(path, bytes, mtime_ns) of every file under the KB folders: part of the cache keys below."""
+    out = []
+    for root in (kb_dir, *extra_alias_dirs):
+        for folder, _, names in os.walk(root):
+            for name in names:
+                st = os.stat(os.path.join(folder, name))
+                out.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
+
+
 def load_run_kb(kb_dir: str, extra_alias_dirs: tuple[str, ...], langs: tuple[str, ...]) -> KnowledgeBase:
-    """load_kb, cached per process: the launcher (which needs the KB version) and in-process workers
-    (FnApiRunner) share one load."""
+    """load_kb, cached per process while the KB's files are unchanged: the launcher (which needs the KB
+    version) and in-process workers (FnApiRunner) share one load."""
+    return _load_kb(kb_dir, tuple(extra_alias_dirs), tuple(langs), kb_stamp(kb_dir, tuple(extra_alias_dirs)))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_kb(kb_dir: str, extra_alias_dirs: tuple[str, ...], langs: tuple[str, ...], stamp: tuple) -> KnowledgeBase:
     return load_kb(kb_dir, extra_alias_dirs, langs=langs)
 
 
+_MATCHERS: OrderedDict[tuple, AliasMatcher] = OrderedDict()  # (KB stamp, lang, settings) -> matcher, newest last
+_MATCHER_CACHE_SIZE = 6
+
+
+def cached_matcher(kb: KnowledgeBase, stamp: tuple, lang: str, settings: tuple) -> AliasMatcher:
+    """The alias matcher of ``lang`` for the KB whose files are ``stamp``. A language's aliases and the
+    popularity do not depend on which other languages were loaded, so runs over en-de and en-zh share 'en'."""
+    key = (stamp, lang, settings)
+    if key in _MATCHERS:
+        _MATCHERS.move_to_end(key)
+        return _MATCHERS[key]
+    case_policy, min_chars, min_chars_cjk, margin, keep_lowercase = settings
+    matcher = AliasMatcher(lang, kb.alias_items(lang), kb.popularity, case_policy=case_policy, min_chars=min_chars,
+                           min_chars_cjk=min_chars_cjk, margin=margin, keep_lowercase=keep_lowercase)
+    _MATCHERS[key] = matcher
+    while len(_MATCHERS) > _MATCHER_CACHE_SIZE:
+        _MATCHERS.popitem(last=False)
+    return matcher
+
+
 def build_resources(config: PipelineConfig) -> KBResources:
-    """Load the KB (aliases of the run's languages only) and build the matchers."""
+    """Load the KB (aliases of the run's languages only) and build the matchers (both cached per process)."""
     langs = config.langs
     kb = load_run_kb(config.kb, config.kb_extra_aliases, langs)
+    stamp = kb_stamp(config.kb, tuple(config.kb_extra_aliases))
     matchers = {
-        lang: AliasMatcher(lang, kb.alias_items(lang), kb.popularity, case_policy=config.case_policy_for(lang),
-                           min_chars=config.min_alias_chars, min_chars_cjk=config.min_alias_chars_cjk,
-                           margin=config.ambiguity_margin, keep_lowercase=config.keep_lowercase_aliases)
+        lang: cached_matcher(kb, stamp, lang, (config.case_policy_for(lang), config.min_alias_chars,
+                                               config.min_alias_chars_cjk, config.ambiguity_margin,
+                                               config.keep_lowercase_aliases))
         for lang in langs
     }
     for lang, matcher in matchers.items():

@@ -40,10 +40,12 @@ def language_views(langs: list[str], bag_index: torch.Tensor) -> tuple[torch.Ten
 
 @torch.no_grad()
 def score_bags(model: RelationModel, batches: Iterable[dict], device: torch.device,
-               retriever=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+               retriever=None, keys_out: dict[str, list] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{group: (gold (M, R), scores (M, R))} for group 'all' (whole cross-lingual bags) and each language
-    (the bag restricted to that language's instances)."""
+    (the bag restricted to that language's instances). ``keys_out``, when given, receives each group's bag
+    keys in row order (a bag key is the (head, tail) pair), so two models' rows can be matched by key."""
     model.eval()
+    keys: dict[str, list] = {} if keys_out is None else keys_out
     gold: dict[str, list] = {}
     scores: dict[str, list] = {}
     for batch in batches:
@@ -54,14 +56,16 @@ def score_bags(model: RelationModel, batches: Iterable[dict], device: torch.devi
         full = torch.sigmoid(model.classify(reps, batch["bag_index"], nb, **facts)["bag_logits"])
         gold.setdefault(ALL, []).append(batch["labels"].cpu().numpy())
         scores.setdefault(ALL, []).append(full.float().cpu().numpy())
+        keys.setdefault(ALL, []).extend(tuple(k) for k in batch["keys"])
         view_index, views = language_views(batch["langs"], batch["bag_index"])
         view_bag = torch.tensor([b for b, _ in views], dtype=torch.long, device=device)
         sub_facts = {name: value[view_bag] for name, value in facts.items()}
         sub = torch.sigmoid(model.classify(reps, view_index, len(views), **sub_facts)["bag_logits"]).float().cpu()
         sub_gold = batch["labels"][view_bag].cpu()
-        for v, (_, lang) in enumerate(views):
+        for v, (b, lang) in enumerate(views):
             gold.setdefault(lang, []).append(sub_gold[v : v + 1].numpy())
             scores.setdefault(lang, []).append(sub[v : v + 1].numpy())
+            keys.setdefault(lang, []).append(tuple(batch["keys"][b]))
     return {g: (np.concatenate(gold[g]), np.concatenate(scores[g])) for g in gold}
 
 

@@ -92,6 +92,17 @@ def test_three_nights_promote_incremental_bad_span_refused_and_rollback(tmp_path
     second = Night(cfg, "n2").run()
     assert second.summary["built"] == ["2024-01-03/en-de"]
     assert second.summary["skipped"] == ["2024-01-01/en-de", "2024-01-02/en-de"]
+    assert second.summary["spans_processed"] == ["2024-01-03"]
+    assert second.summary["spans_skipped"] == ["2024-01-01", "2024-01-02"]
+    manifest = json.loads((root / "work" / "shards" / "2024-01-03" / "en-de" / "manifest.json").read_text())
+    built = second.summary["units_built"]["2024-01-03/en-de"]
+    assert built["reason"] == "new" and built["input_pairs"] == manifest["input_pairs"]
+    assert built["rows"] == {f"{r['split']}/{r['lang']}": r["count"] for r in manifest["rows"]}
+    assert second.summary["rows_added"] == built["rows"]  # the only unit built tonight
+    report_md = (Path(second.summary["folder"]) / "report.md").read_text()
+    test_rows = sum(n for k, n in built["rows"].items() if k.startswith("test/"))
+    assert f"/ {test_rows} | de " in report_md and "| 2024-01-01/en-de | complete | | | | | reused |" in report_md
+    assert "| relation | de | en | total |" in report_md and "## Rejects added" in report_md
     assert second.summary["training"]["parent"] == "v0001"
     assert second.summary["training"]["init_from"].endswith("versions/v0001/model")
     assert second.summary["gate"]["champion"] == "v0001"

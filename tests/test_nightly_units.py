@@ -51,20 +51,41 @@ def test_gate_tolerance_and_language_drop_with_minimum_positives():
     assert extra_fails["promote"] is False and extra_fails["reasons"][0].startswith("extra1:gold/all")
 
 
+KEYS = [("a", "b"), ("c", "d"), ("e", "f")]
+
+
 def test_compare_puts_both_models_in_the_union_label_space():
     gold_c = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]], dtype=float)  # candidate labels P1, P2, P3 (P3 new)
-    cand = ModelScores(["P1", "P2", "P3"], [("a", "b"), ("c", "d"), ("e", "f")],
+    cand = ModelScores(["P1", "P2", "P3"], {"all": KEYS},
                        {"all": (gold_c, np.array([[0.9, 0.1, 0.8], [0.2, 0.1, 0.1], [0.1, 0.7, 0.1]]))}, 0.5)
-    champ = ModelScores(["P1", "P2"], cand.keys, {"all": (gold_c[:, :2], np.array([[0.9, 0.1], [0.2, 0.1],
-                                                                                   [0.1, 0.7]]))}, 0.5)
+    champ = ModelScores(["P1", "P2"], {"all": KEYS}, {"all": (gold_c[:, :2], np.array([[0.9, 0.1], [0.2, 0.1],
+                                                                                       [0.1, 0.7]]))}, 0.5)
     result = compare(cand, champ)
     assert result["labels"] == ["P1", "P2", "P3"]
     groups = result["groups"]["all"]
     assert groups["candidate"]["pr_auc"] == pytest.approx(1.0)
     assert groups["champion"]["micro_r"] == pytest.approx(2 / 3)  # it cannot predict P3
     assert groups["baseline"]["pr_auc"] == pytest.approx(3 / 9)
-    with pytest.raises(RuntimeError, match="different bags"):
-        compare(cand, ModelScores(champ.labels, list(reversed(cand.keys)), champ.scored, 0.5))
+
+
+def test_compare_matches_the_champions_rows_by_bag_key_and_refuses_other_bags():
+    gold = np.array([[1, 0], [0, 0], [0, 1]], dtype=float)
+    scores = np.array([[0.9, 0.1], [0.2, 0.3], [0.1, 0.7]])
+    cand = ModelScores(["P1", "P2"], {"all": KEYS, "de": KEYS[:2]}, {"all": (gold, scores),
+                                                                      "de": (gold[:2], scores[:2])}, 0.5)
+    # the same bags in another order: matched by key, so the champion's metrics equal the candidate's
+    flipped = ModelScores(["P1", "P2"], {"all": KEYS[::-1], "de": KEYS[1::-1]},
+                          {"all": (gold[::-1], scores[::-1]), "de": (gold[1::-1], scores[1::-1])}, 0.5)
+    groups = compare(cand, flipped)["groups"]
+    assert groups["all"]["champion"] == groups["all"]["candidate"]
+    assert groups["de"]["champion"] == groups["de"]["candidate"]
+    # a bag only one model scored (here in the German sub-bags) stops the gate
+    other = ModelScores(["P1", "P2"], {"all": KEYS, "de": [KEYS[0], KEYS[2]]},
+                        {"all": (gold, scores), "de": (gold[[0, 2]], scores[[0, 2]])}, 0.5)
+    with pytest.raises(RuntimeError, match="different bags in group 'de'"):
+        compare(cand, other)
+    with pytest.raises(RuntimeError, match="different groups"):
+        compare(cand, ModelScores(["P1", "P2"], {"all": KEYS}, {"all": (gold, scores)}, 0.5))
 
 
 def test_baseline_metrics():
@@ -158,3 +179,41 @@ def test_example_config_loads_and_the_airflow_dag_imports_without_airflow():
     spec.loader.exec_module(module)
     assert module.command("/etc/xds/nightly.yaml") == "xds-nightly run --config /etc/xds/nightly.yaml"
     assert module.NOT_PROMOTED_EXIT_CODE == 3
+
+
+def test_kb_cache_sees_an_in_place_edit_and_shares_matchers_across_runs(tmp_path):
+    """The nightly process runs the pipeline many times: the cached KB must follow in-place edits (same size,
+    new mtime), and the 'en' matcher is built once for an en-de and an en-zh run over the same KB."""
+    import os
+
+    from nightly.synthetic import write_kb
+    from pipelines.config import parse_config
+    from pipelines.resources import build_resources, load_run_kb
+
+    write_kb(tmp_path / "kb", people=10, cities=4, countries=2)
+    facts = tmp_path / "kb" / "facts" / "facts.tsv"
+    before = load_run_kb(str(tmp_path / "kb"), (), ("de", "en"))
+    assert load_run_kb(str(tmp_path / "kb"), (), ("de", "en")) is before  # cached while unchanged
+    text = facts.read_text(encoding="utf-8")
+    facts.write_text(text.replace("\tP19\t", "\tP20\t", 1), encoding="utf-8")  # same size, new content
+    os.utime(facts, ns=(facts.stat().st_atime_ns, facts.stat().st_mtime_ns + 1_000_000))
+    after = load_run_kb(str(tmp_path / "kb"), (), ("de", "en"))
+    assert after is not before and after.version != before.version
+
+    def config(tgt: str):
+        return parse_config(["--input", "x", "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", tgt,
+                             "--kb", str(tmp_path / "kb"), "--output", str(tmp_path / "out")])[0]
+
+    en_de, en_zh = build_resources(config("de")), build_resources(config("zh"))
+    assert en_de.matchers["en"] is en_zh.matchers["en"] and en_de.kb.version != en_zh.kb.version
+    facts.write_text(text, encoding="utf-8")
+    assert build_resources(config("de")).matchers["en"] is not en_de.matchers["en"]  # the KB changed: rebuilt
+
+
+def test_verbose_flag_before_or_after_the_subcommand():
+    from nightly.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["run", "--config", "c.yaml", "-v"]).verbose is True  # as docs/nightly.md shows it
+    assert parser.parse_args(["-v", "status", "--config", "c.yaml"]).verbose is True
+    assert parser.parse_args(["rollback", "--config", "c.yaml"]).verbose is False
