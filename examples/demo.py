@@ -4,7 +4,9 @@
 
 Then two nights of the nightly retraining job (nightly.demo) into ``out/demo/nightly``: night 1 builds the
 spans' shards, trains and promotes a first champion; night 2 adds a span, warm-starts from the champion and is
-gated against it on the same test bags (the gate table is printed; a refusal is a valid outcome).
+gated against it on the same test bags (the gate table is printed; a refusal is a valid outcome). The nightly
+spans add EN-DE template pairs over a generated KB to the example corpora, so the gate has a few dozen
+positive test bags in EN and DE (the example alone gives about 6).
 
 EN-DE is JSONL, EN-ZH is TSV, EN-FR is a Moses file pair; each corpus ends with a few deliberately bad
 lines that land in the dead-letter output. The KB (examples/kb) is a small X-FACTR-layout KB.

@@ -42,14 +42,15 @@ def _names(rng: random.Random, n: int, taken: set[str]) -> list[str]:
 
 
 def write_kb(kb_dir: str | Path, seed: int = 7, people: int = 40, cities: int = 16, countries: int = 5,
-             extra_facts: int = 0) -> dict:
+             extra_facts: int = 0, id_base: int = 0) -> dict:
     """Write the KB; return {'facts': [(h, r, t)], 'names': {id: name}, 'people', 'cities', 'countries'}.
-    ``extra_facts`` adds that many P19 facts for new people (a KB update)."""
+    ``extra_facts`` adds that many P19 facts for new people (a KB update); ``id_base`` shifts the Q-ids
+    (countries Q<base+100...>, cities Q<base+200...>, people Q<base+400...>) away from another KB's."""
     rng = random.Random(seed)
     taken: set[str] = set()
-    country_ids = [f"Q{100 + i}" for i in range(countries)]
-    city_ids = [f"Q{200 + i}" for i in range(cities)]
-    person_ids = [f"Q{400 + i}" for i in range(people + extra_facts)]
+    country_ids = [f"Q{id_base + 100 + i}" for i in range(countries)]
+    city_ids = [f"Q{id_base + 200 + i}" for i in range(cities)]
+    person_ids = [f"Q{id_base + 400 + i}" for i in range(people + extra_facts)]
     names = dict(zip(country_ids + city_ids + person_ids, _names(rng, len(country_ids) + len(city_ids)
                                                                + len(person_ids), taken), strict=True))
     facts = []
@@ -75,8 +76,8 @@ def write_kb(kb_dir: str | Path, seed: int = 7, people: int = 40, cities: int = 
 
 
 def write_span(root: str | Path, span: str, kb: dict, seed: int, share: float = 0.6, na_pairs: int = 30,
-               corrupt: bool = False, repeat: int = 1) -> Path:
-    """Write ``<root>/<span>/en-de.jsonl``; return the file. ``share`` of the facts are sampled per repeat."""
+               corrupt: bool = False, repeat: int = 1, name: str = "en-de.jsonl") -> Path:
+    """Write ``<root>/<span>/<name>``; return the file. ``share`` of the facts are sampled per repeat."""
     rng = random.Random(f"{seed}|{span}")
     names = kb["names"]
     related = {(h, t) for h, _, t in kb["facts"]} | {(t, h) for h, _, t in kb["facts"]}
@@ -99,7 +100,7 @@ def write_span(root: str | Path, span: str, kb: dict, seed: int, share: float = 
                 continue
             en, de = rng.choice(TEMPLATES[rng.choice(("P19", "P27"))] if corrupt else NEUTRAL)
             lines.append((names[h], names[t], en, de))
-    out = Path(root) / span / "en-de.jsonl"
+    out = Path(root) / span / name
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as handle:
         for i, (h, t, en, de) in enumerate(lines):

@@ -217,3 +217,21 @@ def test_verbose_flag_before_or_after_the_subcommand():
     assert parser.parse_args(["run", "--config", "c.yaml", "-v"]).verbose is True  # as docs/nightly.md shows it
     assert parser.parse_args(["-v", "status", "--config", "c.yaml"]).verbose is True
     assert parser.parse_args(["rollback", "--config", "c.yaml"]).verbose is False
+
+
+def test_demo_kb_adds_generated_facts_without_id_clashes_and_enough_test_pairs(tmp_path):
+    from nightly.demo import EXAMPLES, write_demo_kb
+    from pipelines.labelling import split_of
+    from schemas.kb import load_kb
+
+    generated = write_demo_kb(tmp_path)
+    example = load_kb(str(EXAMPLES / "kb"))
+    kb = load_kb(str(tmp_path / "kb"), [str(tmp_path / "generated-kb" / "aliases")], langs=["en", "de"])
+    example_ids = {e for h, _, t in example.facts for e in (h, t)}
+    generated_ids = {e for h, _, t in generated["facts"] for e in (h, t)}
+    assert not example_ids & generated_ids
+    assert len(kb.facts) == len(example.facts) + len(generated["facts"])
+    assert set(kb.aliases["en"]) >= generated_ids  # every generated entity can be linked
+    # night 2's gate needs >= 20 positive test bags per gated language (gate.min_positive_bags)
+    test_pairs = {tuple(sorted((h, t))) for h, _, t in generated["facts"] if split_of(h, t) == "test"}
+    assert len(test_pairs) >= 30
