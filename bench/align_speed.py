@@ -16,9 +16,9 @@ import argparse
 import time
 from dataclasses import replace
 
-from alignment.benchdata import extra_bitext, gold_sets
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors
-from alignment.evaluate import alignment_scores
+from alignment.eval.metrics import alignment_scores
+from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors
+from bench.data import extra_bitext, gold_sets
 
 # (label, bundle size, prior sample size (0 = no priors), config)
 SETTINGS: list[tuple[str, int, int, EflomalConfig]] = [

@@ -11,11 +11,9 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from alignment.gold import GoldSet, load_jsonl_gold, load_pharaoh_gold
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-Pair = tuple[list[str], list[str]]
+from alignment.eval.gold import GoldSet, load_jsonl_gold, load_pharaoh_gold
+from alignment.word.core import TokenPair
+from bench.paths import SHARED_DATA
 
 
 def _is_punct(ch: str) -> bool:
@@ -43,7 +41,7 @@ def simple_tokenize(text: str) -> list[str]:
     return tokens
 
 
-def _read_parallel(src_path: Path, tgt_path: Path, reverse: bool = False) -> Iterator[Pair]:
+def _read_parallel(src_path: Path, tgt_path: Path, reverse: bool = False) -> Iterator[TokenPair]:
     with open(src_path, encoding="utf-8") as src_file, open(tgt_path, encoding="utf-8") as tgt_file:
         src_lines, tgt_lines = src_file.read().splitlines(), tgt_file.read().splitlines()
     if src_path.name.startswith("wmttest2024"):  # line 1 of every WMT24 file is a contamination canary
@@ -90,7 +88,7 @@ def bio_spans(tags: list[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
-def europarl_pairs(lang: str, shared: Path = SHARED) -> list[Pair]:
+def europarl_pairs(lang: str, shared: Path = SHARED_DATA) -> list[TokenPair]:
     """The 799 tokenised EN-``lang`` sentence pairs of europarl-ner-parallel (tags ignored)."""
     folder = shared / "europarl-ner-parallel"
     en = read_conll_sentences(folder / "en-europarl.test.conll02")
@@ -98,7 +96,7 @@ def europarl_pairs(lang: str, shared: Path = SHARED) -> list[Pair]:
     return [([t for t, _ in a], [t for t, _ in b]) for a, b in zip(en, xx, strict=True)]
 
 
-def extra_bitext(src: str, tgt: str, shared: Path = SHARED, europarl: bool = True) -> list[Pair]:
+def extra_bitext(src: str, tgt: str, shared: Path = SHARED_DATA, europarl: bool = True) -> list[TokenPair]:
     """All raw bitext in shared data for a language pair (ISO 639-1 codes), oriented src -> tgt.
 
     ``europarl=False`` leaves out the europarl-ner-parallel sentences (when they are the test set)."""
@@ -116,7 +114,7 @@ def extra_bitext(src: str, tgt: str, shared: Path = SHARED, europarl: bool = Tru
         if a == "en":
             for ref in sorted(wmt.glob(f"wmt24/wmttest2024.en-{b}.ref*.{b}")):
                 jobs.append((wmt / "wmt24" / "wmttest2024.src.en", ref, flip))
-    pairs: list[Pair] = []
+    pairs: list[TokenPair] = []
     for src_path, tgt_path, flip in jobs:
         pairs.extend(_read_parallel(src_path, tgt_path, reverse=flip))
     if europarl and "en" in (src, tgt) and {src, tgt} & {"de", "es", "it"}:
@@ -126,7 +124,7 @@ def extra_bitext(src: str, tgt: str, shared: Path = SHARED, europarl: bool = Tru
     return pairs
 
 
-def gold_sets(shared: Path = SHARED) -> dict[str, tuple[GoldSet, str, str]]:
+def gold_sets(shared: Path = SHARED_DATA) -> dict[str, tuple[GoldSet, str, str]]:
     """Gold word-alignment sets by name -> (set, source language, target language)."""
     gold, extra = shared / "wordalign-gold", shared / "wordalign-gold-extra"
     return {

@@ -1,4 +1,4 @@
-"""Throughput of alignment.neural.NeuralAligner against simalign.SentenceAligner, same model, pairs and run.
+"""Throughput of alignment.word.neural.NeuralAligner against simalign.SentenceAligner, same model, pairs and run.
 
 Both aligners load the same files; model loading is not timed. For each method the script prints pairs/s of
 both, the speed ratio, the share of identical sentences and links, and a breakdown of where our time goes
@@ -20,7 +20,7 @@ import torch
 from simalign import SentenceAligner
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from alignment.neural import NeuralAligner, max_weight_match, similarity
+from alignment.word.neural import NeuralAligner, max_weight_match, similarity
 from bench.paths import SHARED_DATA
 
 DATA = SHARED_DATA / "ntrex128"

@@ -28,7 +28,7 @@ import resource
 import time
 from pathlib import Path
 
-from alignment.projection import ProjectionFailure  # noqa: F401  (the stage under test uses it)
+from alignment.projection.span import ProjectionFailure  # noqa: F401  (the stage under test uses it)
 from bench.paths import SHARED_DATA
 from pipelines.aligners import EflomalSettings, fit_eflomal_priors, make_eflomal_aligner
 from pipelines.config import PipelineConfig, parse_config

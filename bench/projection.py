@@ -3,7 +3,7 @@
 The English gold NER spans are projected through eflomal alignments (trained on the 799 test pairs,
 without their tags, plus all other bitext in ../shared/data for the pair) and compared with the gold
 spans of the target language: exact match of (sentence, start, end, type), the type carried over
-(in the last row through :func:`alignment.projection_scoring.projected_type`).
+(in the last row through :func:`alignment.projection.scoring.projected_type`).
 
     python -m bench.projection                   # DE, ES, IT, every row
     python -m bench.projection --langs it --errors 20 --analyse --only-final
@@ -17,15 +17,17 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from alignment.benchdata import SHARED, bio_spans, extra_bitext, read_conll_sentences
-from alignment.core import WordAlignment
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
-from alignment.evaluate import span_prf_exact, span_prf_overlap
-from alignment.hybrid import default_neural, hybrid_links
-from alignment.projection import ProjectedSpan, project_span
-from alignment.projection_scoring import DEFAULT_WEIGHTS, ScoringWeights, frequent_short_words, projected_type
+from alignment.eval.metrics import span_prf_exact, span_prf_overlap
+from alignment.projection.scoring import DEFAULT_WEIGHTS, ScoringWeights, frequent_short_words, projected_type
+from alignment.projection.span import ProjectedSpan, project_span
+from alignment.word.core import WordAlignment
+from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig
+from alignment.word.hybrid import default_neural, hybrid_links
+from bench.data import bio_spans, extra_bitext, read_conll_sentences
+from bench.paths import SHARED_DATA
+from bench.projection_region import region_span
 
-BASELINE = EflomalConfig(symmetrization="grow-diag-final-and", prefix_len=0, anchor_weight=0.0)
+BASELINE = EflomalConfig(symmetrization="grow-diag-final-and", prefix_len=0, lookalike_weight=0.0)
 TUNED = EflomalConfig()
 
 
@@ -40,13 +42,13 @@ class Row:
     function_words: bool = False
     retype: bool = False
     weights: ScoringWeights = DEFAULT_WEIGHTS
-    neural: str | None = None  # model of the hybrid aligner's neural half (alignment.hybrid); None = eflomal only
+    neural: str | None = None  # model of the hybrid aligner's neural half (alignment.word.hybrid); None = eflomal only
 
 
 ROWS = (
     Row("baseline: 799 pairs, gdfa, first/last", BASELINE, False, "first_last"),
-    Row("+ bitext, prefix-4, anchors, first/last", TUNED, True, "first_last"),
-    Row("+ project_span region (gap-3 clusters, punctuation/case repair, look-alikes)", TUNED, True, "region"),
+    Row("+ bitext, prefix-4, look-alikes, first/last", TUNED, True, "first_last"),
+    Row("+ region projection (gap-3 clusters, punctuation/case repair, look-alikes)", TUNED, True, "region"),
     Row("+ project_span candidates (candidate-span scoring), no case check", TUNED, True, "candidates",
         weights=ScoringWeights(case_check=False)),
     Row("+ case check (ignore weak links Capitalised -> lower-case)", TUNED, True, "candidates"),
@@ -72,7 +74,7 @@ def first_last(span: tuple[int, int], alignment: WordAlignment) -> tuple[int, in
 
 
 def load(lang: str):
-    folder = SHARED / "europarl-ner-parallel"
+    folder = SHARED_DATA / "europarl-ner-parallel"
     en = read_conll_sentences(folder / "en-europarl.test.conll02")
     xx = read_conll_sentences(folder / f"{lang}-europarl.test.conll02")
     pairs = [([t for t, _ in a], [t for t, _ in b]) for a, b in zip(en, xx, strict=True)]
@@ -109,7 +111,9 @@ def project(row: Row, span: tuple[int, int], alignment: WordAlignment, src, tgt,
     """Target span of one source span under ``row``'s method, or None."""
     if row.method == "first_last":
         return first_last(span, alignment)
-    result = project_span(span, alignment, src, tgt, strategy=row.method, weights=row.weights,
+    if row.method == "region":
+        return region_span(span, alignment, src, tgt)
+    result = project_span(span, alignment, src, tgt, weights=row.weights,
                           function_words=function_words if row.function_words else frozenset())
     return (result.token_start, result.token_end) if isinstance(result, ProjectedSpan) else None
 

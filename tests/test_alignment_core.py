@@ -2,7 +2,7 @@
 
 import pytest
 
-from alignment.core import WordAlignment, parse_pharaoh, read_pharaoh, write_pharaoh
+from alignment.word.core import WordAlignment, parse_pharaoh, read_pharaoh, write_pharaoh
 
 
 def test_from_links_sorts_dedups_and_keeps_scores():
@@ -10,7 +10,6 @@ def test_from_links_sorts_dedups_and_keeps_scores():
     assert alignment.links == ((0, 0), (2, 1))
     assert alignment.scores == (0.9, 0.4)
     assert alignment.to_pharaoh() == "0-0 2-1"
-    assert alignment.src_to_tgt() == {0: [0], 2: [1]}
     assert len(alignment) == 2
 
 

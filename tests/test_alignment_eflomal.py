@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig, EflomalPriors, clean_tokens, fit_priors
+from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig, EflomalPriors, clean_tokens, fit_priors
 
 FAST = EflomalConfig(n_iterations=(4, 4, 4), n_samplers=1)
 
@@ -91,7 +91,7 @@ def test_priors_roundtrip_merge_and_bundle_alignment():
 
 
 def test_vote_links_keeps_majority_links():
-    from alignment.eflomal_aligner import vote_links
+    from alignment.word.eflomal_aligner import vote_links
 
     runs = [[{(0, 0), (1, 1)}, {(0, 1)}], [{(0, 0)}, {(0, 1)}], [{(0, 0), (1, 2)}, set()]]
     assert vote_links(runs) == [{(0, 0)}, {(0, 1)}]

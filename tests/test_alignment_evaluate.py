@@ -2,8 +2,8 @@
 
 import pytest
 
-from alignment.core import WordAlignment
-from alignment.evaluate import alignment_scores, sentence_alignment_f1, span_prf_exact, span_prf_overlap
+from alignment.eval.metrics import alignment_scores, sentence_alignment_f1, span_prf_exact, span_prf_overlap
+from alignment.word.core import WordAlignment
 
 
 def test_aer_with_sure_and_possible_links():

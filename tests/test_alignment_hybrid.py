@@ -1,4 +1,4 @@
-"""alignment.hybrid: eflomal directions + neural links, on literal link sets, fakes, the real eflomal and a tiny
+"""alignment.word.hybrid: eflomal directions + neural links, on literal link sets, fakes, the real eflomal and a tiny
 neural model; and the pipeline's ``--aligner hybrid`` wiring."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from alignment.core import WordAlignment
-from alignment.eflomal_aligner import EflomalAligner, EflomalConfig
-from alignment.hybrid import HybridAligner, hybrid_links
-from alignment.neural import NeuralAligner
-from alignment.symmetrize import symmetrize
+from alignment.word.core import WordAlignment
+from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig
+from alignment.word.hybrid import HybridAligner, hybrid_links
+from alignment.word.neural import NeuralAligner
+from alignment.word.symmetrize import symmetrize
 from pipelines.config import parse_config
 from pipelines.project import AlignProject
 from tests.test_alignment_neural import LITERAL_PAIRS, tiny_model  # noqa: F401 (fixture)

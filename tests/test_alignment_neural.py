@@ -10,9 +10,9 @@ import torch
 from simalign import SentenceAligner
 from transformers import AutoModel, BertConfig, BertModel, BertTokenizer
 
-from alignment.core import WordAlignment
-from alignment.neural import NeuralAligner, link_matrix, main, max_weight_match, read_pairs
-from alignment.neural_embed import EmbeddingModel, plan_windows
+from alignment.word.core import WordAlignment, read_bitext
+from alignment.word.neural import NeuralAligner, link_matrix, main, max_weight_match
+from alignment.word.neural_embed import EmbeddingModel, plan_windows
 from tests.conftest import shared_path
 
 LITERAL_PAIRS = [
@@ -189,4 +189,4 @@ def test_cli_writes_pharaoh(tiny_model, tmp_path):
     assert len(lines) == 2 and lines[0] == "0-0 1-1"
     (tmp_path / "bad.txt").write_text("fine ||| gut\nno separator here\n", encoding="utf-8")
     with pytest.raises(ValueError, match="bad.txt:2"):
-        read_pairs(str(tmp_path / "bad.txt"))
+        read_bitext(str(tmp_path / "bad.txt"))

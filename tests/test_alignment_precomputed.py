@@ -2,7 +2,7 @@
 
 import pytest
 
-from alignment.precomputed import PrecomputedAligner, read_alignments
+from alignment.word.precomputed import PrecomputedAligner, read_alignments
 
 
 def _files(tmp_path, links: str):

@@ -1,7 +1,7 @@
 """Span projection on small literal cases: aligned, reordered, split, unaligned, CJK, low confidence."""
 
-from alignment.core import WordAlignment
-from alignment.projection import ProjectedSpan, ProjectionFailure, find_mentions, project_span
+from alignment.projection.span import ProjectedSpan, ProjectionFailure, find_mentions, project_span
+from alignment.word.core import WordAlignment
 
 
 def _links(*pairs, scores=None):

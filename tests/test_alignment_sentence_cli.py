@@ -1,11 +1,11 @@
-"""Tests for alignment.sentence_cli: XQuAD and JSONL readers, errors naming file and line, end-to-end output that
+"""Tests for alignment.sentence.cli: XQuAD and JSONL readers, errors naming file and line, end-to-end output that
 the pipeline's JSONL reader accepts."""
 
 import json
 
 import pytest
 
-from alignment.sentence_cli import main, read_document_jsonl, read_xquad
+from alignment.sentence.cli import main, read_document_jsonl, read_xquad
 
 
 def write_xquad(path, contexts, title="T", qid="q"):
@@ -71,8 +71,8 @@ def test_main_exits_with_the_file_and_line_of_bad_input(tmp_path):
 @pytest.mark.parametrize("lang", ["ar", "el", "hi", "ro", "ru", "th", "tr", "vi"])
 def test_xquad_new_languages_align_the_first_article(lang):
     """The first article (Super_Bowl_50, 5 paragraphs) of each later-added XQuAD language aligns mostly 1-1."""
-    from alignment.sentence import AlignerConfig, SentenceAligner
-    from alignment.sentence_cli import convert
+    from alignment.sentence.aligner import AlignerConfig, SentenceAligner
+    from alignment.sentence.cli import convert
     from tests.conftest import shared_path
 
     folder = shared_path("xquad")

@@ -1,10 +1,10 @@
-"""Tests for alignment.sentence_eval: sentence-to-line mapping, line-level links, scores, seeded drops."""
+"""Tests for alignment.sentence.evaluation: sentence-to-line mapping, line-level links, scores, seeded drops."""
 
 import random
 
 import pytest
 
-from alignment.sentence_eval import (
+from alignment.sentence.evaluation import (
     SplitDoc,
     drop_lines,
     gold_links,

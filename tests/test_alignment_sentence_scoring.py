@@ -1,4 +1,4 @@
-"""Tests for alignment.sentence_scoring: CJK-aware lengths, the length model, anchors, block vectors."""
+"""Tests for alignment.sentence.scoring: CJK-aware lengths, the length model, anchors, block vectors."""
 
 import math
 from collections import Counter
@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from alignment.sentence_scoring import (
+from alignment.sentence.scoring import (
     CJK_CHAR_WEIGHT,
     AnchorWeights,
     LengthModel,

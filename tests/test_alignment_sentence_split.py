@@ -1,6 +1,6 @@
-"""Tests for alignment.sentence_split: abbreviations, initials, ordinals, quotes, CJK stops, offsets."""
+"""Tests for alignment.sentence.split: abbreviations, initials, ordinals, quotes, CJK stops, offsets."""
 
-from alignment.sentence_split import split_sentences, split_texts
+from alignment.sentence.split import split_sentences, split_texts
 
 
 def test_english_abbreviations_and_initials_do_not_split():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from alignment.symmetrize import grow_diag, grow_diag_final, intersection, symmetrize, union
+from alignment.word.symmetrize import grow_diag, grow_diag_final, intersection, symmetrize, union
 
 # Forward: each target word has one source word; reverse: each source word has one target word.
 FWD = {(0, 0), (1, 1), (2, 1), (3, 3)}

@@ -7,7 +7,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from alignment.core import WordAlignment
+from alignment.word.core import WordAlignment
 from pipelines.config import PipelineConfig  # noqa: I001
 from pipelines.label import label_pair
 from pipelines.link import link_pair

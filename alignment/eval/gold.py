@@ -13,11 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alignment.core import WordAlignment, read_pharaoh
+from alignment.word.core import Link, TokenPair, WordAlignment, read_bitext, read_pharaoh
 
 logger = logging.getLogger(__name__)
-
-Pair = tuple[list[str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -25,26 +23,14 @@ class GoldSet:
     """Tokenised sentence pairs with sure and possible (superset of sure) links, 0-based."""
 
     name: str
-    pairs: list[Pair]
+    pairs: list[TokenPair]
     sure: list[WordAlignment]
     possible: list[WordAlignment]
 
 
-def read_bitext(path: str | Path) -> list[Pair]:
-    """Read ``source tokens ||| target tokens`` lines (fast_align / awesome-align format)."""
-    pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.rstrip("\n").split(" ||| ")
-            if len(fields) != 2:
-                raise ValueError(f"{path}:{number}: expected 'source ||| target', found {len(fields) - 1} separators")
-            pairs.append((fields[0].split(), fields[1].split()))
-    return pairs
-
-
 def check_links(
-    links: Iterable[tuple[int, int]], n_src: int, n_tgt: int, where: str, strict: bool = True
-) -> list[tuple[int, int]]:
+    links: Iterable[Link], n_src: int, n_tgt: int, where: str, strict: bool = True
+) -> list[Link]:
     """Links inside an n_src x n_tgt sentence pair; out-of-range ones raise (strict) or are logged and dropped.
 
     An index of -1 marks an explicit NULL link (a word aligned to nothing): it is not a link and is skipped.

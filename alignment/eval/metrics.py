@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from alignment.core import WordAlignment
-
-Link = tuple[int, int]
+from alignment.word.core import Link, WordAlignment
 
 
 @dataclass(frozen=True)
@@ -105,19 +103,20 @@ def span_prf_overlap(predicted: Iterable[Span], gold: Iterable[Span]) -> PRF:
     return PRF.from_counts(good_pred, len(pred), found_gold, len(ref))
 
 
-SentenceLink = tuple[tuple[int, ...], tuple[int, ...]]
+GroupLink = tuple[tuple[int, ...], tuple[int, ...]]
+"""(source ids, target ids): a sentence-alignment bead, or a line-level link built from beads (1-1, 1-2, 1-0, ...)."""
 
 
-def sentence_alignment_f1(predicted: Iterable[SentenceLink], gold: Iterable[SentenceLink]) -> dict[str, PRF]:
+def sentence_alignment_f1(predicted: Iterable[GroupLink], gold: Iterable[GroupLink]) -> dict[str, PRF]:
     """Sentence-alignment scores over sets of (src_ids, tgt_ids) links (1-1, 1-2, 2-1, 1-0, ... beads).
 
     ``strict``: a bead counts only when identical to a gold bead (ids compared as sorted tuples).
     ``pairwise``: beads expanded into (src_id, tgt_id) sentence pairs; 1-0 / 0-1 beads add no pairs.
     """
-    def norm(links: Iterable[SentenceLink]) -> set[SentenceLink]:
+    def norm(links: Iterable[GroupLink]) -> set[GroupLink]:
         return {(tuple(sorted(src)), tuple(sorted(tgt))) for src, tgt in links}
 
-    def pairs(links: set[SentenceLink]) -> set[tuple[int, int]]:
+    def pairs(links: set[GroupLink]) -> set[tuple[int, int]]:
         return {(i, j) for src, tgt in links for i in src for j in tgt}
 
     pred, ref = norm(predicted), norm(gold)

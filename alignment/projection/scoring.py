@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alignment.anchors import fold
-from alignment.core import Tokens, WordAlignment
+from alignment.text import fold
+from alignment.word.core import Tokens, WordAlignment
 
 Candidate = tuple[int, int]
 

@@ -1,26 +1,14 @@
 """Project a source entity span onto the target sentence through a word alignment.
 
-Two strategies (all pure functions, token indices 0-based, spans [start, end)):
+Pure functions, token indices 0-based, spans [start, end). Target n-grams near the tokens linked to the
+span, and alias / look-alike matches anywhere, are scored by alignment agreement (links of the span
+inside vs outside the candidate, links of other source words into it, unaligned tokens, string
+similarity; see :mod:`alignment.projection.scoring`); the best one wins. Then case repair, and, when the
+caller gives ``function_words``, edge function words are trimmed and a span of function words only is
+rejected (``only_function_words``). (The earlier "heaviest aligned cluster" method, kept as a benchmark
+baseline, is ``bench/projection_region.py``.)
 
-``strategy="candidates"`` (default): target n-grams near the tokens linked to the span, and alias /
-look-alike matches anywhere, are scored by alignment agreement (links of the span inside vs outside
-the candidate, links of other source words into it, unaligned tokens, string similarity; see
-:mod:`alignment.projection_scoring`); the best one wins. Then case repair, and, when the caller
-gives ``function_words``, edge function words are trimmed and a span of function words only is
-rejected (``only_function_words``).
-
-``strategy="region"`` (the earlier method, kept for comparison):
-
-1. Alignment region: the target tokens linked to the span's source tokens, split into clusters at gaps
-   of more than ``max_gap`` tokens (a discontinuous projection); the heaviest cluster (sum of link
-   scores) wins and its first..last tokens become the region (contiguity repair: small gaps are
-   filled). Edge punctuation is trimmed unless the source span has punctuation at that edge.
-2. Confirmation: the entity's target-language aliases (``tgt_aliases``) and target n-grams that look
-   like the source span (accent-folded rapidfuzz similarity: names copied or transliterated with
-   small changes) are searched near the region (within ``window`` tokens). A confirmed match
-   replaces the region's boundaries and raises the confidence.
-
-In both, alias matching also works for unsegmented scripts (Chinese, Japanese): a match may cover
+Alias matching also works for unsegmented scripts (Chinese, Japanese): a match may cover
 parts of tokens and is widened to the covering tokens, and an unaligned span is projected only
 through an alias or look-alike match anywhere in the sentence; otherwise it fails with ``unaligned``.
 
@@ -37,9 +25,7 @@ from itertools import accumulate
 
 from rapidfuzz.distance import Indel
 
-from alignment.anchors import fold
-from alignment.core import Tokens, WordAlignment
-from alignment.projection_scoring import (
+from alignment.projection.scoring import (
     DEFAULT_WEIGHTS,
     ScoringWeights,
     best_candidate,
@@ -48,6 +34,8 @@ from alignment.projection_scoring import (
     only_function_words,
     trim_function_words,
 )
+from alignment.text import fold
+from alignment.word.core import Tokens, WordAlignment
 
 
 @dataclass(frozen=True)
@@ -72,28 +60,6 @@ def is_unsegmented(ch: str) -> bool:
     """Characters of scripts written without spaces (Han, kana, Thai, ...)."""
     code = ord(ch)
     return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0x0E00 <= code <= 0x0E7F
-
-
-def _clusters(targets: dict[int, float], max_gap: int) -> list[list[int]]:
-    ordered = sorted(targets)
-    groups = [[ordered[0]]]
-    for j in ordered[1:]:
-        if j - groups[-1][-1] > max_gap + 1:
-            groups.append([j])
-        else:
-            groups[-1].append(j)
-    return groups
-
-
-def _trim(start: int, end: int, src_span: Tokens, tgt_tokens: Tokens) -> tuple[int, int]:
-    """Drop edge punctuation from the target region unless the source span has punctuation at that edge."""
-    if not is_punct(src_span[0]):
-        while end - start > 1 and is_punct(tgt_tokens[start]):
-            start += 1
-    if not is_punct(src_span[-1]):
-        while end - start > 1 and is_punct(tgt_tokens[end - 1]):
-            end -= 1
-    return start, end
 
 
 def _capitalised(token: str) -> bool:
@@ -139,7 +105,8 @@ def find_mentions(text: str, tgt_tokens: Tokens) -> list[tuple[int, int]]:
     return spans
 
 
-def _lookalikes(src_text: str, tgt_tokens: Tokens, max_len: int, min_similarity: float) -> list[tuple[int, int, float]]:
+def lookalike_ngrams(src_text: str, tgt_tokens: Tokens, max_len: int,
+                     min_similarity: float) -> list[tuple[int, int, float]]:
     """Target n-grams (n <= max_len, not starting/ending with punctuation) similar to the source text.
 
     n-grams whose length alone rules the similarity out are skipped: the normalised Indel similarity of
@@ -168,34 +135,10 @@ def _lookalikes(src_text: str, tgt_tokens: Tokens, max_len: int, min_similarity:
     return found
 
 
-def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
-    return max(0, max(a[0], b[0]) - min(a[1], b[1]))
-
-
-def _confirm(
-    region: tuple[int, int] | None, src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str],
-    span_len: int, window: int, min_similarity: float,
-) -> tuple[int, int, float, str] | None:
-    """Best alias / look-alike match near ``region`` (anywhere when region is None)."""
-    candidates = [(s, e, 1.0, "alias") for alias in tgt_aliases for s, e in find_mentions(alias, tgt_tokens)]
-    candidates += [(s, e, score, "string")
-                   for s, e, score in _lookalikes(src_text, tgt_tokens, span_len + 2, min_similarity)]
-    if region is not None:
-        candidates = [c for c in candidates if _distance(region, c[:2]) <= window]
-    if not candidates:
-        return None
-
-    def rank(c: tuple[int, int, float, str]) -> tuple:
-        overlap = 0 if region is None else min(region[1], c[1]) - max(region[0], c[0])
-        return (c[2], overlap, c[1] - c[0])
-
-    return max(candidates, key=rank)
-
-
 def _matches(src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str], span_len: int,
              min_similarity: float) -> dict[tuple[int, int], tuple[float, str]]:
     """Alias (similarity 1) and look-alike matches anywhere in the sentence: span -> (similarity, kind)."""
-    lookalikes = _lookalikes(src_text, tgt_tokens, span_len + 2, min_similarity)
+    lookalikes = lookalike_ngrams(src_text, tgt_tokens, span_len + 2, min_similarity)
     found = {(s, e): (score, "string") for s, e, score in lookalikes}
     for alias in tgt_aliases:
         for s, e in find_mentions(alias, tgt_tokens):
@@ -206,8 +149,7 @@ def _matches(src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str], span
 def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens, tgt_tokens: Tokens,
             tgt_aliases: Sequence[str], min_similarity: float, use_case: bool, weights: ScoringWeights,
             function_words: frozenset[str]) -> tuple[tuple[int, int], float, str] | ProjectionFailure | None:
-    """The ``candidates`` strategy: best-scoring candidate, repaired; (span, confidence, method), a failure,
-    or None (no link and no match)."""
+    """Best-scoring candidate, repaired; (span, confidence, method), a failure, or None (no link and no match)."""
     start, end = span
     src_span = src_tokens[start:end]
     evidence = link_evidence(span, alignment, len(tgt_tokens), weights.weak_weight, src_tokens, tgt_tokens,
@@ -234,38 +176,6 @@ def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens,
     return (a, b), confidence, method
 
 
-def _region(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens, tgt_tokens: Tokens,
-            tgt_aliases: Sequence[str], max_gap: int, window: int, min_similarity: float,
-            use_case: bool) -> tuple[tuple[int, int], float, str] | None:
-    """The ``region`` strategy: heaviest cluster of aligned tokens, confirmed by aliases / look-alikes."""
-    start, end = span
-    scores = alignment.scores or (1.0,) * len(alignment.links)
-    targets: dict[int, float] = {}
-    aligned_src: set[int] = set()
-    for (i, j), score in zip(alignment.links, scores, strict=True):
-        if start <= i < end:
-            targets[j] = max(targets.get(j, 0.0), score)
-            aligned_src.add(i)
-    region, confidence, method = None, 0.0, "alignment"
-    if targets:
-        groups = _clusters(targets, max_gap)
-        weights = [sum(targets[j] for j in group) for group in groups]
-        best = max(range(len(groups)), key=weights.__getitem__)
-        group = groups[best]
-        region = _trim(group[0], group[-1] + 1, src_tokens[start:end], tgt_tokens)
-        if use_case:
-            region = case_repair(*region, src_tokens[start:end], tgt_tokens, {j for _, j in alignment.links})
-        mean_score = weights[best] / len(group)
-        confidence = len(aligned_src) / (end - start) * mean_score * weights[best] / sum(weights)
-        method = "alignment" if len(groups) == 1 else "alignment_cluster"
-    match = _confirm(region, " ".join(src_tokens[start:end]), tgt_tokens, tgt_aliases, end - start, window,
-                     min_similarity)
-    if match is not None:
-        region, confidence = match[:2], max(confidence, match[2])
-        method = match[3] if targets else f"{match[3]}_unaligned"
-    return None if region is None else (region, confidence, method)
-
-
 def project_span(
     span: tuple[int, int],
     alignment: WordAlignment,
@@ -274,34 +184,25 @@ def project_span(
     *,
     tgt_aliases: Sequence[str] = (),
     min_confidence: float = 0.0,
-    max_gap: int = 3,
-    window: int = 3,
     min_similarity: float = 0.85,
     use_case: bool = True,
-    strategy: str = "candidates",
     weights: ScoringWeights = DEFAULT_WEIGHTS,
     function_words: frozenset[str] = frozenset(),
 ) -> ProjectedSpan | ProjectionFailure:
     """Project source token span ``span`` = [start, end) to the target side (see the module docstring).
 
-    ``tgt_aliases`` are the entity's names in the target language (may be empty). ``max_gap`` and
-    ``window`` only apply to ``strategy="region"``; ``weights`` and ``function_words`` (lower-cased,
-    e.g. from :func:`alignment.projection_scoring.frequent_short_words`) only to ``"candidates"``.
+    ``tgt_aliases`` are the entity's names in the target language (may be empty); ``function_words``
+    (lower-cased, e.g. from :func:`alignment.projection.scoring.frequent_short_words`) are trimmed from the
+    span's edges.
     """
-    if strategy not in ("candidates", "region"):
-        raise ValueError(f"unknown projection strategy {strategy!r}; choose 'candidates' or 'region'")
     start, end = span
     if not 0 <= start < end <= len(src_tokens):
         return ProjectionFailure("bad_span", f"span {span} outside {len(src_tokens)} source tokens")
     for i, j in alignment.links:
         if j >= len(tgt_tokens):
             return ProjectionFailure("bad_alignment", f"link {i}-{j} outside {len(tgt_tokens)} target tokens")
-    if strategy == "candidates":
-        found = _scored(span, alignment, src_tokens, tgt_tokens, tgt_aliases, min_similarity, use_case, weights,
-                        function_words)
-    else:
-        found = _region(span, alignment, src_tokens, tgt_tokens, tgt_aliases, max_gap, window, min_similarity,
-                        use_case)
+    found = _scored(span, alignment, src_tokens, tgt_tokens, tgt_aliases, min_similarity, use_case, weights,
+                    function_words)
     if found is None:
         return ProjectionFailure("unaligned", "no source token of the span is aligned and no alias or look-alike found")
     if isinstance(found, ProjectionFailure):

@@ -9,7 +9,7 @@ monotone sequence of beads of least total cost, where a bead's cost adds
 - optionally an embedding cost (cosine distance of the blocks' sentence vectors, normalised by the document's mean
   distance, as in Vecalign; deleting a sentence then costs a fixed ``deletion_cost``).
 
-``python -m alignment.sentence`` runs the command-line converter (:mod:`alignment.sentence_cli`).
+``python -m alignment.sentence`` runs the command-line converter (:mod:`alignment.sentence.cli`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alignment.sentence_scoring import (
+from alignment.sentence.scoring import (
     AnchorWeights,
     Embedder,
     EntityFn,
@@ -220,8 +220,3 @@ def bead_records(doc_id: str, src: Sequence[str], tgt: Sequence[str], beads: Seq
             pairs.append(record)
     return pairs, unaligned
 
-
-if __name__ == "__main__":
-    from alignment.sentence_cli import main
-
-    raise SystemExit(main())

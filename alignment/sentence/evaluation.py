@@ -24,14 +24,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alignment.evaluate import PRF, sentence_alignment_f1
-from alignment.sentence_split import SentenceSpan, split_sentences
+from alignment.eval.metrics import PRF, GroupLink, sentence_alignment_f1
+from alignment.sentence.split import SentenceSpan, split_sentences
 
 NTREX_FILES = {
     "en": "newstest2019-src.eng.txt", "de": "newstest2019-ref.deu.txt", "zh": "newstest2019-ref.zho-CN.txt",
     "fr": "newstest2019-ref.fra.txt", "es": "newstest2019-ref.spa.txt",
 }
-Link = tuple[tuple[int, ...], tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def drop_lines(count: int, fraction: float, rng: random.Random) -> list[int]:
     return [k for k in range(count) if k not in dropped]
 
 
-def line_links(beads: Iterable[tuple[Sequence[int], Sequence[int]]], src: SplitDoc, tgt: SplitDoc) -> set[Link]:
+def line_links(beads: Iterable[tuple[Sequence[int], Sequence[int]]], src: SplitDoc, tgt: SplitDoc) -> set[GroupLink]:
     """Line-level links: connected components of sentence beads joined through the lines they cover."""
     parent: dict[tuple[str, int], tuple[str, int]] = {}
 
@@ -107,13 +106,13 @@ def line_links(beads: Iterable[tuple[Sequence[int], Sequence[int]]], src: SplitD
             for nodes in groups.values()}
 
 
-def score_links(predicted: Iterable[Link], gold: Iterable[Link]) -> dict[str, PRF]:
-    """Strict and pairwise P/R/F1 (``alignment.evaluate.sentence_alignment_f1``) over the non-null links."""
+def score_links(predicted: Iterable[GroupLink], gold: Iterable[GroupLink]) -> dict[str, PRF]:
+    """Strict and pairwise P/R/F1 (``alignment.eval.metrics.sentence_alignment_f1``) over the non-null links."""
     return sentence_alignment_f1([link for link in predicted if link[0] and link[1]],
                                  [link for link in gold if link[0] and link[1]])
 
 
-def gold_links(src: SplitDoc, tgt: SplitDoc) -> set[Link]:
+def gold_links(src: SplitDoc, tgt: SplitDoc) -> set[GroupLink]:
     """One ((k,), (k,)) link per line id present on both sides."""
     src_ids = {k for covered in src.lines for k in covered}
     return {((k,), (k,)) for covered in tgt.lines for k in covered if k in src_ids}

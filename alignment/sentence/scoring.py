@@ -1,6 +1,6 @@
 """Bead scores for the sentence aligner: Gale–Church length cost, lexical anchors and embedding similarity.
 
-Every score is a cost (lower is better) so the dynamic programme in :mod:`alignment.sentence` can add them.
+Every score is a cost (lower is better) so the dynamic programme in :mod:`alignment.sentence.aligner` can add them.
 """
 
 from __future__ import annotations

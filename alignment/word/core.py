@@ -1,13 +1,16 @@
-"""The one representation of a word alignment, the aligner interface and the Pharaoh format."""
+"""The one representation of a word alignment, the aligner interface, and the two text formats word aligners
+read and write: Pharaoh links and ``source ||| target`` bitext (fast_align / awesome-align input)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 Tokens = Sequence[str]
 TokenPair = tuple[Tokens, Tokens]
+Link = tuple[int, int]  # (source word index, target word index), 0-based
 
 
 @dataclass(frozen=True)
@@ -17,24 +20,18 @@ class WordAlignment:
     ``scores[k]`` belongs to ``links[k]`` when present.
     """
 
-    links: tuple[tuple[int, int], ...]
+    links: tuple[Link, ...]
     scores: tuple[float, ...] | None = None
 
     @classmethod
     def from_links(
-        cls, links: Iterable[tuple[int, int]], scores: dict[tuple[int, int], float] | None = None
+        cls, links: Iterable[Link], scores: dict[Link, float] | None = None
     ) -> WordAlignment:
         ordered = tuple(sorted({(int(i), int(j)) for i, j in links}))
         return cls(ordered, tuple(float(scores[link]) for link in ordered) if scores is not None else None)
 
     def to_pharaoh(self) -> str:
         return " ".join(f"{i}-{j}" for i, j in self.links)
-
-    def src_to_tgt(self) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for i, j in self.links:
-            out.setdefault(i, []).append(j)
-        return out
 
     def __len__(self) -> int:
         return len(self.links)
@@ -53,8 +50,8 @@ def parse_pharaoh(line: str, one_indexed: bool = False) -> tuple[WordAlignment, 
 
     ``possible`` includes the sure links, as in the AER definition (S is a subset of P).
     """
-    sure: set[tuple[int, int]] = set()
-    possible: set[tuple[int, int]] = set()
+    sure: set[Link] = set()
+    possible: set[Link] = set()
     offset = 1 if one_indexed else 0
     for item in line.split():
         sep = "-" if "-" in item else "p" if "p" in item else None
@@ -89,3 +86,15 @@ def write_pharaoh(path: str, alignments: Iterable[WordAlignment]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for alignment in alignments:
             handle.write(alignment.to_pharaoh() + "\n")
+
+
+def read_bitext(path: str | Path) -> list[tuple[list[str], list[str]]]:
+    """Read ``source tokens ||| target tokens`` lines (fast_align / awesome-align format)."""
+    pairs = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.rstrip("\n").split(" ||| ")
+            if len(fields) != 2:
+                raise ValueError(f"{path}:{number}: expected 'source ||| target', found {len(fields) - 1} separators")
+            pairs.append((fields[0].split(), fields[1].split()))
+    return pairs

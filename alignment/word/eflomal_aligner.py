@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 
 import eflomal
 
-from alignment.anchors import anchor_counts
-from alignment.core import TokenPair, WordAlignment
-from alignment.symmetrize import METHODS, Link, symmetrize
+from alignment.word.core import Link, TokenPair, WordAlignment
+from alignment.word.lookalike import lookalike_counts
+from alignment.word.symmetrize import METHODS, symmetrize
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ class EflomalConfig:
     ``prefix_len`` truncates every (lower-cased) word to its first N characters for the statistical
     model only (light stemming; 0 = off). eflomal always lower-cases. ``rel_iterations`` scales
     eflomal's default sampler iterations; ``n_iterations`` (IBM1, HMM, fertility) overrides it.
-    ``anchor_weight`` > 0 adds, for the pairs being aligned, lexical priors of that weight for identical
-    and look-alike word pairs (names, numbers, cognates; similarity >= ``anchor_min_similarity``;
-    see :mod:`alignment.anchors`).
+    ``lookalike_weight`` > 0 adds, for the pairs being aligned, lexical priors of that weight for identical
+    and look-alike word pairs (names, numbers, cognates; similarity >= ``lookalike_min_similarity``;
+    see :mod:`alignment.word.lookalike`).
     ``parallel_directions`` runs the forward and reverse models as two eflomal processes at once (one
     process does them one after the other, on one core with ``n_samplers=1``): 1.7x faster on 2 cores.
     ``runs`` > 1 makes that many independent eflomal runs and keeps, per direction, the links a majority
@@ -63,8 +63,8 @@ class EflomalConfig:
     n_iterations: tuple[int, int, int] | None = None
     null_prior: float = 0.2
     prefix_len: int = 4
-    anchor_weight: float = 2.0
-    anchor_min_similarity: float = 0.7
+    lookalike_weight: float = 2.0
+    lookalike_min_similarity: float = 0.7
     parallel_directions: bool = True
     runs: int = 1
 
@@ -159,7 +159,7 @@ def run_eflomal(
     """Align non-empty pairs in both directions; return (forward, reverse) link sets as (src, tgt).
 
     ``priors`` may be given as :class:`EflomalPriors` or already as priors-file text (cheaper when
-    the same priors serve many bundles). Anchor priors of the pairs are appended: eflomal sums
+    the same priors serve many bundles). Look-alike priors of the pairs are appended: eflomal sums
     repeated lexical entries.
     """
     if not pairs:
@@ -175,10 +175,10 @@ def run_eflomal(
     )
     cleaned = [(clean_tokens(src), clean_tokens(tgt)) for src, tgt in pairs]
     priors_text = priors.to_text() if isinstance(priors, EflomalPriors) else priors or ""
-    if config.anchor_weight > 0:
-        counts = anchor_counts(cleaned, min_similarity=config.anchor_min_similarity)
-        anchors = {key: config.anchor_weight * n for key, n in counts.items()}
-        priors_text += EflomalPriors(lexical=anchors).to_text()
+    if config.lookalike_weight > 0:
+        counts = lookalike_counts(cleaned, min_similarity=config.lookalike_min_similarity)
+        lookalikes = {key: config.lookalike_weight * n for key, n in counts.items()}
+        priors_text += EflomalPriors(lexical=lookalikes).to_text()
     src_lines = [" ".join(src) + "\n" for src, _ in cleaned]
     tgt_lines = [" ".join(tgt) + "\n" for _, tgt in cleaned]
     with tempfile.TemporaryDirectory(prefix="eflomal-") as tmp:

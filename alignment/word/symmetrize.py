@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-Link = tuple[int, int]
+from alignment.word.core import Link
+
 LinkSet = frozenset[Link]
 
 # Horizontal, vertical and diagonal neighbours, in the order Moses tries them.

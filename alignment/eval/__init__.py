@@ -1,0 +1,1 @@
+"""Alignment metrics and gold word-alignment readers."""

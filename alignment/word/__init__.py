@@ -1,0 +1,1 @@
+"""Word alignments and the word aligners (eflomal, SimAlign-style neural, hybrid, precomputed)."""
