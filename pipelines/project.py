@@ -21,6 +21,7 @@ from apache_beam.utils import shared
 
 from alignment.projection.span import ProjectionFailure, project_span
 from alignment.word.core import WordAlignment
+from alignment.word.precomputed import PrecomputedAligner
 from pipelines import aligners
 from pipelines.config import PipelineConfig
 from pipelines.deadletter import REJECTS, count, reject
@@ -122,7 +123,7 @@ class _AlignProjectFn(beam.DoFn):
             self.aligner = self.aligner_factory()
         elif cfg.aligner == "precomputed":
             self.aligner = self.model_handle.acquire(
-                lambda: aligners.PrecomputedAligner(cfg.alignments), tag=("pharaoh", cfg.alignments))
+                lambda: PrecomputedAligner(cfg.alignments), tag=("pharaoh", cfg.alignments))
         elif cfg.aligner.startswith("simalign"):
             self.aligner = self.model_handle.acquire(
                 lambda: aligners.make_neural_aligner(cfg.aligner, cfg.aligner_model),
@@ -137,12 +138,12 @@ class _AlignProjectFn(beam.DoFn):
 
     def _align(self, batch: list[dict], priors) -> tuple[list[WordAlignment | str], str]:
         """One alignment per record (or, for a precomputed file, the error message when it has none)."""
-        if isinstance(self.aligner, aligners.PrecomputedAligner):
+        if isinstance(self.aligner, PrecomputedAligner):
             out: list[WordAlignment | str] = []
             for r in batch:
                 n_src, n_tgt = len(r["src_tok"]["tokens"]), len(r["tgt_tok"]["tokens"])
                 try:
-                    out.append(self.aligner.lookup(r["origin"], n_src, n_tgt))
+                    out.append(self.aligner.lookup(aligners.line_number(r["origin"]), n_src, n_tgt))
                 except ValueError as err:
                     out.append(str(err))
             return out, self.aligner.name

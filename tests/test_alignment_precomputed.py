@@ -1,46 +1,50 @@
-"""Precomputed Pharaoh alignments: index checks with file and line, lookup by tokens."""
+"""Precomputed Pharaoh alignments: lookup by line, the score policy, index checks naming file and line."""
 
 import pytest
 
-from alignment.word.precomputed import PrecomputedAligner, read_alignments
+from alignment.word.precomputed import PrecomputedAligner, read_alignments, scored_alignment
 
 
-def _files(tmp_path, links: str):
-    bitext = tmp_path / "corpus.txt"
-    bitext.write_text("a b c ||| x y\nd ||| z\n", encoding="utf-8")
+def _links(tmp_path, text: str):
     path = tmp_path / "fwd.align"
-    path.write_text(links, encoding="utf-8")
-    return bitext, path
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
-def test_reads_links_and_serves_them_by_tokens(tmp_path):
-    bitext, links = _files(tmp_path, "0-0 2-1 1p1\n0-0\n")
-    aligner = PrecomputedAligner.from_files(bitext, links)
-    assert aligner.name == "precomputed:fwd.align"
-    first, second = aligner.align([(["d"], ["z"]), (["a", "b", "c"], ["x", "y"])])
-    assert first.links == ((0, 0),)
-    assert second.links == ((0, 0), (1, 1), (2, 1))
-    assert second.scores == (1.0, 0.5, 1.0)
+def test_sure_links_score_one_and_possible_links_half():
+    alignment = scored_alignment("0-0 2-1 1p1")
+    assert alignment.links == ((0, 0), (1, 1), (2, 1))
+    assert alignment.scores == (1.0, 0.5, 1.0)
+    assert scored_alignment("").links == ()
+
+
+def test_lookup_by_line(tmp_path):
+    aligner = PrecomputedAligner(_links(tmp_path, "0-0 1-1\n\n0-2\n"))
+    assert aligner.name == "precomputed" and len(aligner) == 3
+    assert aligner.lookup(1, 2, 2).links == ((0, 0), (1, 1))
+    assert aligner.lookup(2, 2, 2).links == ()
+    with pytest.raises(ValueError, match=r"fwd.align:3: link 0-2 \(0-based\) outside 1 source x 2 target"):
+        aligner.lookup(3, 1, 2)
+    with pytest.raises(ValueError, match="has 3 lines, no line 4"):
+        aligner.lookup(4, 1, 1)
+    with pytest.raises(ValueError, match="no line 0"):
+        aligner.lookup(0, 1, 1)
 
 
 def test_one_indexed_file(tmp_path):
-    bitext, links = _files(tmp_path, "1-1 3-2\n1-1\n")
-    assert PrecomputedAligner.from_files(bitext, links, one_indexed=True).align([(["d"], ["z"])])[0].links == ((0, 0),)
+    assert PrecomputedAligner(_links(tmp_path, "1-1 3-2\n"), one_indexed=True).lookup(1, 3, 2).links == ((0, 0), (2, 1))
 
 
-def test_out_of_range_link_names_file_and_line(tmp_path):
-    bitext, links = _files(tmp_path, "0-0\n0-1\n")
+def test_bad_line_names_file_and_line(tmp_path):
+    with pytest.raises(ValueError, match=r"fwd.align:2: not a Pharaoh link: 'x'"):
+        PrecomputedAligner(_links(tmp_path, "0-0\nx\n"))
+
+
+def test_read_alignments_checks_every_pair(tmp_path):
+    pairs = [(["a", "b", "c"], ["x", "y"]), (["d"], ["z"])]
+    first, second = read_alignments(_links(tmp_path, "0-0 2-1 1p1\n0-0\n"), pairs)
+    assert first.scores == (1.0, 0.5, 1.0) and second.links == ((0, 0),)
     with pytest.raises(ValueError, match=r"fwd.align:2: link 0-1 \(0-based\) outside 1 source x 1 target"):
-        PrecomputedAligner.from_files(bitext, links)
-    bitext, links = _files(tmp_path, "0-0\n")
+        read_alignments(_links(tmp_path, "0-0\n0-1\n"), pairs)
     with pytest.raises(ValueError, match="1 alignment lines for 2 sentence pairs"):
-        read_alignments(links, [(["a"], ["b"]), (["c"], ["d"])])
-
-
-def test_missing_pair_strict_and_lenient(tmp_path):
-    bitext, links = _files(tmp_path, "0-0\n0-0\n")
-    with pytest.raises(KeyError, match="pair 0"):
-        PrecomputedAligner.from_files(bitext, links).align([(["q"], ["r"])])
-    lenient = PrecomputedAligner.from_files(bitext, links, strict=False)
-    assert lenient.align([(["q"], ["r"])])[0].links == ()
-    assert lenient.missing == 1
+        read_alignments(_links(tmp_path, "0-0\n"), pairs)

@@ -1,20 +1,12 @@
-"""pipelines.aligners: precomputed Pharaoh alignments looked up by input line; eflomal priors hook."""
+"""pipelines.aligners: the input line of a record's origin (precomputed links are looked up by it); eflomal
+priors hook."""
 
 import pytest
 
-from pipelines.aligners import PrecomputedAligner, fit_eflomal_priors, line_number, make_eflomal_aligner
+from pipelines.aligners import fit_eflomal_priors, line_number, make_eflomal_aligner
 
 
-def test_precomputed_lookup(tmp_path):
-    path = tmp_path / "links.txt"
-    path.write_text("0-0 1-1\n\n0-2\n", encoding="utf-8")
-    aligner = PrecomputedAligner(str(path))
-    assert aligner.lookup("corpus.tsv:1", 2, 2).links == ((0, 0), (1, 1))
-    assert aligner.lookup("corpus.tsv:2", 2, 2).links == ()
-    with pytest.raises(ValueError, match="beyond"):
-        aligner.lookup("corpus.tsv:3", 1, 2)
-    with pytest.raises(ValueError, match="no line 4"):
-        aligner.lookup("corpus.tsv:4", 1, 1)
+def test_line_number_of_an_origin():
     assert line_number("gs://b/x.tsv:12") == 12
     with pytest.raises(ValueError):
         line_number("no-line")
