@@ -65,7 +65,10 @@ def projection_share(output: str, manifest: dict) -> dict[str, float]:
     for entry in manifest["outputs"]:
         if entry["split"] not in SPLITS:
             continue
-        table = pq.read_table(f"{output.rstrip('/')}/{entry['path']}", columns=["lang", "label_source"])
+        # through Beam's FileSystems, like every other read of the job: pyarrow alone knows local and a few
+        # cloud paths, not every scheme the pipeline can write to
+        with FileSystems.open(f"{output.rstrip('/')}/{entry['path']}", compression_type="uncompressed") as handle:
+            table = pq.read_table(handle, columns=["lang", "label_source"])
         for key in zip(table.column("lang").to_pylist(), table.column("label_source").to_pylist(), strict=True):
             counts[key] = counts.get(key, 0) + 1
     config = manifest["config"]

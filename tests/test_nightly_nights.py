@@ -190,16 +190,58 @@ def test_kill_between_steps_resumes_from_the_failed_step(tmp_path, gold, monkeyp
     assert json.loads((tmp_path / "work" / "nights" / "n1" / "state.json").read_text())["attempts"] == 3
 
 
-def test_kb_change_rebuilds_every_span_and_reports_why(tmp_path, gold):
-    cfg, _ = make_world(tmp_path, gold, rex={"preset": "quick", "max_steps": 30, "warm_max_steps": 20})
-    assert Night(cfg, "n1").run().outcome == "promoted"
-    facts = Path(cfg.kb.dir) / "facts" / "facts.tsv"
-    facts.write_text(facts.read_text() + "Q400\tP108\tQ101\n", encoding="utf-8")  # a KB update
+def test_kb_change_rebuilds_every_span_reports_why_and_the_index_follows_the_kb(tmp_path, gold):
+    """Retrieval on: night 1 builds the rule-held-out fact index; a KB update that brings a new relation (P108)
+    rebuilds every span and the index, the warm-started candidate gains a classifier row for P108 and is gated
+    in the union label space; a night without a KB change reuses the index."""
+    from nightly.index import heldout_by_rule
+    from schemas.kb import load_kb
+
+    cfg, root = make_world(tmp_path, gold, rex={"preset": "quick", "max_steps": 30, "warm_max_steps": 20},
+                           retrieval={"enabled": True, "epochs": 3, "dim": 16})
+    first = Night(cfg, "n1").run()
+    assert first.outcome == "promoted"
+    index1 = first.summary["index"]
+    assert index1["built"] is True
+    kb = load_kb(cfg.kb.dir, langs=["de", "en"])
+    heldout = heldout_by_rule(kb, [0.8, 0.1, 0.1])
+    meta = json.loads((Path(index1["index_dir"]) / "meta.json").read_text())
+    assert meta["n_facts"] == sum(tuple(sorted((h, t))) not in heldout for h, _, t in kb.facts)
+    # every related dev/test pair of the spans is held out of the index (so is any a future span brings); no
+    # train pair is (pairs without a KB fact have nothing in the index)
+    kb_pairs = {tuple(sorted((h, t))) for h, _, t in kb.facts}
+    for pair, splits in pair_splits(root / "work" / "shards").items():
+        assert pair not in kb_pairs or (pair in heldout) == (splits != {"train"})
+
+    # a KB update: P108 (employer) facts for person-city pairs in the train split, and a span that mentions them
+    names, facts_file = gold["kb"]["names"], Path(cfg.kb.dir) / "facts" / "facts.tsv"
+    related = {tuple(sorted((h, t))) for h, _, t in gold["kb"]["facts"]}
+    new_pairs = [(p, c) for p in gold["kb"]["people"] for c in gold["kb"]["cities"]
+                 if tuple(sorted((p, c))) not in related and split_of(p, c) == "train"][:6]
+    facts_file.write_text(facts_file.read_text() + "".join(f"{p}\tP108\t{c}\n" for p, c in new_pairs),
+                          encoding="utf-8")
+    span = root / "bitext" / "2024-01-03" / "en-de.jsonl"
+    span.parent.mkdir(parents=True)
+    span.write_text("".join(json.dumps({"id": f"w{i}-{k}", "en": f"{names[p]} works for {names[c]} .",
+                                        "de": f"{names[p]} arbeitet für {names[c]} ."}) + "\n"
+                            for i, (p, c) in enumerate(new_pairs) for k in range(4)), encoding="utf-8")
     second = Night(cfg, "n2").run()
-    assert second.summary["built"] == ["2024-01-01/en-de", "2024-01-02/en-de"]
+    assert second.summary["built"] == ["2024-01-01/en-de", "2024-01-02/en-de", "2024-01-03/en-de"]
     assert len(second.summary["kb_changed_units"]) == 2
-    assert all(r.startswith("KB version changed (kb-") for r in second.summary["units"].values())
+    assert [r.split(" (")[0] for r in second.summary["units"].values()] == ["KB version changed"] * 2 + ["new"]
     assert "2 units rebuilt" in (Path(second.summary["folder"]) / "report.md").read_text()
+    assert second.summary["index"]["built"] is True and second.summary["index"]["index_dir"] != index1["index_dir"]
+    champion_labels = json.loads((Registry(cfg.registry).model_dir("v0001") / "labels.json").read_text())["relations"]
+    candidate_labels = json.loads((Registry(cfg.registry).model_dir("v0002") / "labels.json").read_text())["relations"]
+    assert "P108" not in champion_labels and candidate_labels == champion_labels + ["P108"]  # old rows kept
+    gate = json.loads((Path(second.summary["folder"]) / "gate.json").read_text())
+    assert gate["champion"] == "v0001" and "P108" in gate["comparisons"]["test"]["labels"]
+
+    write_span(root / "bitext", "2024-01-04", gold["kb"], seed=4)
+    third = Night(cfg, "n3").run()
+    assert third.summary["built"] == ["2024-01-04/en-de"]
+    assert third.summary["index"] == {"index_dir": second.summary["index"]["index_dir"], "built": False,
+                                      "reason": "reused (same KB version, fractions, settings)"}
 
 
 def test_split_fraction_change_is_refused(tmp_path, gold):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import posixpath
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.localfilesystem import LocalFileSystem
 
 from nightly.config import GateConfig, NightlyConfig, SourceConfig, load_nightly_config
 from nightly.gate import ModelScores, baseline_metrics, compare, decide
@@ -235,3 +239,115 @@ def test_demo_kb_adds_generated_facts_without_id_clashes_and_enough_test_pairs(t
     # night 2's gate needs >= 20 positive test bags per gated language (gate.min_positive_bags)
     test_pairs = {tuple(sorted((h, t))) for h, _, t in generated["facts"] if split_of(h, t) == "test"}
     assert len(test_pairs) >= 30
+
+
+def test_window_spans_trains_on_the_newest_spans_only(tmp_path):
+    from nightly.night import Night
+
+    for span in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        (tmp_path / "bitext" / span).mkdir(parents=True)
+        (tmp_path / "bitext" / span / "a.jsonl").write_text("{}\n")
+    raw = minimal(tmp_path, rex={"window_spans": 2})
+    raw["bitext"]["root"] = str(tmp_path / "bitext")
+    night = Night(NightlyConfig.from_dict(raw), "n1")
+    night.state = {"steps": {"plan": {"units": [f"2024-01-0{i}/en-de" for i in (1, 2, 3)]}}}
+    assert [Path(d).parts[-2] for d in night.train_dirs()] == ["2024-01-02", "2024-01-03"]
+    night.config.rex.window_spans = 0
+    assert len(night.train_dirs()) == 3
+
+
+class RootedFileSystem(LocalFileSystem):
+    """``nightlyfs://x`` is ``<ROOT>/x``: a file system the job reaches only through Beam's FileSystems, as it
+    would reach gs:// or s3:// (no local path ever leaves this class)."""
+
+    ROOT = ""
+    PREFIX = "nightlyfs://"
+
+    @classmethod
+    def scheme(cls) -> str:
+        return "nightlyfs"
+
+    def _local(self, path: str) -> str:
+        return os.path.join(self.ROOT, path[len(self.PREFIX):]) if path.startswith(self.PREFIX) else path
+
+    def _uri(self, meta: FileMetadata) -> FileMetadata:
+        return FileMetadata(self.PREFIX + os.path.relpath(meta.path, self.ROOT), meta.size_in_bytes,
+                            meta.last_updated_in_seconds)
+
+    def join(self, basepath, *paths):
+        return posixpath.join(basepath, *paths)
+
+    def split(self, path):
+        return posixpath.split(path)
+
+    def _url_dirname(self, url_or_path):
+        return posixpath.dirname(url_or_path)
+
+    def _list(self, dir_or_prefix):
+        return (self._uri(m) for m in super()._list(self._local(dir_or_prefix)))
+
+    def metadata(self, path):
+        return self._uri(super().metadata(self._local(path)))
+
+    def mkdirs(self, path):
+        return super().mkdirs(self._local(path))
+
+    def create(self, path, *args, **kwargs):
+        return super().create(self._local(path), *args, **kwargs)
+
+    def open(self, path, *args, **kwargs):
+        return super().open(self._local(path), *args, **kwargs)
+
+    def copy(self, sources, destinations):
+        return super().copy([self._local(p) for p in sources], [self._local(p) for p in destinations])
+
+    def rename(self, sources, destinations):
+        return super().rename([self._local(p) for p in sources], [self._local(p) for p in destinations])
+
+    def exists(self, path):
+        return super().exists(self._local(path))
+
+    def size(self, path):
+        return super().size(self._local(path))
+
+    def last_updated(self, path):
+        return super().last_updated(self._local(path))
+
+    def checksum(self, path):
+        return super().checksum(self._local(path))
+
+    def delete(self, paths):
+        return super().delete([self._local(p) for p in paths])
+
+
+def test_spans_and_shards_on_a_non_local_file_system(tmp_path, monkeypatch):
+    """Bitext root and shards behind a Beam file system scheme: discovery, fingerprints, the pipeline run, the
+    manifest checks and the projection share all go through FileSystems; a second plan sees the unit complete."""
+    from nightly.night import Night
+    from nightly.synthetic import write_kb, write_span
+
+    monkeypatch.setattr(RootedFileSystem, "ROOT", str(tmp_path / "remote"))
+    kb = write_kb(tmp_path / "kb", people=20, cities=6, countries=3)
+    write_span(tmp_path / "remote" / "bitext", "2024-01-01", kb, seed=1)
+    (tmp_path / "remote" / "bitext" / "2024-01-01" / "notes.txt").write_text("not bitext")
+    raw = minimal(tmp_path, shards="nightlyfs://shards", pipeline={"args": ["--no-relation-rate", "1.0"]})
+    raw["bitext"] = {"root": "nightlyfs://bitext", "sources": [{"name": "en-de", "pattern": "en-de*.jsonl",
+                                                                "format": "jsonl", "src_lang": "en",
+                                                                "tgt_langs": ["de"]}]}
+    raw["kb"] = {"dir": str(tmp_path / "kb")}
+    cfg = NightlyConfig.from_dict(raw, base_dir=tmp_path)
+    night = Night(cfg, "n1")
+    night.state = night._load_state()
+    night.step_plan()
+    assert night.step_out("plan")["statuses"] == {"2024-01-01/en-de": "new"}
+    assert night.step_out("plan")["unmatched"] == ["nightlyfs://bitext/2024-01-01/notes.txt"]
+    night.step_shards()
+    built = night.step_out("shards")["built"]["2024-01-01/en-de"]
+    assert built["input_pairs"] == len((tmp_path / "remote" / "bitext" / "2024-01-01" / "en-de.jsonl").read_text()
+                                       .splitlines())
+    assert built["projection_share"]["de"] > 0.5
+    assert (tmp_path / "remote" / "shards" / "2024-01-01" / "en-de" / "manifest.json").exists()
+    again = Night(cfg, "n2")
+    again.state = again._load_state()
+    again.step_plan()
+    assert again.step_out("plan")["statuses"] == {"2024-01-01/en-de": "complete"}
