@@ -30,7 +30,7 @@ from pathlib import Path
 
 from alignment.projection.span import ProjectionFailure  # noqa: F401  (the stage under test uses it)
 from bench.paths import SHARED_DATA
-from pipelines.aligners import EflomalSettings, fit_eflomal_priors, make_eflomal_aligner
+from pipelines.aligners import EflomalCalls, EflomalSettings, fit_eflomal_priors
 from pipelines.config import PipelineConfig, parse_config
 from pipelines.distant_supervision import run
 from pipelines.label import label_pair
@@ -121,7 +121,7 @@ def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, floa
                       if list(in_sample(r, config.prior_sample_size, len(pairs)))]
             priors = fit_eflomal_priors(sample, EflomalSettings.of(config))
         timings["eflomal priors"] += time.perf_counter() - start
-        aligner = make_eflomal_aligner(priors, EflomalSettings.of(config))
+        aligner = EflomalCalls(priors, EflomalSettings.of(config))
         start = time.perf_counter()
         for k in range(0, len(pairs), batch_size):
             aligner.align(pairs[k:k + batch_size])
@@ -132,7 +132,7 @@ def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, floa
 def bench_projection(records: list[dict], config: PipelineConfig) -> float:
     """Seconds to project every source instance (the alignment, without priors, is not timed)."""
     todo = [r for r in records if r["src_instances"]]
-    aligner = make_eflomal_aligner(None, EflomalSettings.of(config))
+    aligner = EflomalCalls(None, EflomalSettings.of(config))
     alignments, batch_size = [], config.align_batch_size
     for k in range(0, len(todo), batch_size):
         alignments += aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in todo[k:k + batch_size]])

@@ -1,4 +1,4 @@
-"""The aligners the Align+Project stage can use, behind the ``alignment`` package's Aligner protocol.
+"""The aligners the Align+Project stage can use, and :func:`build_aligner`, the one place that knows them.
 
 * ``eflomal`` (default): :class:`alignment.word.eflomal_aligner.EflomalAligner` on calls of up to
   ``--align-batch-size`` pairs; with priors fitted once on a hash sample of the corpus and
@@ -8,15 +8,18 @@
 * ``simalign-{argmax,itermax,match}``: :class:`alignment.word.neural.NeuralAligner` on ``--aligner-model``.
 * ``precomputed``: Pharaoh links from ``--alignments``, line k answering input line k
   (:class:`alignment.word.precomputed.PrecomputedAligner`, whose docstring gives the policy).
+
+Adding an aligner: a kind in ``pipelines.config.ALIGNERS`` and a branch in :func:`build_aligner`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from alignment.word.core import TokenPair, WordAlignment
+from alignment.word.core import Aligner, TokenPair, WordAlignment
 
 _LINE = re.compile(r":(\d+)$")
 
@@ -27,13 +30,6 @@ def line_number(origin: str) -> int:
     if not match:
         raise ValueError(f"origin {origin!r} has no line number")
     return int(match.group(1))
-
-
-def make_neural_aligner(kind: str, model: str):
-    """A NeuralAligner for 'simalign-<method>'."""
-    from alignment.word.neural import NeuralAligner
-
-    return NeuralAligner(model, method=kind.split("-", 1)[1])
 
 
 AUTO_ONE_SAMPLER = 8192  # calls of at least this many pairs use one eflomal sampler when samplers = 0 (auto)
@@ -127,18 +123,96 @@ class EflomalCalls:
         return self._aligner(len(pairs)).directional(pairs)
 
 
-def make_eflomal_aligner(priors, settings: EflomalSettings = EflomalSettings(), neural=None):
-    """EflomalCalls with ``priors``; combined with ``neural`` (an Aligner) into a HybridAligner when given."""
-    calls = EflomalCalls(priors, settings)
-    if neural is None:
-        return calls
-    from alignment.word.hybrid import HybridAligner
+@dataclass(frozen=True)
+class AlignerSpec:
+    """The flags that choose and configure the stage's aligner: all the stage knows of the configuration's
+    aligner part (picklable, shipped with the DoFn)."""
 
-    return HybridAligner(calls, neural)
+    kind: str = "eflomal"
+    model: str | None = None  # --aligner-model: hybrid's neural half, simalign-*
+    alignments: str | None = None  # --alignments: precomputed
+    eflomal: EflomalSettings = EflomalSettings()
+
+    @classmethod
+    def of(cls, config) -> AlignerSpec:
+        """From a PipelineConfig."""
+        return cls(config.aligner, config.aligner_model, config.alignments, EflomalSettings.of(config))
+
+    @property
+    def fits_priors(self) -> bool:
+        """Whether the aligner runs eflomal, whose priors are fitted on each language's sample."""
+        return self.kind in ("eflomal", "hybrid")
 
 
-def make_hybrid_neural(model: str):
-    """The neural half of the hybrid aligner (alignment.word.hybrid.default_neural)."""
-    from alignment.word.hybrid import default_neural
+class RecordAligner(Protocol):
+    """What the stage calls: one answer per record, its alignment or why it has none (the reject detail)."""
 
-    return default_neural(model)
+    name: str
+
+    def align_records(self, records: Sequence[dict]) -> list[WordAlignment | str]: ...
+
+
+class ByTokens:
+    """Any word aligner over the records' token pairs."""
+
+    def __init__(self, aligner: Aligner) -> None:
+        self.aligner, self.name = aligner, aligner.name
+
+    def align_records(self, records: Sequence[dict]) -> list[WordAlignment | str]:
+        return list(self.aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in records]))
+
+
+class ByLine:
+    """Precomputed links looked up by each record's input line; a missing or mismatching line is the
+    record's reason for having no alignment."""
+
+    def __init__(self, links) -> None:
+        self.links, self.name = links, links.name
+
+    def align_records(self, records: Sequence[dict]) -> list[WordAlignment | str]:
+        out: list[WordAlignment | str] = []
+        for r in records:
+            try:
+                line = line_number(r["origin"])
+                out.append(self.links.lookup(line, len(r["src_tok"]["tokens"]), len(r["tgt_tok"]["tokens"])))
+            except ValueError as err:
+                out.append(str(err))
+        return out
+
+
+Load = Callable[[tuple, Callable[[], object]], object]
+"""``load(key, make)``: ``make()``'s result, possibly shared with other DoFn instances under ``key``."""
+
+
+def load_directly(key: tuple, make: Callable[[], object]) -> object:
+    """No sharing: what tests and benches use."""
+    return make()
+
+
+Builder = Callable[[AlignerSpec, CorpusContext, Load], RecordAligner]
+"""The signature of :func:`build_aligner` (the stage takes any such function)."""
+
+
+def build_aligner(spec: AlignerSpec, context: CorpusContext, load: Load = load_directly) -> RecordAligner:
+    """The stage's aligner for one target language, the only place that knows the aligner kinds.
+
+    ``context`` holds the eflomal priors fitted on that language's sample. ``load`` loads the heavy parts
+    (an encoder, a links file); the stage passes Beam's ``Shared.acquire``, so the threads of a worker share
+    one copy. Like Beam's ``ModelHandler.load_model``: the DoFn calls this once and only aligns afterwards."""
+    if spec.kind == "precomputed":
+        from alignment.word.precomputed import PrecomputedAligner
+
+        return ByLine(load(("pharaoh", spec.alignments), lambda: PrecomputedAligner(spec.alignments)))
+    if spec.kind.startswith("simalign-"):
+        from alignment.word.neural import NeuralAligner
+
+        method = spec.kind.split("-", 1)[1]
+        return ByTokens(load((spec.kind, spec.model), lambda: NeuralAligner(spec.model, method=method)))
+    if spec.kind not in ("eflomal", "hybrid"):
+        raise ValueError(f"unknown aligner {spec.kind!r}")
+    calls = EflomalCalls(context.priors, spec.eflomal)
+    if spec.kind == "eflomal":
+        return ByTokens(calls)
+    from alignment.word.hybrid import HybridAligner, default_neural
+
+    return ByTokens(HybridAligner(calls, load(("hybrid", spec.model), lambda: default_neural(spec.model))))

@@ -21,7 +21,6 @@ from apache_beam.utils import shared
 
 from alignment.projection.span import ProjectionFailure, project_span
 from alignment.word.core import WordAlignment
-from alignment.word.precomputed import PrecomputedAligner
 from pipelines import aligners
 from pipelines.config import PipelineConfig
 from pipelines.deadletter import REJECTS, count, reject
@@ -108,68 +107,41 @@ def _route(record: dict):
 
 
 class _AlignProjectFn(beam.DoFn):
-    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared, model_handle: shared.Shared,
-                 aligner_factory: Callable[[], object] | None = None) -> None:
-        self.config, self.kb_handle, self.model_handle = config, kb_handle, model_handle
-        self.aligner_factory = aligner_factory
-        self._eflomal: tuple[object, object] = (object(), None)  # (priors it was built with, aligner)
+    """One target language: build the aligner, then per batch align and project.
+
+    The aligner is built on the first batch, because it needs the language's CorpusContext (a side input);
+    every batch of this ParDo sees the same context (one ParDo and one context per target language)."""
+
+    def __init__(self, spec: aligners.AlignerSpec, build: aligners.Builder, min_confidence: float,
+                 kb_config: PipelineConfig, kb_handle: shared.Shared, model_handle: shared.Shared) -> None:
+        self.spec, self.build, self.min_confidence = spec, build, min_confidence
+        # the KB is acquired under the run's configuration, the key the Link and Label stages load it with
+        self.kb_config, self.kb_handle, self.model_handle = kb_config, kb_handle, model_handle
 
     def setup(self) -> None:
-        cfg = self.config
-        self.resources = acquire_kb(self.kb_handle, cfg)
+        self.resources = acquire_kb(self.kb_handle, self.kb_config)
         self.version = pipeline_version()
-        self.aligner = None
-        if self.aligner_factory is not None:
-            self.aligner = self.aligner_factory()
-        elif cfg.aligner == "precomputed":
-            self.aligner = self.model_handle.acquire(
-                lambda: PrecomputedAligner(cfg.alignments), tag=("pharaoh", cfg.alignments))
-        elif cfg.aligner.startswith("simalign"):
-            self.aligner = self.model_handle.acquire(
-                lambda: aligners.make_neural_aligner(cfg.aligner, cfg.aligner_model),
-                tag=(cfg.aligner, cfg.aligner_model))
-        self.neural = None  # the hybrid aligner's neural half, combined with each bundle's eflomal aligner
-        if self.aligner_factory is None and cfg.aligner == "hybrid":
-            self.neural = self.model_handle.acquire(
-                lambda: aligners.make_hybrid_neural(cfg.aligner_model), tag=("hybrid", cfg.aligner_model))
+        self.aligner: aligners.RecordAligner | None = None
 
     def _aliases(self, lang: str, entity: str) -> list[str]:
         return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
 
-    def _align(self, batch: list[dict], priors) -> tuple[list[WordAlignment | str], str]:
-        """One alignment per record (or, for a precomputed file, the error message when it has none)."""
-        if isinstance(self.aligner, PrecomputedAligner):
-            out: list[WordAlignment | str] = []
-            for r in batch:
-                n_src, n_tgt = len(r["src_tok"]["tokens"]), len(r["tgt_tok"]["tokens"])
-                try:
-                    out.append(self.aligner.lookup(aligners.line_number(r["origin"]), n_src, n_tgt))
-                except ValueError as err:
-                    out.append(str(err))
-            return out, self.aligner.name
-        aligner = self.aligner
-        if aligner is None:
-            if self._eflomal[0] is not priors:
-                self._eflomal = (priors, aligners.make_eflomal_aligner(
-                    priors, aligners.EflomalSettings.of(self.config), self.neural))
-            aligner = self._eflomal[1]
-        return aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in batch]), aligner.name
-
     def process(self, batch: list[dict], context: aligners.CorpusContext | None = None):
-        context = context or aligners.CorpusContext()
-        alignments, name = self._align(batch, context.priors)
+        if self.aligner is None:
+            self.aligner = self.build(self.spec, context or aligners.CorpusContext(),
+                                      lambda key, make: self.model_handle.acquire(make, tag=key))
+        function_words = context.function_words if context else frozenset()
+        alignments = self.aligner.align_records(batch)
         count("project.aligned_pairs", len(batch))
         for record, alignment in zip(batch, alignments, strict=True):
             if isinstance(alignment, str):
                 for row in record["src_instances"]:
-                    bad = _instance_reject(record, row, "no_alignment", alignment)
-                    yield beam.pvalue.TaggedOutput(REJECTS, bad)
+                    yield beam.pvalue.TaggedOutput(REJECTS, _instance_reject(record, row, "no_alignment", alignment))
                 yield from finish_pair(record, [])
                 continue
             aliases = partial(self._aliases, record["tgt_lang"])
-            rows, rejects = project_instances(record, alignment, name, aliases, version=self.version,
-                                              min_confidence=self.config.min_projection_confidence,
-                                              function_words=context.function_words)
+            rows, rejects = project_instances(record, alignment, self.aligner.name, aliases, version=self.version,
+                                              min_confidence=self.min_confidence, function_words=function_words)
             for row in rejects:
                 yield beam.pvalue.TaggedOutput(REJECTS, row)
             yield from finish_pair(record, rows)
@@ -186,15 +158,14 @@ class AlignProject(beam.PTransform):
 
     Each target language is aligned on its own branch. A hash sample of about ``prior_sample_size`` of
     its pairs gives, once, the :class:`aligners.CorpusContext` every bundle sees as a side input: eflomal
-    priors (for eflomal) and the language's function words (for projection). ``aligner_factory``
-    (a picklable callable returning an Aligner) replaces the configured aligner, e.g. in tests.
+    priors (for eflomal) and the language's function words (for projection). ``build`` makes the aligner
+    from the spec and that context (:func:`aligners.build_aligner`; tests pass one that returns a fake).
     """
 
     def __init__(self, config: PipelineConfig, kb_handle: shared.Shared | None = None,
-                 aligner_factory: Callable[[], object] | None = None) -> None:
+                 build: aligners.Builder = aligners.build_aligner) -> None:
         super().__init__()
-        self.config, self.kb_handle = config, kb_handle or shared.Shared()
-        self.aligner_factory = aligner_factory
+        self.config, self.kb_handle, self.build = config, kb_handle or shared.Shared(), build
 
     def expand(self, records):
         cfg, langs = self.config, list(self.config.tgt_langs)
@@ -202,7 +173,7 @@ class AlignProject(beam.PTransform):
         by_lang = lambda r, n: langs.index(r["tgt_lang"])  # noqa: E731
         needs = routed[NEEDS_ALIGNMENT] | "ByLang" >> beam.Partition(by_lang, len(langs))
         outputs, rejects = [routed.done], []
-        fit_priors = cfg.aligner in ("eflomal", "hybrid") and self.aligner_factory is None
+        spec = aligners.AlignerSpec.of(cfg)
         for lang, part in zip(langs, needs, strict=True):
             side = {}
             if cfg.prior_sample_size > 0:
@@ -214,7 +185,7 @@ class AlignProject(beam.PTransform):
                                                              beam.pvalue.AsSingleton(total))
                     | f"CollectSample_{lang}" >> beam.combiners.ToList()
                     | f"CorpusContext_{lang}" >> beam.Map(
-                        aligners.corpus_context, fit_priors=fit_priors, settings=aligners.EflomalSettings.of(cfg))
+                        aligners.corpus_context, fit_priors=spec.fits_priors, settings=spec.eflomal)
                 )
                 side["context"] = beam.pvalue.AsSingleton(context)
             aligned = (
@@ -222,7 +193,8 @@ class AlignProject(beam.PTransform):
                 | f"Batch_{lang}" >> beam.BatchElements(min_batch_size=cfg.align_batch_size,
                                                         max_batch_size=cfg.align_batch_size)
                 | f"AlignAndProject_{lang}" >> beam.ParDo(
-                    _AlignProjectFn(cfg, self.kb_handle, shared.Shared(), self.aligner_factory), **side
+                    _AlignProjectFn(spec, self.build, cfg.min_projection_confidence, cfg, self.kb_handle,
+                                    shared.Shared()), **side
                 ).with_outputs(REJECTS, main="rows")
             )
             outputs.append(aligned.rows)

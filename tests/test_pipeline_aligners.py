@@ -3,7 +3,15 @@ priors hook."""
 
 import pytest
 
-from pipelines.aligners import fit_eflomal_priors, line_number, make_eflomal_aligner
+from alignment.word.core import WordAlignment
+from pipelines.aligners import (
+    AlignerSpec,
+    CorpusContext,
+    EflomalCalls,
+    build_aligner,
+    fit_eflomal_priors,
+    line_number,
+)
 
 
 def test_line_number_of_an_origin():
@@ -16,7 +24,7 @@ def test_eflomal_priors_and_aligner():
     pairs = [(["the", "house"], ["das", "haus"]), (["the", "cat"], ["die", "katze"]), (["a", "house"], ["ein", "haus"])]
     assert fit_eflomal_priors([]) is None
     priors = fit_eflomal_priors(pairs * 5)
-    aligner = make_eflomal_aligner(priors)
+    aligner = EflomalCalls(priors)
     out = aligner.align(pairs)
     assert len(out) == 3 and aligner.name.startswith("eflomal")
     assert all(a.links for a in out)  # an aligner that returns nothing must fail here
@@ -26,7 +34,7 @@ def test_eflomal_priors_and_aligner():
 
 
 def test_eflomal_config_by_call_size():
-    from pipelines.aligners import AUTO_ONE_SAMPLER, EflomalCalls, EflomalSettings, eflomal_config
+    from pipelines.aligners import AUTO_ONE_SAMPLER, EflomalSettings, eflomal_config
     from pipelines.config import parse_config
 
     assert eflomal_config(100).n_samplers == 3
@@ -56,3 +64,50 @@ def test_corpus_context_has_no_function_words_of_unsegmented_scripts():
 
     pairs = [(["the", "US"], ["美国", "的", "and"])] * MIN_FUNCTION_WORD_SENTENCES
     assert corpus_context(pairs, fit_priors=False).function_words == {"and"}
+
+
+def _record(origin, src, tgt):
+    return {"origin": origin, "src_tok": {"tokens": src}, "tgt_tok": {"tokens": tgt}}
+
+
+def test_build_aligner_precomputed_answers_by_input_line(tmp_path):
+    links = tmp_path / "c.links"
+    links.write_text("0-0 1p1\n0-3\n", encoding="utf-8")
+    loaded = []
+    aligner = build_aligner(AlignerSpec("precomputed", alignments=str(links)), CorpusContext(),
+                            lambda key, make: loaded.append(key) or make())
+    assert loaded == [("pharaoh", str(links))] and aligner.name == "precomputed"
+    first, second, third = aligner.align_records([_record("c.tsv:1", ["a", "b"], ["x", "y"]),
+                                                  _record("c.tsv:2", ["a"], ["x"]),
+                                                  _record("c.tsv:3", ["a"], ["x"])])
+    assert first == WordAlignment(((0, 0), (1, 1)), (1.0, 0.5))
+    assert "link 0-3 (0-based) outside 1 source x 1 target tokens" in second
+    assert "no line 3" in third
+
+
+def test_build_aligner_eflomal_uses_the_context_priors():
+    pairs = [(["the", "house"], ["das", "haus"]), (["a", "house"], ["ein", "haus"])]
+    priors = fit_eflomal_priors(pairs * 5)
+    aligner = build_aligner(AlignerSpec("eflomal"), CorpusContext(priors))
+    assert aligner.name == "eflomal-gdfa" and aligner.aligner.priors is priors
+    out = aligner.align_records([_record("f:1", src, tgt) for src, tgt in pairs])
+    assert all((1, 1) in a.links for a in out)
+
+
+def test_build_aligner_hybrid_loads_its_neural_half_through_load():
+    class Neural:
+        name = "fake-neural"
+
+        def align(self, pairs):
+            return [WordAlignment(((0, 0),)) for _ in pairs]
+
+    keys = []
+    aligner = build_aligner(AlignerSpec("hybrid", model="m"), CorpusContext(),
+                            lambda key, make: keys.append(key) or Neural())
+    assert keys == [("hybrid", "m")] and aligner.name == "eflomal-gdfa+fake-neural"
+    assert (0, 0) in aligner.align_records([_record("f:1", ["a", "b"], ["x", "y"])])[0].links
+
+
+def test_build_aligner_refuses_an_unknown_kind():
+    with pytest.raises(ValueError, match="unknown aligner 'fast_align'"):
+        build_aligner(AlignerSpec("fast_align"), CorpusContext())

@@ -1,6 +1,8 @@
 """pipelines.project: projection of source instances, the merge with target-linked rows, and the stage
 (with a deterministic fake aligner: links identical tokens)."""
 
+import dataclasses
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -8,6 +10,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from alignment.word.core import WordAlignment
+from pipelines.aligners import ByTokens
 from pipelines.config import PipelineConfig  # noqa: I001
 from pipelines.label import label_pair
 from pipelines.link import link_pair
@@ -28,6 +31,11 @@ class SameWordAligner:
     def align(self, pairs):
         return [WordAlignment.from_links((i, j) for i, s in enumerate(src) for j, t in enumerate(tgt)
                                          if s.lower() == t.lower()) for src, tgt in pairs]
+
+
+def same_word_builder(spec, context, load):
+    """An aligner builder (pipelines.aligners.Builder) that ignores the spec: the stage with a fake aligner."""
+    return ByTokens(SameWordAligner())
 
 
 def labelled(src, tgt, origin="f:1"):
@@ -70,7 +78,8 @@ def test_align_project_stage():
                labelled("Munich is in Bavaria.", "Die Stadt liegt im Süden.", "f:2"),  # no counterparts
                labelled("It rained.", "Es regnete.", "f:3")]
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
-        rows, rejects = p | beam.Create(records) | AlignProject(CONFIG, aligner_factory=SameWordAligner)
+        rows, rejects = p | beam.Create(records) | AlignProject(dataclasses.replace(CONFIG, prior_sample_size=0),
+                                                              build=same_word_builder)
         summary = rows | beam.Map(lambda r: (r["lang"], r["label_source"], r["head"]["surface"], r["tail"]["surface"]))
         assert_that(summary, equal_to([
             ("en", "linked", "Steve Jobs", "Apple"), ("en", "linked", "Apple", "Steve Jobs"),
@@ -86,8 +95,6 @@ def test_align_project_stage_with_eflomal(prior_sample_size):
     """The real eflomal path, without priors (the default) and with priors fitted in the graph and
     broadcast: every source instance of the pairs is either projected or dead-lettered (eflomal is
     stochastic, so no exact spans here)."""
-    import dataclasses
-
     pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
              ("Munich is in Bavaria.", "München liegt in Bayern.")]
     records = [labelled(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
