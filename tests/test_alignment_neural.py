@@ -2,65 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import torch
 from simalign import SentenceAligner
-from transformers import AutoModel, BertConfig, BertModel, BertTokenizer
+from transformers import AutoModel
 
 from alignment.word.core import WordAlignment, read_bitext
 from alignment.word.neural import NeuralAligner, link_matrix, main, max_weight_match
 from alignment.word.neural_embed import EmbeddingModel, plan_windows
-from tests.conftest import shared_path
-
-LITERAL_PAIRS = [
-    ("The cat sat on the mat .".split(), "Die Katze saß auf der Matte .".split()),
-    ("Barack Obama visited Berlin in 2013 .".split(), "Barack Obama besuchte 2013 Berlin .".split()),
-    ("I saw unbelievably beautiful mountains".split(), "Ich sah unglaublich schöne Berge".split()),
-    ("Hello !".split(), "Hallo !".split()),
-    ("One".split(), "Eins zwei drei".split()),
-    ("Angela Merkel met the Welsh AMs on Tuesday , officials said".split(),
-     "Angela Merkel traf am Dienstag die walisischen Abgeordneten , sagten Beamte".split()),
-]
-
-
-def real_pairs(count: int = 12) -> list[tuple[list[str], list[str]]]:
-    folder = shared_path("ntrex128")
-    with open(folder / "newstest2019-src.eng.txt", encoding="utf-8") as eng, open(
-        folder / "newstest2019-ref.deu.txt", encoding="utf-8"
-    ) as deu:
-        return [(e.split(), d.split()) for e, d in itertools.islice(zip(eng, deu, strict=True), count)]
-
-
-def build_vocab(pairs) -> dict[str, int]:
-    """Whole words for short words, character pieces for the rest, so long words span several subwords."""
-    words = {w.lower() for src, tgt in pairs for w in [*src, *tgt]}
-    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(w for w in words if len(w) <= 4)
-    chars = sorted({c for w in words for c in w})
-    pieces += chars + ["##" + c for c in chars]
-    return {piece: i for i, piece in enumerate(dict.fromkeys(pieces))}
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    """A seeded 2-layer random BertModel + WordPiece tokenizer saved to a folder both aligners load."""
-    try:
-        pairs = LITERAL_PAIRS + real_pairs()
-    except pytest.skip.Exception:
-        pairs = LITERAL_PAIRS
-    vocab = build_vocab(pairs)
-    tokenizer = BertTokenizer(vocab=vocab)
-    assert tokenizer.vocab_size == len(vocab)  # transformers 5 ignores vocab_file=; make sure ours was used
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    BertModel(config).eval().save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
+from tests.helpers import LITERAL_PAIRS, real_pairs
 
 _REFERENCE: dict[tuple[str, str, str], list[list[tuple[int, int]]]] = {}
 

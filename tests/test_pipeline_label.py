@@ -10,15 +10,15 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.label import LabelInstances, label_pair
 from pipelines.link import link_pair
 from pipelines.resources import build_resources
-from tests.test_pipeline_link import CONFIG, tokenized
+from tests.helpers import EN_ZH_CONFIG, tokenized_en_zh
 
 
 def linked(src, tgt, origin="f:1"):
-    return link_pair(tokenized(src, tgt, origin), build_resources(CONFIG))[0]
+    return link_pair(tokenized_en_zh(src, tgt, origin), build_resources(EN_ZH_CONFIG))[0]
 
 
 def test_label_pair_rows():
-    out = label_pair(linked("Berlin is the capital of Germany.", "柏林是德国的首都。"), build_resources(CONFIG),
+    out = label_pair(linked("Berlin is the capital of Germany.", "柏林是德国的首都。"), build_resources(EN_ZH_CONFIG),
                      max_distance=40, na_rate=1.0, version="0")
     src = sorted((r["head"]["surface"], r["tail"]["surface"], tuple(r["relations"])) for r in out["src_instances"])
     assert src == [("Berlin", "Germany", ("P1376", "P17")), ("Germany", "Berlin", ("P36",))]
@@ -34,7 +34,7 @@ def test_label_stage():
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
         created = p | beam.Create(records)
         for rate, na_pairs in ((0.0, 0), (1.0, 2)):  # Google/Apple: two no-relation pairs per side
-            config = dataclasses.replace(CONFIG, no_relation_rate=rate)
+            config = dataclasses.replace(EN_ZH_CONFIG, no_relation_rate=rate)
             out = created | f"Label{rate}" >> LabelInstances(config)
             counts = out | f"Count{rate}" >> beam.Map(
                 lambda r: (r["origin"], len(r["src_instances"]), len(r["tgt_instances"])))

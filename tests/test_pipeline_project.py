@@ -11,16 +11,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from alignment.word.core import WordAlignment
 from pipelines.aligners import ByTokens
-from pipelines.config import PipelineConfig  # noqa: I001
-from pipelines.label import label_pair
-from pipelines.link import link_pair
 from pipelines.project import AlignProject, merge_target_rows, project_instances
-from pipelines.read import make_record
-from pipelines.resources import build_resources
-from pipelines.tokenize import Tokenizers, tokenize_pair
-from tests.test_pipeline_link import KB
-
-CONFIG = PipelineConfig(inputs=(), src_lang="en", tgt_langs=("de",), kb=KB, output="unused", no_relation_rate=1.0)
+from tests.helpers import EN_DE_CONFIG, labelled_en_de
 
 
 class SameWordAligner:
@@ -38,14 +30,8 @@ def same_word_builder(spec, context, load):
     return ByTokens(SameWordAligner())
 
 
-def labelled(src, tgt, origin="f:1"):
-    record = tokenize_pair(make_record(src, tgt, "en", "de", origin), Tokenizers(("de", "en")), 200)
-    resources = build_resources(CONFIG)
-    return label_pair(link_pair(record, resources)[0], resources, max_distance=40, na_rate=1.0, version="0")
-
-
 def test_projects_or_records_why_not():
-    record = labelled("Steve Jobs worked for Apple in California.", "Steve Jobs arbeitete für Apple im Westen.")
+    record = labelled_en_de("Steve Jobs worked for Apple in California.", "Steve Jobs arbeitete für Apple im Westen.")
     alignment = SameWordAligner().align([(record["src_tok"]["tokens"], record["tgt_tok"]["tokens"])])[0]
     rows, rejects = project_instances(record, alignment, "same-word", lambda e: [], version="0")
     got = sorted((r["head"]["surface"], r["tail"]["surface"], tuple(r["relations"])) for r in rows)
@@ -59,7 +45,7 @@ def test_projects_or_records_why_not():
 
 
 def test_overlapping_projection_is_rejected():
-    record = labelled("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für die Firma.")
+    record = labelled_en_de("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für die Firma.")
     alignment = WordAlignment.from_links([(0, 0), (1, 1), (4, 1)])  # 'Apple' wrongly aligned into 'Jobs'
     rows, rejects = project_instances(record, alignment, "x", lambda e: [], version="0")
     assert rows == [] and {r["reason"] for r in rejects} == {"overlapping_projection"}
@@ -74,11 +60,11 @@ def test_merge_keeps_projected_over_linked():
 
 
 def test_align_project_stage():
-    records = [labelled("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.", "f:1"),
-               labelled("Munich is in Bavaria.", "Die Stadt liegt im Süden.", "f:2"),  # no counterparts
-               labelled("It rained.", "Es regnete.", "f:3")]
+    records = [labelled_en_de("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.", "f:1"),
+               labelled_en_de("Munich is in Bavaria.", "Die Stadt liegt im Süden.", "f:2"),  # no counterparts
+               labelled_en_de("It rained.", "Es regnete.", "f:3")]
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
-        rows, rejects = p | beam.Create(records) | AlignProject(dataclasses.replace(CONFIG, prior_sample_size=0),
+        rows, rejects = p | beam.Create(records) | AlignProject(dataclasses.replace(EN_DE_CONFIG, prior_sample_size=0),
                                                               build=same_word_builder)
         summary = rows | beam.Map(lambda r: (r["lang"], r["label_source"], r["head"]["surface"], r["tail"]["surface"]))
         assert_that(summary, equal_to([
@@ -97,9 +83,9 @@ def test_align_project_stage_with_eflomal(prior_sample_size):
     stochastic, so no exact spans here)."""
     pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
              ("Munich is in Bavaria.", "München liegt in Bayern.")]
-    records = [labelled(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
+    records = [labelled_en_de(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
     n_src = sum(len(r["src_instances"]) for r in records)
-    config = dataclasses.replace(CONFIG, prior_sample_size=prior_sample_size, align_batch_size=4)
+    config = dataclasses.replace(EN_DE_CONFIG, prior_sample_size=prior_sample_size, align_batch_size=4)
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
         rows, rejects = p | beam.Create(records) | AlignProject(config)
         projected = rows | beam.Filter(lambda r: r["label_source"] == "projected")
@@ -115,7 +101,7 @@ def test_align_project_stage_with_eflomal(prior_sample_size):
 
 
 def test_function_words_never_include_the_entity_target_aliases():
-    record = labelled("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.")
+    record = labelled_en_de("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.")
     alignment = SameWordAligner().align([(record["src_tok"]["tokens"], record["tgt_tok"]["tokens"])])[0]
     words = frozenset({"apple", "für"})
     _, rejects = project_instances(record, alignment, "x", lambda e: [], version="0", function_words=words)
