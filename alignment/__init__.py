@@ -6,7 +6,7 @@
 - ``alignment.sentence``: sentence alignment of document pairs (splitter, scores, aligner, its evaluation,
   ``python -m alignment.sentence``).
 - ``alignment.eval``: metrics (AER, span and sentence-alignment P/R/F1) and gold word-alignment readers.
-- ``alignment.text``: character-level helpers the subpackages share (accent folding).
+- ``alignment.text``: character-level helpers the subpackages share (accent folding, script ranges).
 - ``alignment.cli``: ``xds-align-eval`` (align, fit priors, score against gold).
 
 Dependencies inside point one way: ``text`` <- ``word`` <- ``projection``, ``eval``; ``sentence`` uses ``eval``'s

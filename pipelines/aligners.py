@@ -81,7 +81,7 @@ def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool,
     spaces: there every word is short, and the most frequent ones of Chinese news are 美国 and 特朗普
     (a first real-data run rejected 140 correct projections of them)."""
     from alignment.projection.scoring import frequent_short_words
-    from alignment.projection.span import is_unsegmented
+    from alignment.text import is_unsegmented
 
     pairs = list(pairs)
     priors = fit_eflomal_priors(pairs, settings) if fit_priors else None

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
+from alignment.text import has_han_or_kana
 from pipelines.normalize import normalize_text
 
 
@@ -35,10 +36,6 @@ class AliasEntry:
     length: int
     entity: str | None
     candidates: tuple[str, ...]
-
-
-def _has_cjk(text: str) -> bool:
-    return any("\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
 
 
 def fold_case(text: str) -> str:
@@ -75,7 +72,7 @@ class AliasMatcher:
             key = self._norm(alias.strip())
             if not self.fold and not keep_lowercase and is_lowercase(key):
                 self.skipped_lowercase += 1
-            elif len(key) >= (min_chars_cjk if _has_cjk(key) else min_chars):
+            elif len(key) >= (min_chars_cjk if has_han_or_kana(key) else min_chars):
                 by_key[key].add(entity)
         self.automaton = ahocorasick.Automaton()
         self.ambiguous_aliases = 0

@@ -21,19 +21,12 @@ import functools
 
 import apache_beam as beam
 
+from alignment.text import is_han, is_kana
 from pipelines.deadletter import REJECTS, count, pair_reject, route
 from pipelines.normalize import normalize_text
 
 STAGE = "validate"
 LANGID_PREFIX = 200
-
-
-def _is_han(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
-
-
-def _is_kana(ch: str) -> bool:
-    return "\u3040" <= ch <= "\u30ff" or "\u31f0" <= ch <= "\u31ff"
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,7 +42,7 @@ def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float 
     if lang in ("zh", "ja"):
         if not letters:
             return None
-        han, kana = sum(map(_is_han, letters)), sum(map(_is_kana, letters))
+        han, kana = sum(map(is_han, letters)), sum(map(is_kana, letters))
         if lang == "zh" and kana >= 0.1 * len(letters):
             return f"script: {kana / len(letters):.0%} kana"
         cjk = han if lang == "zh" else han + kana

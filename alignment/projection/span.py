@@ -34,7 +34,7 @@ from alignment.projection.scoring import (
     only_function_words,
     trim_function_words,
 )
-from alignment.text import fold
+from alignment.text import fold, is_unsegmented
 from alignment.word.core import Tokens, WordAlignment
 
 
@@ -54,12 +54,6 @@ class ProjectionFailure:
 
     reason: str
     detail: str = ""
-
-
-def is_unsegmented(ch: str) -> bool:
-    """Characters of scripts written without spaces (Han, kana, Thai, ...)."""
-    code = ord(ch)
-    return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0x0E00 <= code <= 0x0E7F
 
 
 def _capitalised(token: str) -> bool:

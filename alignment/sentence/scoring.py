@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_ndtr
 
+from alignment.text import CJK, char_class
+
 # A CJK character carries about as much content as this many Latin characters (NTREX EN/ZH: 3.1).
 CJK_CHAR_WEIGHT = 3.0
-_CJK_CHAR = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_CJK_CHAR = re.compile(f"[{char_class(CJK)}]")
 _SPACE = re.compile(r"\s")
 _NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f ]\d{3})*(?:[.,]\d+)?")
 _LATIN_TOKEN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’\-]*[\w]|[A-Z]")

@@ -28,6 +28,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+from alignment.text import CJK, char_class
+
 logger = logging.getLogger(__name__)
 
 _COMMON = {"e.g", "i.e", "etc", "vs", "approx", "no", "nos", "vol", "fig", "ca", "cf", "al", "st", "jr", "sr"}
@@ -53,7 +55,7 @@ ABBREVIATIONS: dict[str, frozenset[str]] = {
 # Abbreviated months end a sentence ("... on Nov. What ...") unless a day number follows ("Nov. 6").
 MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = char_class(CJK)
 _CLOSERS = "\"'”’“‘»」』）)\\]】›"  # “‘ close German quotes
 # Terminal punctuation (with trailing closers), then what follows it. Danda/double danda (Devanagari), the Arabic
 # question mark and the Urdu full stop need a space after them like a Latin stop; Greek adds ";" (its question mark).
