@@ -48,7 +48,9 @@ SHARD_SCHEMA = with_meta(
             pa.list_(pa.string()),
             "KB relation ids holding from head to tail, sorted; empty means no relation.",
         ),
-        field("label_source", pa.string(), "'linked': both mentions linked on this side; 'projected': projected; 'verbalized': a KB fact written with its relation template (pipelines.verbalize)."),
+        field("label_source", pa.string(),
+              "'linked': both mentions linked on this side; 'projected': projected; "
+              "'verbalized': a KB fact written with its relation template (pipelines.verbalize)."),
         field(
             "projection_confidence",
             pa.float32(),
