@@ -24,8 +24,9 @@ def summary(night: Night) -> dict:
     steps = state["steps"]
     plan, shards = steps.get("plan", {}), steps.get("shards", {})
     built = shards.get("built", {})
-    planned = plan.get("units", [])
-    skipped = sorted(set(planned) - set(built)) if shards else []
+    statuses = plan.get("statuses", {})
+    # complete before tonight and not rebuilt (a nothing-to-do night skips every unit without a shard step)
+    skipped = sorted(u for u in plan.get("units", []) if u not in built and statuses.get(u) == "complete")
     outcome = state.get("outcome", "failed" if state.get("status") == "failed" else "running")
     gate = steps.get("gate", {})
     train = steps.get("train", {})
@@ -40,8 +41,9 @@ def summary(night: Night) -> dict:
         "nothing_reason": plan.get("nothing_reason"),
         "spans": plan.get("spans", []),
         "spans_processed": spans_built,
-        "spans_skipped": [s for s in plan.get("spans", []) if s not in spans_built] if shards else [],
-        "units": plan.get("statuses", {}),
+        "spans_skipped": [s for s in plan.get("spans", []) if s not in spans_built
+                          and all(u in skipped for u in statuses if u.split("/")[0] == s)],
+        "units": statuses,
         "built": sorted(built),
         "skipped": skipped,
         "units_built": {k: {f: v.get(f) for f in UNIT_FIELDS} for k, v in sorted(built.items())},
@@ -127,12 +129,15 @@ def markdown(s: dict) -> str:
             f"- KB version: {s['kb_version']}" + (f" (changed: {len(s['kb_changed_units'])} units rebuilt)"
                                                     if s["kb_changed_units"] else ""),
             f"- registered: {s['version'] or '-'}; champion now: {s['champion'] or '-'}"]
+    if s["index"]:
+        out.append(f"- retrieval index: {s['index']['reason']}" + (f" ({s['index']['index_dir']})"
+                                                                  if s["index"].get("index_dir") else ""))
     if s["unmatched_files"]:
         out.append(f"- **files no source reads**: {', '.join(s['unmatched_files'])}")
     out.append("")
     if s["units"]:
-        out += ["## Units", "", "| unit | status before tonight | input pairs | accepted | rows train / dev / test "
-                "| projection share | seconds |", "|---|---|---|---|---|---|---|"]
+        out += ["## Units", "", "| unit | status before tonight | input pairs | accepted "
+                "| rows train / dev / test (all langs) | projection share | seconds |", "|---|---|---|---|---|---|---|"]
         for unit, status in s["units"].items():
             b = s["units_built"].get(unit)
             if b is None:

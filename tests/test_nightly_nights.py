@@ -22,7 +22,7 @@ from nightly.night import Night, NightError
 from nightly.registry import Registry
 from nightly.synthetic import write_kb, write_span
 from pipelines.distant_supervision import run as run_pipeline
-from pipelines.labelling import split_of
+from pipelines.split import split_of
 
 SOURCE = {"name": "en-de", "pattern": "en-de*.jsonl", "format": "jsonl", "src_lang": "en", "tgt_langs": ["de"]}
 
@@ -86,6 +86,8 @@ def test_three_nights_promote_incremental_bad_span_refused_and_rollback(tmp_path
     again = Night(cfg, "n1b").run()  # no new span, no KB change
     assert (again.outcome, again.exit_code) == ("nothing_to_do", 0)
     assert "v0001 was trained on exactly these inputs" in again.summary["nothing_reason"]
+    assert again.summary["skipped"] == ["2024-01-01/en-de", "2024-01-02/en-de"]
+    assert again.summary["spans_skipped"] == ["2024-01-01", "2024-01-02"] and again.summary["built"] == []
     assert reg.versions() == ["v0001"]
 
     write_span(root / "bitext", "2024-01-03", gold["kb"], seed=3)
@@ -242,6 +244,7 @@ def test_kb_change_rebuilds_every_span_reports_why_and_the_index_follows_the_kb(
     assert third.summary["built"] == ["2024-01-04/en-de"]
     assert third.summary["index"] == {"index_dir": second.summary["index"]["index_dir"], "built": False,
                                       "reason": "reused (same KB version, fractions, settings)"}
+    assert "- retrieval index: reused (same KB version" in (Path(third.summary["folder"]) / "report.md").read_text()
 
 
 def test_split_fraction_change_is_refused(tmp_path, gold):
