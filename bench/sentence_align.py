@@ -116,7 +116,7 @@ def make_cases(src_lang: str, tgt_lang: str, drop: float, joiner: str | None, se
 def kb_entity_fn(langs: list[str]):
     """The pipeline's alias matcher over ../shared/data/xfactr-kb as an ``entity_fn`` (bench only: ``alignment``
     itself never imports ``pipelines``). Tokens: \\w+ runs, and single characters for CJK text."""
-    from pipelines.linking import AliasMatcher
+    from pipelines.alias_matcher import AliasMatcher
     from pipelines.normalize import normalize_text
     from schemas.kb import load_kb
 

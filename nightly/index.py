@@ -2,7 +2,7 @@
 
 ``rex index build`` holds out the dev/test pairs found in the shards it is given. Night after night that set
 grows, so the index would be stale (and a champion's index would leak the new test pairs' facts). Here the
-held-out set is every KB pair whose split by the pipeline's own rule (``pipelines.labelling.split_of`` with
+held-out set is every KB pair whose split by the pipeline's own rule (``pipelines.split.split_of`` with
 the run's fractions) is dev or test: the same pairs any future span can put in dev or test. The index then
 depends only on the KB version, the fractions and the KGE settings, and lives in
 ``<work_dir>/index/<kb_version>-<hash>`` (written to a temporary folder and renamed).
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nightly.config import NightlyConfig
-from pipelines.labelling import split_of
+from pipelines.split import split_of
 from schemas.kb import KnowledgeBase, load_kb
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Link stage: find KB entity mentions on both sides with the alias matchers (see pipelines.linking).
+"""Link stage: find KB entity mentions on both sides with the alias matchers (see pipelines.alias_matcher).
 
 Adds ``src_mentions`` and ``tgt_mentions`` (SPAN_TYPE dicts) to each record. An ambiguous mention
 (no entity dominates, see the ambiguity policy) is skipped and sent to the dead letter as

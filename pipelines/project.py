@@ -24,9 +24,10 @@ from alignment.word.core import WordAlignment
 from pipelines import aligners
 from pipelines.config import PipelineConfig
 from pipelines.deadletter import REJECTS, count, reject
-from pipelines.labelling import make_row, span_from_tokens, unit_hash
+from pipelines.hashing import unit_hash
 from pipelines.normalize import normalize_text
 from pipelines.resources import acquire_kb, pipeline_version
+from pipelines.rows import make_row, span_from_tokens
 
 STAGE = "project"
 NEEDS_ALIGNMENT = "needs_alignment"

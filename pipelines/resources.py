@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from apache_beam.utils import shared
 
+from pipelines.alias_matcher import AliasMatcher
 from pipelines.config import PipelineConfig
-from pipelines.linking import AliasMatcher
 from schemas.kb import KnowledgeBase, load_kb
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Split stage: assign train/dev/test by a hash of the unordered entity pair and partition the rows.
 
 Both directions of a pair ((A, B) and (B, A)) and every language of it land in the same split, so no
-entity pair is seen in training and evaluated on (see pipelines.labelling.split_of).
+entity pair is seen in training and evaluated on (:func:`split_of`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,16 @@ from collections.abc import Sequence
 import apache_beam as beam
 
 from pipelines.deadletter import count
-from pipelines.labelling import split_of
+from pipelines.hashing import unit_hash
 from schemas.shard import SPLITS
+
+
+def split_of(head_id: str, tail_id: str, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> str:
+    """'train', 'dev' or 'test' from a hash of the unordered pair {head_id, tail_id}."""
+    x = unit_hash("split|" + "|".join(sorted((head_id, tail_id))))
+    if x < fractions[0]:
+        return SPLITS[0]
+    return SPLITS[1] if x < fractions[0] + fractions[1] else SPLITS[2]
 
 
 def assign_split(row: dict, fractions: Sequence[float]) -> dict:

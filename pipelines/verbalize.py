@@ -34,10 +34,11 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.labelling import split_of, unit_hash
+from pipelines.hashing import unit_hash
 from pipelines.manifest import build_manifest, instance_keys, write_manifest
 from pipelines.read import fingerprint
 from pipelines.resources import load_run_kb, pipeline_version
+from pipelines.split import split_of
 from schemas.io import write_parquet
 from schemas.kb import KnowledgeBase
 from schemas.shard import SHARD_SCHEMA, make_instance_id

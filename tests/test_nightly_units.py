@@ -225,7 +225,7 @@ def test_verbose_flag_before_or_after_the_subcommand():
 
 def test_demo_kb_adds_generated_facts_without_id_clashes_and_enough_test_pairs(tmp_path):
     from nightly.demo import EXAMPLES, write_demo_kb
-    from pipelines.labelling import split_of
+    from pipelines.split import split_of
     from schemas.kb import load_kb
 
     generated = write_demo_kb(tmp_path)

@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import parse_config
 from pipelines.distant_supervision import build_pipeline, counter_totals, run
-from pipelines.labelling import split_of
+from pipelines.split import split_of
 from schemas.io import read_parquet
 from schemas.rejects import REJECT_SCHEMA
 from schemas.shard import SHARD_SCHEMA

@@ -1,4 +1,5 @@
-"""pipelines.label: the Label stage turns linked mentions into labelled rows on both sides."""
+"""pipelines.label: multi-label instances, distance limit, hash sampling of no-relation instances, and the
+Label stage turning linked mentions into labelled rows on both sides."""
 
 import dataclasses
 
@@ -7,10 +8,48 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.label import LabelInstances, label_pair
+from pipelines.hashing import unit_hash
+from pipelines.label import LabelInstances, keep_no_relation, label_mentions, label_pair, token_distance
 from pipelines.link import link_pair
 from pipelines.resources import build_resources
 from tests.helpers import EN_ZH_CONFIG, tokenized_en_zh
+
+
+def m(kb, start, end):
+    return {"kb_id": kb, "token_start": start, "token_end": end, "char_start": start * 5, "char_end": end * 5,
+            "surface": kb}
+
+
+FACTS = {("Q64", "Q183"): ["P1376", "P17"], ("Q183", "Q64"): ["P36"]}
+
+
+def rel(h, t):
+    return FACTS.get((h, t), [])
+
+
+def test_all_ordered_pairs_multi_label():
+    mentions = [m("Q64", 0, 1), m("Q183", 5, 6), m("Q64", 8, 9)]
+    out, skipped = label_mentions(mentions, rel, key="p|en", na_rate=1.0)
+    labels = sorted((h["kb_id"], h["token_start"], t["kb_id"], t["token_start"], tuple(r)) for h, t, r in out)
+    assert labels == [("Q183", 5, "Q64", 0, ("P36",)), ("Q183", 5, "Q64", 8, ("P36",)),
+                      ("Q64", 0, "Q183", 5, ("P1376", "P17")), ("Q64", 8, "Q183", 5, ("P1376", "P17"))]
+    assert skipped == {"too_far": 0, "na_sampled_out": 0}  # the two Q64 mentions are not a pair
+
+
+def test_distance_and_no_relation_sampling():
+    mentions = [m("Q64", 0, 1), m("Q183", 50, 51), m("Q1", 2, 3)]
+    out, skipped = label_mentions(mentions, rel, key="p|en", max_distance=10, na_rate=0.0)
+    assert out == [] and skipped == {"too_far": 4, "na_sampled_out": 2}
+    out, _ = label_mentions(mentions, rel, key="p|en", max_distance=10, na_rate=1.0)
+    assert sorted((h["kb_id"], t["kb_id"], r) for h, t, r in out) == [("Q1", "Q64", []), ("Q64", "Q1", [])]
+    assert token_distance(m("a", 0, 2), m("b", 2, 3)) == 0 and token_distance(m("a", 5, 6), m("b", 0, 1)) == 4
+
+
+def test_sampling_is_deterministic_and_near_the_rate():
+    kept = [keep_no_relation(f"k{i}", 0.3) for i in range(5000)]
+    assert kept == [keep_no_relation(f"k{i}", 0.3) for i in range(5000)]
+    assert 0.27 < sum(kept) / len(kept) < 0.33
+    assert 0.0 <= unit_hash("x") < 1.0
 
 
 def linked(src, tgt, origin="f:1"):

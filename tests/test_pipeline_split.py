@@ -5,12 +5,19 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.labelling import split_of
-from pipelines.split import SplitRows, assign_split
+from pipelines.split import SplitRows, assign_split, split_of
 
 
 def row(h, t, lang="en"):
     return {"head": {"kb_id": h}, "tail": {"kb_id": t}, "lang": lang}
+
+
+def test_split_depends_on_the_unordered_pair_only():
+    assert split_of("Q1", "Q2") == split_of("Q2", "Q1")
+    splits = [split_of(f"Q{i}", "Q0") for i in range(3000)]
+    assert {s: round(splits.count(s) / 3000, 1) for s in ("train", "dev", "test")} == {"train": 0.8, "dev": 0.1,
+                                                                                        "test": 0.1}
+    assert split_of("Q1", "Q2", (0.0, 0.0, 1.0)) == "test"
 
 
 def test_assign_split_both_directions_and_languages():

@@ -8,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.labelling import split_of
+from pipelines.split import split_of
 from pipelines.verbalize import render, run, tokens_of, turkish_suffix
 from schemas.io import read_parquet
 from schemas.shard import SHARD_SCHEMA

@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipelines.deadletter import reject
-from pipelines.labelling import make_row
+from pipelines.rows import make_row
 from pipelines.write import WriteOutputs
 from schemas.io import read_parquet
 from schemas.rejects import REJECT_SCHEMA

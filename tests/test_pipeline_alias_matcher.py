@@ -1,8 +1,8 @@
-"""pipelines.linking: longest token-aligned matches, case policy, minimum length and ambiguity policy."""
+"""pipelines.alias_matcher: longest token-aligned matches, case policy, minimum length and ambiguity policy."""
 
 import pytest
 
-from pipelines.linking import AliasMatcher, fold_case, is_lowercase, resolve_ambiguity
+from pipelines.alias_matcher import AliasMatcher, fold_case, is_lowercase, resolve_ambiguity
 from pipelines.tokenize import load_spacy, tokenize_text
 
 POP = {"Q90": 50.0, "Q47899": 2.0, "Q230": 3.0, "Q1428": 2.0, "Q60": 9.0, "Q1384": 8.0, "Q1": 1.0}

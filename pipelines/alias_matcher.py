@@ -1,6 +1,6 @@
 """Alias matching: link KB entity mentions in a tokenised sentence (pure; no Beam).
 
-Policy (documented in docs/pipeline.md, tested in tests/test_pipeline_linking.py):
+Policy (documented in docs/pipeline.md, tested in tests/test_pipeline_alias_matcher.py):
 
 * Aliases and sentences are normalised the same way (NFC; Simplified script for zh).
 * Case policy per language: ``exact`` (names are case-sensitive: "Bath" the city, not "bath") or
