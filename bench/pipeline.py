@@ -69,13 +69,21 @@ def pipeline_argv(corpus: Path, out: Path, extra: list[str]) -> list[str]:
             "--kb", str(KB), "--output", str(out), *extra]
 
 
-def bench_end_to_end(argv: list[str], workers: int) -> float:
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its waited-for children: the figure to compare on a shared machine,
+    where wall time depends on the other jobs."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def bench_end_to_end(argv: list[str], workers: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one pipeline run."""
     argv = list(argv)
     if workers > 1:
         argv += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     run(argv)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dict[str, float], list[dict]]:
@@ -174,11 +182,13 @@ def main() -> None:
           "depends on its call size: compare with the full-corpus figure below)")
 
     if not args.skip_end_to_end:
-        seconds = bench_end_to_end(argv, args.workers)
+        load = os.getloadavg()
+        seconds, cpu = bench_end_to_end(argv, args.workers)
         efl_all = bench_eflomal_on_corpus(corpus, config)
         own, child = peak_rss_mb()
         print(f"\nend to end ({args.workers} worker(s)): {n_pairs} pairs in {seconds:.1f} s = "
-              f"{n_pairs / seconds:.0f} pairs/s")
+              f"{n_pairs / seconds:.0f} pairs/s; CPU {cpu:.1f} s = {1000 * cpu / n_pairs:.2f} ms/pair "
+              f"(load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f})")
         print(f"eflomal alone on the same {n_pairs} pairs: {efl_all:.1f} s = {n_pairs / efl_all:.0f} pairs/s; "
               f"pipeline / eflomal time = {seconds / efl_all:.2f}")
         per_pair = 1000 * efl_all / n_pairs
