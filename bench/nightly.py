@@ -1,11 +1,14 @@
 """Nightly job benchmark: incremental shard building and warm-start training.
 
-    nice -n 10 python -m bench.nightly --out /tmp/bench-nightly [--repeat 2] [--steps 300]
+    nice -n 10 python -m bench.nightly --out /tmp/bench-nightly [--repeat 8 24] [--steps 300] [--skip-train]
 
-A. Pipeline stage. 7 template spans (nightly.synthetic) of equal size. 6 are processed (night 1's shard step),
-   then the 7th arrives: the incremental shard step (1 pipeline run, 6 units recognised complete) is timed
-   against (a) rebuilding all 7 spans the way the job does after a KB change (7 runs) and (b) one pipeline run
-   over all 7 spans' files. Target: incremental <= 1.5 x (full rebuild / 7).
+A. Pipeline stage, once per ``--repeat`` (template passes per span: 8 gives ~2,000 pairs a span). 7 template spans
+   (nightly.synthetic) of equal size. 6 are processed (night 1's shard step), then the 7th arrives: the incremental
+   shard step (1 pipeline run, 6 units recognised complete) is measured against (a) rebuilding all 7 spans the way
+   the job does after a KB change (7 runs) and (b) one pipeline run over all 7 spans' files. Target: incremental
+   <= 1.5 x its 1/7 share. A pipeline run over the first 20 pairs of one span measures the fixed cost of a run.
+   Every figure is wall time and process CPU time (this process's threads, where the FnApiRunner works, plus
+   the eflomal subprocesses), with the 1-minute load average before and after: other jobs share the cores.
 B. Training. A champion is trained from scratch on spans 1-6. On spans 1-7, a scratch model and a model
    warm-started from the champion train for the same budget with a dev evaluation every --eval-every steps;
    reported: the steps (and the wall time, pro rata) each needs to first reach the scratch run's best dev PR-AUC.
@@ -17,8 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import resource
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nightly.config import NightlyConfig
@@ -36,19 +42,48 @@ def config(root: Path, bitext: Path, work: str) -> NightlyConfig:
         "pipeline": {"args": ["--no-relation-rate", "1.0"]}, "rex": {"preset": "quick"}})
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process (all threads) and of its finished children (eflomal)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measured(fn: Callable[[], dict | None]) -> dict:
+    """Run ``fn``; its result plus wall and CPU seconds and the load average before and after."""
+    load, wall, cpu = os.getloadavg()[0], time.perf_counter(), cpu_seconds()
+    out = fn() or {}
+    return {**out, "wall": round(time.perf_counter() - wall, 2), "cpu": round(cpu_seconds() - cpu, 2),
+            "load1": [round(load, 2), round(os.getloadavg()[0], 2)]}
+
+
 def shard_step(cfg: NightlyConfig, night: str) -> dict:
-    """Plan + shards of one night (no training); seconds of the shard step and units built / skipped."""
+    """Plan, then the measured shard step of one night (no training); units built / skipped."""
     n = Night(cfg, night)
     n.state = n._load_state()
     n.step_plan()
-    started = time.perf_counter()
-    n.step_shards()
-    out = n.step_out("shards")
-    return {"seconds": round(time.perf_counter() - started, 2), "built": len(out["built"]),
-            "skipped": len(out["skipped"])}
+
+    def shards() -> dict:
+        n.step_shards()
+        out = n.step_out("shards")
+        return {"built": len(out["built"]), "skipped": len(out["skipped"]),
+                "pipeline_wall": round(sum(v["seconds"] for v in out["built"].values()), 2)}
+
+    return measured(shards)
 
 
-def pipeline_part(root: Path, kb: dict, repeat: int) -> dict:
+def one_run(root: Path, files: list[str], output: str) -> dict:
+    argv = [x for f in files for x in ("--input", f)]
+    return measured(lambda: run_pipeline(argv + [
+        "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de", "--kb", str(root / "kb"),
+        "--output", str(root / output), "--no-relation-rate", "1.0"]) and None)
+
+
+def ratio(part: dict, whole: dict, key: str) -> float:
+    return round(part[key] / (whole[key] / 7), 2)
+
+
+def pipeline_part(root: Path, repeat: int) -> dict:
+    kb = write_kb(root / "kb", people=200, cities=30, countries=6)
     bitext = root / "bitext"
     for i in range(6):
         write_span(bitext, f"2024-01-0{i + 1}", kb, seed=i + 1, repeat=repeat)
@@ -58,16 +93,17 @@ def pipeline_part(root: Path, kb: dict, repeat: int) -> dict:
     incremental = shard_step(cfg, "n2")
     full = shard_step(config(root, bitext, "work-full"), "full")
     files = sorted(str(p) for p in bitext.glob("*/en-de.jsonl"))
-    started = time.perf_counter()
-    argv = [x for f in files for x in ("--input", f)]
-    run_pipeline(argv + ["--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de", "--kb", str(root / "kb"),
-                         "--output", str(root / "one-run"), "--no-relation-rate", "1.0"])
-    one_run = round(time.perf_counter() - started, 2)
+    single = one_run(root, files, "one-run")
+    probe = root / "probe.jsonl"
+    probe.write_text("".join(open(files[0], encoding="utf-8").readlines()[:20]), encoding="utf-8")
+    fixed = one_run(root, [str(probe)], "probe-run")
     lines = sum(sum(1 for _ in open(f, encoding="utf-8")) for f in files)
-    return {"pairs_total": lines, "night1_6_spans": night1, "incremental_1_span": incremental,
-            "full_rebuild_7_runs": full, "one_run_7_spans_seconds": one_run,
-            "incremental_over_share_of_full": round(incremental["seconds"] / (full["seconds"] / 7), 2),
-            "incremental_over_share_of_one_run": round(incremental["seconds"] / (one_run / 7), 2)}
+    return {"repeat": repeat, "pairs_total": lines, "night1_6_spans": night1, "incremental_1_span": incremental,
+            "full_rebuild_7_runs": full, "one_run_7_spans": single, "fixed_cost_20_pair_run": fixed,
+            "incremental_over_share_of_full": {"wall": ratio(incremental, full, "wall"),
+                                               "cpu": ratio(incremental, full, "cpu")},
+            "incremental_over_share_of_one_run": {"wall": ratio(incremental, single, "wall"),
+                                                  "cpu": ratio(incremental, single, "cpu")}}
 
 
 def dev_curve(out_dir: Path) -> list[tuple[int, float]]:
@@ -117,7 +153,8 @@ def training_part(root: Path, steps: int, eval_every: int) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="/tmp/bench-nightly")
-    parser.add_argument("--repeat", type=int, default=2, help="Template passes per span (size of a span).")
+    parser.add_argument("--repeat", type=int, nargs="+", default=[8],
+                        help="Template passes per span (size of a span); one pipeline benchmark per value.")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--skip-train", action="store_true")
@@ -126,10 +163,12 @@ def main(argv: list[str] | None = None) -> dict:
     root = Path(args.out)
     if root.exists():
         shutil.rmtree(root)
-    kb = write_kb(root / "kb", people=200, cities=30, countries=6)
-    result = {"pipeline": pipeline_part(root, kb, args.repeat)}
+    result = {"cores": os.cpu_count(), "pipeline": []}
+    for repeat in args.repeat:
+        result["pipeline"].append(pipeline_part(root / f"repeat-{repeat}", repeat))
+        print(json.dumps(result["pipeline"][-1]), flush=True)
     if not args.skip_train:
-        result["training"] = training_part(root, args.steps, args.eval_every)
+        result["training"] = training_part(root / f"repeat-{args.repeat[0]}", args.steps, args.eval_every)
     print(json.dumps(result, indent=1))
     return result
 
