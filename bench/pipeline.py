@@ -37,7 +37,8 @@ from pipelines.label import label_pair
 from pipelines.link import link_pair
 from pipelines.project import in_sample, project_instances
 from pipelines.read import make_record
-from pipelines.resources import build_resources
+from pipelines.records import LabelledPair, Reject, TokenizedPair
+from pipelines.resources import KBSpec, build_resources
 from pipelines.tokenize import Tokenizers, tokenize_pair
 from pipelines.validate import validate_pair
 
@@ -86,7 +87,7 @@ def bench_end_to_end(argv: list[str], workers: int) -> tuple[float, float]:
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dict[str, float], list[dict]]:
+def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dict[str, float], list[LabelledPair]]:
     """Seconds per stage over ``sample`` pairs (pure stage functions, no Beam); returns the labelled records."""
     records = []
     with open(corpus, encoding="utf-8") as handle:
@@ -98,7 +99,7 @@ def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dic
                 break
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    resources, tokenizers = build_resources(config), Tokenizers(config.langs)
+    resources, tokenizers = build_resources(KBSpec.of(config)), Tokenizers(config.langs)
     timings["setup (KB, matchers, spaCy)"] = time.perf_counter() - start
     steps = [
         ("validate", lambda r: validate_pair(r)),
@@ -109,24 +110,24 @@ def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dic
     ]
     for name, fn in steps:
         start = time.perf_counter()
-        records = [out for out in map(fn, records) if "stage" not in out]
+        records = [out for out in map(fn, records) if not isinstance(out, Reject)]
         timings[name] = time.perf_counter() - start
     return timings, records
 
 
-def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, float]:
+def bench_eflomal(records: list[TokenizedPair], config: PipelineConfig) -> dict[str, float]:
     """Seconds for eflomal (priors if the config asks for them) + alignment of all ``records`` per target
     language, in calls of the pipeline's size with its settings."""
     timings = {"eflomal priors": 0.0, "eflomal align": 0.0}
     batch_size = config.align_batch_size
     for lang in ("de", "zh"):
-        records_of_lang = [r for r in records if r["tgt_lang"] == lang]
-        pairs = [(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in records_of_lang]
+        records_of_lang = [r for r in records if r.pair.tgt_lang == lang]
+        pairs = [r.token_pair() for r in records_of_lang]
         start = time.perf_counter()
         priors = None
         if config.prior_sample_size > 0:
             sample = [p for r, p in zip(records_of_lang, pairs, strict=True)
-                      if list(in_sample(r, config.prior_sample_size, len(pairs)))]
+                      if list(in_sample(LabelledPair(r, (), ()), config.prior_sample_size, len(pairs)))]
             priors = fit_eflomal_priors(sample, EflomalSettings.of(config))
         timings["eflomal priors"] += time.perf_counter() - start
         aligner = EflomalCalls(priors, EflomalSettings.of(config))
@@ -137,13 +138,13 @@ def bench_eflomal(records: list[dict], config: PipelineConfig) -> dict[str, floa
     return timings
 
 
-def bench_projection(records: list[dict], config: PipelineConfig) -> float:
+def bench_projection(records: list[LabelledPair], config: PipelineConfig) -> float:
     """Seconds to project every source instance (the alignment, without priors, is not timed)."""
-    todo = [r for r in records if r["src_instances"]]
+    todo = [r for r in records if r.src_instances]
     aligner = EflomalCalls(None, EflomalSettings.of(config))
     alignments, batch_size = [], config.align_batch_size
     for k in range(0, len(todo), batch_size):
-        alignments += aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in todo[k:k + batch_size]])
+        alignments += aligner.align([r.tokenized.token_pair() for r in todo[k:k + batch_size]])
     start = time.perf_counter()
     for record, alignment in zip(todo, alignments, strict=True):
         project_instances(record, alignment, aligner.name, lambda e: [], version="bench")
@@ -171,7 +172,7 @@ def main() -> None:
 
     stage_times, records = bench_stages(corpus, args.stage_sample, config)
     stage_times["project (projection only)"] = bench_projection(records, config)
-    efl = bench_eflomal(records, config)
+    efl = bench_eflomal([r.tokenized for r in records], config)
     n = args.stage_sample
     print(f"\nper stage on {n} pairs (pure functions, 1 process), ms/pair:")
     for name, seconds in {**stage_times, **efl}.items():
@@ -207,7 +208,7 @@ def bench_eflomal_on_corpus(corpus: Path, config: PipelineConfig) -> float:
             for t in ("de", "zh"):
                 record = make_record(obj["en"], obj[t], "en", t, f"c:{number}", f"{obj['id']}:{t}")
                 rec = tokenize_pair(record, tokenizers, 200)
-                if "stage" not in rec:
+                if not isinstance(rec, Reject):
                     records.append(rec)
     return sum(bench_eflomal(records, config).values())
 

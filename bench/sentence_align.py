@@ -127,7 +127,7 @@ def kb_entity_fn(langs: list[str]):
         text = normalize_text(text, lang)
         spans = [(m.start(), m.end()) for m in re.finditer(r"[\u3040-\u30ff\u3400-\u9fff]|\w+", text)]
         mentions, _ = matchers[lang].find(text, [a for a, _ in spans], [b for _, b in spans])
-        return [m["kb_id"] for m in mentions]
+        return [m.kb_id for m in mentions]
 
     return entities
 

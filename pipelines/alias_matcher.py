@@ -27,6 +27,7 @@ import ahocorasick
 
 from alignment.text import has_han_or_kana
 from pipelines.normalize import normalize_text
+from pipelines.records import Mention
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,10 @@ class AliasMatcher:
     def __len__(self) -> int:
         return len(self.automaton)
 
-    def find(self, text: str, starts: Sequence[int], ends: Sequence[int]) -> tuple[list[dict], list[dict]]:
+    def find(self, text: str, starts: Sequence[int], ends: Sequence[int]) -> tuple[list[Mention], list[dict]]:
         """(mentions, ambiguous) in ``text`` (already normalised) with token spans ``starts``/``ends``.
 
-        A mention is a SPAN_TYPE dict; an ambiguous match is {'surface', 'char_start', 'char_end',
-        'candidates'}. Both lists are in text order.
+        An ambiguous match is {'surface', 'char_start', 'char_end', 'candidates'}. Both lists are in text order.
         """
         if not len(self.automaton):
             return [], []
@@ -115,8 +115,6 @@ class AliasMatcher:
                 ambiguous.append({"surface": text[begin:stop], "char_start": begin, "char_end": stop,
                                   "candidates": list(entry.candidates)})
             else:
-                mentions.append({"kb_id": entry.entity, "token_start": start_tok[begin],
-                                 "token_end": end_tok[stop] + 1, "char_start": begin, "char_end": stop,
-                                 "surface": text[begin:stop]})
-        key = lambda m: m["char_start"]  # noqa: E731
-        return sorted(mentions, key=key), sorted(ambiguous, key=key)
+                mentions.append(Mention(entry.entity, start_tok[begin], end_tok[stop] + 1, begin, stop,
+                                        text[begin:stop]))
+        return sorted(mentions, key=lambda m: m.char_start), sorted(ambiguous, key=lambda m: m["char_start"])

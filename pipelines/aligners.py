@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from alignment.word.core import Aligner, TokenPair, WordAlignment
+from pipelines.records import LabelledPair
 
 _LINE = re.compile(r":(\d+)$")
 
@@ -149,7 +150,7 @@ class RecordAligner(Protocol):
 
     name: str
 
-    def align_records(self, records: Sequence[dict]) -> list[WordAlignment | str]: ...
+    def align_records(self, records: Sequence[LabelledPair]) -> list[WordAlignment | str]: ...
 
 
 class ByTokens:
@@ -158,8 +159,8 @@ class ByTokens:
     def __init__(self, aligner: Aligner) -> None:
         self.aligner, self.name = aligner, aligner.name
 
-    def align_records(self, records: Sequence[dict]) -> list[WordAlignment | str]:
-        return list(self.aligner.align([(r["src_tok"]["tokens"], r["tgt_tok"]["tokens"]) for r in records]))
+    def align_records(self, records: Sequence[LabelledPair]) -> list[WordAlignment | str]:
+        return list(self.aligner.align([r.tokenized.token_pair() for r in records]))
 
 
 class ByLine:
@@ -169,12 +170,13 @@ class ByLine:
     def __init__(self, links) -> None:
         self.links, self.name = links, links.name
 
-    def align_records(self, records: Sequence[dict]) -> list[WordAlignment | str]:
+    def align_records(self, records: Sequence[LabelledPair]) -> list[WordAlignment | str]:
         out: list[WordAlignment | str] = []
         for r in records:
+            src, tgt = r.tokenized.token_pair()
             try:
-                line = line_number(r["origin"])
-                out.append(self.links.lookup(line, len(r["src_tok"]["tokens"]), len(r["tgt_tok"]["tokens"])))
+                line = line_number(r.tokenized.pair.origin)
+                out.append(self.links.lookup(line, len(src), len(tgt)))
             except ValueError as err:
                 out.append(str(err))
         return out

@@ -1,7 +1,7 @@
 """Dead-letter rows (REJECT_SCHEMA) and the Beam counters every stage shares.
 
-Every stage emits rejected records on the tagged output ``REJECTS`` as a reject row built by
-:func:`reject`, and counts them in the ``xds`` Metrics namespace as ``<stage>.<reason>``.
+Every stage emits rejected records on the tagged output ``REJECTS`` as a :class:`pipelines.records.Reject` built
+by :func:`reject`, and counts them in the ``xds`` Metrics namespace as ``<stage>.<reason>``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
+
+from pipelines.records import BitextPair, Reject
 
 NAMESPACE = "xds"
 REJECTS = "rejects"
@@ -40,31 +42,23 @@ def reject(
     pair_id: str | None = None,
     instance_id: str | None = None,
     raw: object = None,
-) -> dict:
-    """A REJECT_SCHEMA row; ``raw`` (a string or a JSON-able record) is truncated to 2,000 characters."""
+) -> Reject:
+    """A dead-letter record; ``raw`` (a string or a JSON-able value) is truncated to 2,000 characters."""
     if raw is not None and not isinstance(raw, str):
         raw = json.dumps(raw, ensure_ascii=False, default=str)
     count(f"{stage}.{reason}")
-    return {
-        "stage": stage,
-        "reason": reason,
-        "detail": detail,
-        "origin": origin,
-        "pair_id": pair_id,
-        "instance_id": instance_id,
-        "raw": raw[:RAW_LIMIT] if raw is not None else None,
-    }
+    return Reject(stage, reason, detail, origin, pair_id, instance_id, raw[:RAW_LIMIT] if raw is not None else None)
 
 
-def pair_reject(stage: str, reason: str, record: dict, detail: str | None = None) -> dict:
-    """Reject a whole bitext record (keeps its origin, pair id and texts)."""
-    raw = {k: record.get(k) for k in ("src_text", "tgt_text") if k in record}
-    return reject(stage, reason, detail, origin=record.get("origin"), pair_id=record.get("pair_id"), raw=raw)
+def pair_reject(stage: str, reason: str, pair: BitextPair, detail: str | None = None) -> Reject:
+    """Reject a whole bitext pair (keeps its origin, pair id and texts)."""
+    raw = {"src_text": pair.src_text, "tgt_text": pair.tgt_text}
+    return reject(stage, reason, detail, origin=pair.origin, pair_id=pair.pair_id, raw=raw)
 
 
-def route(item: dict, accepted_counter: str | None = None):
-    """Yield ``item`` on the REJECTS output when it is a reject row (has 'stage'), else on the main one."""
-    if "stage" in item:
+def route(item, accepted_counter: str | None = None):
+    """Yield ``item`` on the REJECTS output when it is a Reject, else on the main one."""
+    if isinstance(item, Reject):
         yield pvalue.TaggedOutput(REJECTS, item)
     else:
         if accepted_counter:

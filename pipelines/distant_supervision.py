@@ -20,13 +20,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.utils import shared
 
+from pipelines.aligners import AlignerSpec
 from pipelines.config import PipelineConfig, parse_config
 from pipelines.deadletter import NAMESPACE
 from pipelines.label import LabelInstances
 from pipelines.link import LinkMentions
 from pipelines.project import AlignProject
 from pipelines.read import ReadBitext, expand_inputs
-from pipelines.resources import load_run_kb, pipeline_version
+from pipelines.resources import KBSpec, load_run_kb, pipeline_version
 from pipelines.split import SplitRows
 from pipelines.tokenize import TokenizeBitext
 from pipelines.validate import ValidateBitext
@@ -40,14 +41,17 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str):
     units = expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_langs)
     if config.aligner == "precomputed" and len(units) != 1:
         raise ValueError(f"--alignments needs exactly one input (line k = pair k), got {len(units)} inputs")
-    kb_handle = shared.Shared()
+    kb, kb_handle = KBSpec.of(config), shared.Shared()  # one spec and handle: one KB load per worker
     records, read_rejects = p | "Read" >> ReadBitext(units, config.input_format, config.src_lang)
     valid, validate_rejects = records | "Validate" >> ValidateBitext(
         config.max_chars, config.langid_min_letters, config.langid_min_prob)
     tokenized, tokenize_rejects = valid | "Tokenize" >> TokenizeBitext(config.langs, config.max_tokens)
-    linked, link_rejects = tokenized | "Link" >> LinkMentions(config, kb_handle)
-    labelled = linked | "Label" >> LabelInstances(config, kb_handle)
-    rows, project_rejects = labelled | "AlignProject" >> AlignProject(config, kb_handle)
+    linked, link_rejects = tokenized | "Link" >> LinkMentions(kb, kb_handle)
+    labelled = linked | "Label" >> LabelInstances(kb, config.max_token_distance, config.no_relation_rate, kb_handle)
+    rows, project_rejects = labelled | "AlignProject" >> AlignProject(
+        config.tgt_langs, AlignerSpec.of(config), kb, batch_size=config.align_batch_size,
+        prior_sample_size=config.prior_sample_size, min_confidence=config.min_projection_confidence,
+        kb_handle=kb_handle)
     splits = rows | "Split" >> SplitRows(config.split_fractions)
     rejects = (read_rejects, validate_rejects, tokenize_rejects, link_rejects, project_rejects) | (
         "AllRejects" >> beam.Flatten())

@@ -5,8 +5,8 @@
 * No-relation instances are kept at rate ``na_rate``, decided by a hash of the instance (so every run
   and every worker keeps the same ones).
 
-Adds ``src_instances`` and ``tgt_instances`` (SHARD_SCHEMA rows without 'split', label_source
-'linked') to each record. Pairs left out on purpose (too far apart, no-relation pairs sampled out)
+Each linked pair becomes a LabelledPair whose instances are ShardRows without split (label_source
+'linked'). Pairs left out on purpose (too far apart, no-relation pairs sampled out)
 are counted (``label.too_far``, ``label.na_sampled_out``), not dead-lettered: they are a sampling
 decision, not bad records.
 """
@@ -18,16 +18,15 @@ from collections.abc import Callable, Sequence
 import apache_beam as beam
 from apache_beam.utils import shared
 
-from pipelines.config import PipelineConfig
 from pipelines.deadletter import count
 from pipelines.hashing import unit_hash
-from pipelines.resources import KBResources, acquire_kb, pipeline_version
-from pipelines.rows import make_row
+from pipelines.records import LabelledPair, LinkedPair, Mention, make_row
+from pipelines.resources import KBResources, KBSpec, acquire_kb, pipeline_version
 
 
-def token_distance(a: dict, b: dict) -> int:
+def token_distance(a: Mention, b: Mention) -> int:
     """Tokens strictly between two non-overlapping spans (0 when adjacent)."""
-    return max(0, b["token_start"] - a["token_end"], a["token_start"] - b["token_end"])
+    return max(0, b.token_start - a.token_end, a.token_start - b.token_end)
 
 
 def keep_no_relation(key: str, rate: float) -> bool:
@@ -36,13 +35,13 @@ def keep_no_relation(key: str, rate: float) -> bool:
 
 
 def label_mentions(
-    mentions: Sequence[dict],
+    mentions: Sequence[Mention],
     relations_between: Callable[[str, str], list[str]],
     *,
     key: str,
     max_distance: int = 40,
     na_rate: float = 1.0,
-) -> tuple[list[tuple[dict, dict, list[str]]], dict[str, int]]:
+) -> tuple[list[tuple[Mention, Mention, list[str]]], dict[str, int]]:
     """Labelled (head, tail, relations) instances and counts of the pairs left out by reason.
 
     ``key`` identifies the sentence (e.g. '<pair_id>|<lang>') for the no-relation sampling.
@@ -50,13 +49,13 @@ def label_mentions(
     out, skipped = [], {"too_far": 0, "na_sampled_out": 0}
     for head in mentions:
         for tail in mentions:
-            if head is tail or head["kb_id"] == tail["kb_id"]:
+            if head is tail or head.kb_id == tail.kb_id:
                 continue
             if token_distance(head, tail) > max_distance:
                 skipped["too_far"] += 1
                 continue
-            relations = list(relations_between(head["kb_id"], tail["kb_id"]))
-            instance_key = f"{key}|{head['kb_id']}@{head['char_start']}|{tail['kb_id']}@{tail['char_start']}"
+            relations = list(relations_between(head.kb_id, tail.kb_id))
+            instance_key = f"{key}|{head.kb_id}@{head.char_start}|{tail.kb_id}@{tail.char_start}"
             if not relations and not keep_no_relation(instance_key, na_rate):
                 skipped["na_sampled_out"] += 1
                 continue
@@ -64,44 +63,47 @@ def label_mentions(
     return out, skipped
 
 
-def label_pair(record: dict, resources: KBResources, *, max_distance: int, na_rate: float,
-               version: str) -> dict:
-    """The record with ``src_instances`` and ``tgt_instances`` added."""
-    out = dict(record)
+def label_pair(record: LinkedPair, resources: KBResources, *, max_distance: int, na_rate: float,
+               version: str) -> LabelledPair:
+    """The pair with the labelled instances of both sides."""
+    tokenized, rows = record.tokenized, {}
     for side in ("src", "tgt"):
         instances, skipped = label_mentions(
-            record[f"{side}_mentions"], resources.kb.relations_between,
-            key=f"{record['pair_id']}|{record[f'{side}_lang']}", max_distance=max_distance, na_rate=na_rate)
+            record.mentions(side), resources.kb.relations_between,
+            key=f"{tokenized.pair.pair_id}|{tokenized.pair.lang(side)}", max_distance=max_distance, na_rate=na_rate)
         for reason, n in skipped.items():
             count(f"label.{reason}", n)
-        out[f"{side}_instances"] = [
-            make_row(record, side, head, tail, relations, label_source="linked", kb_version=resources.version,
+        rows[side] = tuple(
+            make_row(tokenized, side, head, tail, relations, label_source="linked", kb_version=resources.version,
                      pipeline_version=version)
             for head, tail, relations in instances
-        ]
+        )
         count(f"label.instances.{side}", len(instances))
-    return out
+    return LabelledPair(tokenized, rows["src"], rows["tgt"])
 
 
 class _LabelFn(beam.DoFn):
-    def __init__(self, config: PipelineConfig, handle: shared.Shared) -> None:
-        self.config, self.handle = config, handle
+    def __init__(self, kb: KBSpec, max_distance: int, na_rate: float, handle: shared.Shared) -> None:
+        self.kb, self.max_distance, self.na_rate, self.handle = kb, max_distance, na_rate, handle
 
     def setup(self) -> None:
-        self.resources = acquire_kb(self.handle, self.config)
+        self.resources = acquire_kb(self.handle, self.kb)
         self.version = pipeline_version()
 
-    def process(self, record: dict):
-        yield label_pair(record, self.resources, max_distance=self.config.max_token_distance,
-                         na_rate=self.config.no_relation_rate, version=self.version)
+    def process(self, record: LinkedPair):
+        yield label_pair(record, self.resources, max_distance=self.max_distance, na_rate=self.na_rate,
+                         version=self.version)
 
 
 class LabelInstances(beam.PTransform):
-    """Linked records -> records with labelled instances on both sides."""
+    """Linked pairs -> labelled pairs (instances on both sides). ``max_distance``: tokens allowed between head
+    and tail; ``na_rate``: share of no-relation instances kept."""
 
-    def __init__(self, config: PipelineConfig, handle: shared.Shared | None = None) -> None:
+    def __init__(self, kb: KBSpec, max_distance: int = 40, na_rate: float = 0.2,
+                 handle: shared.Shared | None = None) -> None:
         super().__init__()
-        self.config, self.handle = config, handle or shared.Shared()
+        self.kb, self.max_distance, self.na_rate, self.handle = kb, max_distance, na_rate, handle or shared.Shared()
 
     def expand(self, records):
-        return records | "Label" >> beam.ParDo(_LabelFn(self.config, self.handle))
+        return records | "Label" >> beam.ParDo(
+            _LabelFn(self.kb, self.max_distance, self.na_rate, self.handle)).with_output_types(LabelledPair)

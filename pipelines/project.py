@@ -22,38 +22,38 @@ from apache_beam.utils import shared
 from alignment.projection.span import ProjectionFailure, project_span
 from alignment.word.core import WordAlignment
 from pipelines import aligners
-from pipelines.config import PipelineConfig
 from pipelines.deadletter import REJECTS, count, reject
 from pipelines.hashing import unit_hash
 from pipelines.normalize import normalize_text
-from pipelines.resources import acquire_kb, pipeline_version
-from pipelines.rows import make_row, span_from_tokens
+from pipelines.records import LabelledPair, Reject, ShardRow, make_row, span_from_tokens
+from pipelines.resources import KBSpec, acquire_kb, pipeline_version
 
 STAGE = "project"
 NEEDS_ALIGNMENT = "needs_alignment"
 
 
-def _instance_reject(record: dict, row: dict, reason: str, detail: str = "") -> dict:
-    return reject(STAGE, reason, detail, origin=record["origin"], pair_id=record["pair_id"],
-                  instance_id=row["instance_id"], raw={"head": row["head"]["surface"], "tail": row["tail"]["surface"]})
+def _instance_reject(record: LabelledPair, row: ShardRow, reason: str, detail: str = "") -> Reject:
+    pair = record.tokenized.pair
+    return reject(STAGE, reason, detail, origin=pair.origin, pair_id=pair.pair_id, instance_id=row.instance_id,
+                  raw={"head": row.head.surface, "tail": row.tail.surface})
 
 
-def project_instances(record: dict, alignment: WordAlignment, aligner_name: str,
-                      tgt_aliases: Callable[[str], Sequence[str]], *, min_confidence: float = 0.0,
-                      version: str = "", function_words: frozenset[str] = frozenset()) -> tuple[list[dict], list[dict]]:
+def project_instances(record: LabelledPair, alignment: WordAlignment, aligner_name: str,
+                      tgt_aliases: Callable[[str], Sequence[str]], *, min_confidence: float = 0.0, version: str = "",
+                      function_words: frozenset[str] = frozenset()) -> tuple[list[ShardRow], list[Reject]]:
     """(projected target rows, rejects) for the source instances of ``record``.
 
     ``function_words``: the target language's frequent short words, trimmed from projected span edges
     (see :func:`alignment.projection.scoring.frequent_short_words`)."""
-    src, tgt = record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
+    src, tgt = record.tokenized.token_pair()
     rows, rejects, seen = [], [], set()
-    for row in record["src_instances"]:
+    for row in record.src_instances:
         spans = {}
         for role in ("head", "tail"):
-            mention = row[role]
-            aliases = tgt_aliases(mention["kb_id"])
+            mention = getattr(row, role)
+            aliases = tgt_aliases(mention.kb_id)
             words = function_words - {a.lower() for a in aliases} if function_words and aliases else function_words
-            result = project_span((mention["token_start"], mention["token_end"]), alignment, src, tgt,
+            result = project_span((mention.token_start, mention.token_end), alignment, src, tgt,
                                   tgt_aliases=aliases, min_confidence=min_confidence, function_words=words)
             if isinstance(result, ProjectionFailure):
                 rejects.append(_instance_reject(record, row, f"{role}:{result.reason}", result.detail))
@@ -67,41 +67,41 @@ def project_instances(record: dict, alignment: WordAlignment, aligner_name: str,
             rejects.append(_instance_reject(record, row, "overlapping_projection", detail))
             continue
         new = _projected_row(record, row, head, tail, aligner_name, version)
-        if new["instance_id"] in seen:
+        if new.instance_id in seen:
             rejects.append(_instance_reject(record, row, "duplicate_projection", "same target spans as another"))
             continue
-        seen.add(new["instance_id"])
+        seen.add(new.instance_id)
         rows.append(new)
     return rows, rejects
 
 
-def _projected_row(record: dict, row: dict, head, tail, aligner_name: str, version: str) -> dict:
-    tok, text = record["tgt_tok"], record["tgt_text"]
+def _projected_row(record: LabelledPair, row: ShardRow, head, tail, aligner_name: str, version: str) -> ShardRow:
+    tok, text = record.tokenized.tgt_tok, record.tokenized.pair.tgt_text
     return make_row(
-        record, "tgt",
-        span_from_tokens(tok, text, row["head"]["kb_id"], head.token_start, head.token_end),
-        span_from_tokens(tok, text, row["tail"]["kb_id"], tail.token_start, tail.token_end),
-        row["relations"], label_source="projected", kb_version=row["kb_version"], pipeline_version=version,
-        source_instance_id=row["instance_id"], confidence=min(head.confidence, tail.confidence), aligner=aligner_name)
+        record.tokenized, "tgt",
+        span_from_tokens(tok, text, row.head.kb_id, head.token_start, head.token_end),
+        span_from_tokens(tok, text, row.tail.kb_id, tail.token_start, tail.token_end),
+        row.relations, label_source="projected", kb_version=row.kb_version, pipeline_version=version,
+        source_instance_id=row.instance_id, confidence=min(head.confidence, tail.confidence), aligner=aligner_name)
 
 
-def merge_target_rows(projected: list[dict], linked: list[dict]) -> tuple[list[dict], int]:
+def merge_target_rows(projected: Sequence[ShardRow], linked: Sequence[ShardRow]) -> tuple[list[ShardRow], int]:
     """Projected rows plus the linked rows whose (head, tail) entity pair no projected row has."""
-    covered = {(r["head"]["kb_id"], r["tail"]["kb_id"]) for r in projected}
-    kept = [r for r in linked if (r["head"]["kb_id"], r["tail"]["kb_id"]) not in covered]
-    return projected + kept, len(linked) - len(kept)
+    covered = {(r.head.kb_id, r.tail.kb_id) for r in projected}
+    kept = [r for r in linked if (r.head.kb_id, r.tail.kb_id) not in covered]
+    return [*projected, *kept], len(linked) - len(kept)
 
 
-def finish_pair(record: dict, projected: list[dict]):
+def finish_pair(record: LabelledPair, projected: list[ShardRow]) -> list[ShardRow]:
     """Every output row of one pair: source rows, then merged target rows."""
-    merged, superseded = merge_target_rows(projected, record["tgt_instances"])
+    merged, superseded = merge_target_rows(projected, record.tgt_instances)
     count("project.linked_superseded", superseded)
     count("project.projected", len(projected))
-    return list(record["src_instances"]) + merged
+    return [*record.src_instances, *merged]
 
 
-def _route(record: dict):
-    if record["src_instances"]:
+def _route(record: LabelledPair):
+    if record.src_instances:
         yield beam.pvalue.TaggedOutput(NEEDS_ALIGNMENT, record)
     else:
         yield from finish_pair(record, [])
@@ -114,20 +114,20 @@ class _AlignProjectFn(beam.DoFn):
     every batch of this ParDo sees the same context (one ParDo and one context per target language)."""
 
     def __init__(self, spec: aligners.AlignerSpec, build: aligners.Builder, min_confidence: float,
-                 kb_config: PipelineConfig, kb_handle: shared.Shared, model_handle: shared.Shared) -> None:
+                 kb: KBSpec, kb_handle: shared.Shared, model_handle: shared.Shared) -> None:
         self.spec, self.build, self.min_confidence = spec, build, min_confidence
-        # the KB is acquired under the run's configuration, the key the Link and Label stages load it with
-        self.kb_config, self.kb_handle, self.model_handle = kb_config, kb_handle, model_handle
+        # the KB is acquired under the spec and handle the Link and Label stages load it with: one copy per worker
+        self.kb, self.kb_handle, self.model_handle = kb, kb_handle, model_handle
 
     def setup(self) -> None:
-        self.resources = acquire_kb(self.kb_handle, self.kb_config)
+        self.resources = acquire_kb(self.kb_handle, self.kb)
         self.version = pipeline_version()
         self.aligner: aligners.RecordAligner | None = None
 
     def _aliases(self, lang: str, entity: str) -> list[str]:
         return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
 
-    def process(self, batch: list[dict], context: aligners.CorpusContext | None = None):
+    def process(self, batch: list[LabelledPair], context: aligners.CorpusContext | None = None):
         if self.aligner is None:
             self.aligner = self.build(self.spec, context or aligners.CorpusContext(),
                                       lambda key, make: self.model_handle.acquire(make, tag=key))
@@ -136,11 +136,11 @@ class _AlignProjectFn(beam.DoFn):
         count("project.aligned_pairs", len(batch))
         for record, alignment in zip(batch, alignments, strict=True):
             if isinstance(alignment, str):
-                for row in record["src_instances"]:
+                for row in record.src_instances:
                     yield beam.pvalue.TaggedOutput(REJECTS, _instance_reject(record, row, "no_alignment", alignment))
                 yield from finish_pair(record, [])
                 continue
-            aliases = partial(self._aliases, record["tgt_lang"])
+            aliases = partial(self._aliases, record.tokenized.pair.tgt_lang)
             rows, rejects = project_instances(record, alignment, self.aligner.name, aliases, version=self.version,
                                               min_confidence=self.min_confidence, function_words=function_words)
             for row in rejects:
@@ -148,41 +148,50 @@ class _AlignProjectFn(beam.DoFn):
             yield from finish_pair(record, rows)
 
 
-def in_sample(record: dict, size: int, total: int):
+def in_sample(record: LabelledPair, size: int, total: int):
     """The record's token pair when it falls in the hash sample of about ``size`` of ``total`` pairs."""
-    if total <= size or unit_hash("prior|" + record["pair_id"]) < size / total:
-        yield record["src_tok"]["tokens"], record["tgt_tok"]["tokens"]
+    if total <= size or unit_hash("prior|" + record.tokenized.pair.pair_id) < size / total:
+        yield record.tokenized.token_pair()
+
+
+def _tgt_lang(record: LabelledPair) -> str:
+    return record.tokenized.pair.tgt_lang
 
 
 class AlignProject(beam.PTransform):
-    """Labelled records -> (instance rows without split, rejects).
+    """Labelled pairs -> (instance rows without split, rejects).
 
-    Each target language is aligned on its own branch. A hash sample of about ``prior_sample_size`` of
-    its pairs gives, once, the :class:`aligners.CorpusContext` every bundle sees as a side input: eflomal
-    priors (for eflomal) and the language's function words (for projection). ``build`` makes the aligner
-    from the spec and that context (:func:`aligners.build_aligner`; tests pass one that returns a fake).
+    Each target language of ``tgt_langs`` is aligned on its own branch, in calls of up to ``batch_size`` pairs.
+    A hash sample of about ``prior_sample_size`` of its pairs (0: none) gives, once, the
+    :class:`aligners.CorpusContext` every bundle sees as a side input: eflomal priors (for eflomal) and the
+    language's function words (for projection). ``build`` makes the aligner from ``aligner`` and that context
+    (:func:`aligners.build_aligner`; tests pass one that returns a fake). ``kb`` (and ``kb_handle``, shared with
+    the Link and Label stages) gives the target aliases projection looks for.
     """
 
-    def __init__(self, config: PipelineConfig, kb_handle: shared.Shared | None = None,
-                 build: aligners.Builder = aligners.build_aligner) -> None:
+    def __init__(self, tgt_langs: Sequence[str], aligner: aligners.AlignerSpec, kb: KBSpec, *,
+                 batch_size: int = 16384, prior_sample_size: int = 16384, min_confidence: float = 0.0,
+                 kb_handle: shared.Shared | None = None, build: aligners.Builder = aligners.build_aligner) -> None:
         super().__init__()
-        self.config, self.kb_handle, self.build = config, kb_handle or shared.Shared(), build
+        self.langs, self.spec, self.kb = list(tgt_langs), aligner, kb
+        self.batch_size, self.prior_sample_size, self.min_confidence = batch_size, prior_sample_size, min_confidence
+        self.kb_handle, self.build = kb_handle or shared.Shared(), build
 
     def expand(self, records):
-        cfg, langs = self.config, list(self.config.tgt_langs)
-        routed = records | "Route" >> beam.FlatMap(_route).with_outputs(NEEDS_ALIGNMENT, main="done")
-        by_lang = lambda r, n: langs.index(r["tgt_lang"])  # noqa: E731
+        langs, spec = self.langs, self.spec
+        routed = records | "Route" >> beam.FlatMap(_route).with_output_types(
+            ShardRow, **{NEEDS_ALIGNMENT: LabelledPair}).with_outputs(NEEDS_ALIGNMENT, main="done")
+        by_lang = lambda r, n: langs.index(_tgt_lang(r))  # noqa: E731
         needs = routed[NEEDS_ALIGNMENT] | "ByLang" >> beam.Partition(by_lang, len(langs))
         outputs, rejects = [routed.done], []
-        spec = aligners.AlignerSpec.of(cfg)
         for lang, part in zip(langs, needs, strict=True):
             side = {}
-            if cfg.prior_sample_size > 0:
-                corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: r["tgt_lang"] == t)
+            if self.prior_sample_size > 0:
+                corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: _tgt_lang(r) == t)
                 total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
                 context = (
                     corpus
-                    | f"SamplePairs_{lang}" >> beam.FlatMap(in_sample, cfg.prior_sample_size,
+                    | f"SamplePairs_{lang}" >> beam.FlatMap(in_sample, self.prior_sample_size,
                                                              beam.pvalue.AsSingleton(total))
                     | f"CollectSample_{lang}" >> beam.combiners.ToList()
                     | f"CorpusContext_{lang}" >> beam.Map(
@@ -191,12 +200,11 @@ class AlignProject(beam.PTransform):
                 side["context"] = beam.pvalue.AsSingleton(context)
             aligned = (
                 part
-                | f"Batch_{lang}" >> beam.BatchElements(min_batch_size=cfg.align_batch_size,
-                                                        max_batch_size=cfg.align_batch_size)
+                | f"Batch_{lang}" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
                 | f"AlignAndProject_{lang}" >> beam.ParDo(
-                    _AlignProjectFn(spec, self.build, cfg.min_projection_confidence, cfg, self.kb_handle,
-                                    shared.Shared()), **side
-                ).with_outputs(REJECTS, main="rows")
+                    _AlignProjectFn(spec, self.build, self.min_confidence, self.kb, self.kb_handle, shared.Shared()),
+                    **side,
+                ).with_output_types(ShardRow, **{REJECTS: Reject}).with_outputs(REJECTS, main="rows")
             )
             outputs.append(aligned.rows)
             rejects.append(aligned[REJECTS])

@@ -12,7 +12,7 @@ Several target languages (``--tgt-lang de,zh``): a Moses PREFIX is read once per
 JSONL line keyed by language codes yields one pair per target language (its ``id`` then gets the
 suffix ``:<tgt-lang>``); TSV and explicit ``SRC_FILE,TGT_FILE`` inputs need a single target language.
 
-Output: BITEXT_SCHEMA dicts (texts in NFC) on the main output, reject rows on ``rejects``.
+Output: BitextPair records (texts in NFC) on the main output, Reject records on ``rejects``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.deadletter import REJECTS, reject, route
+from pipelines.records import BitextPair, Reject
 from schemas.bitext import make_pair_id
 
 STAGE = "read"
@@ -85,17 +86,14 @@ def fingerprint(path: str) -> dict:
 
 
 def make_record(src: str, tgt: str, src_lang: str, tgt_lang: str, origin: str,
-                pair_id: str | None = None, doc_id: str | None = None) -> dict:
-    """A BITEXT_SCHEMA dict; texts NFC-normalised, pair_id given or the content hash."""
+                pair_id: str | None = None, doc_id: str | None = None) -> BitextPair:
+    """A bitext pair; texts NFC-normalised, pair_id given or the content hash."""
     src, tgt = unicodedata.normalize("NFC", src), unicodedata.normalize("NFC", tgt)
-    return {
-        "pair_id": pair_id or make_pair_id(src_lang, tgt_lang, src, tgt),
-        "src_lang": src_lang, "tgt_lang": tgt_lang, "src_text": src, "tgt_text": tgt,
-        "origin": origin, "doc_id": doc_id,
-    }
+    return BitextPair(pair_id or make_pair_id(src_lang, tgt_lang, src, tgt), src_lang, tgt_lang, src, tgt, origin,
+                      doc_id)
 
 
-def _decode(raw: bytes, origin: str) -> str | dict:
+def _decode(raw: bytes, origin: str) -> str | Reject:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -103,10 +101,10 @@ def _decode(raw: bytes, origin: str) -> str | dict:
                       raw=raw.decode("utf-8", errors="replace"))
 
 
-def parse_tsv_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> dict:
-    """A bitext record, or a reject row (has 'stage') for an undecodable line or a wrong field count."""
+def parse_tsv_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> BitextPair | Reject:
+    """A bitext pair, or a reject for an undecodable line or a wrong field count."""
     text = _decode(raw, origin)
-    if isinstance(text, dict):
+    if isinstance(text, Reject):
         return text
     fields = text.split("\t")
     if len(fields) != 2:
@@ -115,10 +113,11 @@ def parse_tsv_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> dic
     return make_record(fields[0], fields[1], src_lang, tgt_lang, origin)
 
 
-def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str, id_suffix: str = "") -> dict:
-    """A bitext record from one JSON object line, or a reject row. ``id_suffix`` is appended to an ``id``."""
+def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str,
+                     id_suffix: str = "") -> BitextPair | Reject:
+    """A bitext pair from one JSON object line, or a reject. ``id_suffix`` is appended to an ``id``."""
     text = _decode(raw, origin)
-    if isinstance(text, dict):
+    if isinstance(text, Reject):
         return text
     try:
         obj = json.loads(text)
@@ -136,8 +135,8 @@ def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str, id_s
                        str(doc_id) if doc_id is not None else None)
 
 
-def read_unit(unit: Unit, fmt: str, src_lang: str, id_suffix: str = "") -> Iterator[dict]:
-    """Every line of one read unit as a record or a reject row."""
+def read_unit(unit: Unit, fmt: str, src_lang: str, id_suffix: str = "") -> Iterator[BitextPair | Reject]:
+    """Every line of one read unit as a bitext pair or a reject."""
     tgt_lang, path = unit[0], unit[1]
     if fmt == "moses":
         yield from _read_moses(path, unit[2], src_lang, tgt_lang)
@@ -149,7 +148,7 @@ def read_unit(unit: Unit, fmt: str, src_lang: str, id_suffix: str = "") -> Itera
             yield parse_jsonl_line(raw, f"{path}:{number}", src_lang, tgt_lang, id_suffix.format(tgt=tgt_lang))
 
 
-def _read_moses(src_path: str, tgt_path: str, src_lang: str, tgt_lang: str) -> Iterator[dict]:
+def _read_moses(src_path: str, tgt_path: str, src_lang: str, tgt_lang: str) -> Iterator[BitextPair | Reject]:
     for (number, src_raw), (_, tgt_raw) in _zip_lines(src_path, tgt_path):
         origin = f"{src_path}:{number}"
         if src_raw is None or tgt_raw is None:
@@ -158,7 +157,7 @@ def _read_moses(src_path: str, tgt_path: str, src_lang: str, tgt_lang: str) -> I
                          raw=(src_raw or tgt_raw or b"").decode("utf-8", errors="replace"))
             continue
         src, tgt = _decode(src_raw, origin), _decode(tgt_raw, f"{tgt_path}:{number}")
-        bad = src if isinstance(src, dict) else tgt if isinstance(tgt, dict) else None
+        bad = src if isinstance(src, Reject) else tgt if isinstance(tgt, Reject) else None
         yield bad if bad is not None else make_record(src, tgt, src_lang, tgt_lang, origin)  # type: ignore[arg-type]
 
 
@@ -178,7 +177,7 @@ class _ReadUnitFn(beam.DoFn):
 
 
 class ReadBitext(beam.PTransform):
-    """Read units -> (bitext records, rejects). Units are resolved with :func:`expand_inputs`."""
+    """Read units -> (bitext pairs, rejects). Units are resolved with :func:`expand_inputs`."""
 
     def __init__(self, units: Sequence[Unit], fmt: str, src_lang: str) -> None:
         super().__init__()
@@ -190,8 +189,8 @@ class ReadBitext(beam.PTransform):
         out = (
             pbegin
             | "Units" >> beam.Create(self.units)
-            | "ReadLines" >> beam.ParDo(_ReadUnitFn(self.fmt, self.src_lang, self.id_suffix)).with_outputs(
-                REJECTS, main="records")
+            | "ReadLines" >> beam.ParDo(_ReadUnitFn(self.fmt, self.src_lang, self.id_suffix))
+            .with_output_types(BitextPair, **{REJECTS: Reject}).with_outputs(REJECTS, main="records")
         )
         records = out.records | "Spread" >> beam.Reshuffle()
         return records, out[REJECTS]

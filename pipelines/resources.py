@@ -1,7 +1,8 @@
 """Heavy per-worker resources: the KB and its alias matchers, loaded once per process and shared by threads.
 
-Stages hold a :class:`apache_beam.utils.shared.Shared` handle and call :func:`acquire_kb` in
-``DoFn.setup()``; the Link and Label stages pass the same handle, so a worker loads the KB once.
+Stages get a :class:`KBSpec` (which KB, which languages, how aliases are matched), hold a
+:class:`apache_beam.utils.shared.Shared` handle and call :func:`acquire_kb` in ``DoFn.setup()``; the Link,
+Label and Align+Project stages pass the same handle and spec, so a worker loads the KB once.
 The loaded KB and each language's alias matcher are also cached per process, keyed by the KB folders' file
 names, sizes and mtimes (a KB edited in place is reloaded): a process that runs the pipeline several times
 (the nightly job, one run per span and source) builds a matcher once per language.
@@ -33,6 +34,32 @@ def pipeline_version() -> str:
         return importlib.metadata.version("xds")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+@dataclass(frozen=True)
+class KBSpec:
+    """What the KB stages need of the configuration: the KB folders, the run's languages and the alias matching
+    flags (case policy resolved per language). Also the key under which a worker shares its KBResources."""
+
+    kb_dir: str
+    extra_alias_dirs: tuple[str, ...] = ()
+    langs: tuple[str, ...] = ()
+    case_policies: tuple[tuple[str, str], ...] = ()  # (lang, 'exact' | 'fold') for every language of langs
+    min_alias_chars: int = 3
+    min_alias_chars_cjk: int = 2
+    ambiguity_margin: float = 2.0
+    keep_lowercase_aliases: bool = False
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> KBSpec:
+        return cls(config.kb, tuple(config.kb_extra_aliases), config.langs,
+                   tuple((lang, config.case_policy_for(lang)) for lang in config.langs), config.min_alias_chars,
+                   config.min_alias_chars_cjk, config.ambiguity_margin, config.keep_lowercase_aliases)
+
+    def matcher_settings(self, lang: str) -> tuple:
+        """The settings tuple :func:`cached_matcher` takes for ``lang``."""
+        return (dict(self.case_policies)[lang], self.min_alias_chars, self.min_alias_chars_cjk,
+                self.ambiguity_margin, self.keep_lowercase_aliases)
 
 
 @dataclass
@@ -89,25 +116,19 @@ def cached_matcher(kb: KnowledgeBase, stamp: tuple, lang: str, settings: tuple) 
     return matcher
 
 
-def build_resources(config: PipelineConfig) -> KBResources:
-    """Load the KB (aliases of the run's languages only) and build the matchers (both cached per process)."""
-    langs = config.langs
-    kb = load_run_kb(config.kb, config.kb_extra_aliases, langs)
-    stamp = kb_stamp(config.kb, tuple(config.kb_extra_aliases))
-    matchers = {
-        lang: cached_matcher(kb, stamp, lang, (config.case_policy_for(lang), config.min_alias_chars,
-                                               config.min_alias_chars_cjk, config.ambiguity_margin,
-                                               config.keep_lowercase_aliases))
-        for lang in langs
-    }
+def build_resources(spec: KBSpec) -> KBResources:
+    """Load the KB (aliases of the spec's languages only) and build the matchers (both cached per process)."""
+    kb = load_run_kb(spec.kb_dir, spec.extra_alias_dirs, spec.langs)
+    stamp = kb_stamp(spec.kb_dir, spec.extra_alias_dirs)
+    matchers = {lang: cached_matcher(kb, stamp, lang, spec.matcher_settings(lang)) for lang in spec.langs}
     for lang, matcher in matchers.items():
         logger.info("alias matcher %s: %d aliases, %d ambiguous, %d lower-case skipped", lang, len(matcher),
                     matcher.ambiguous_aliases, matcher.skipped_lowercase)
         if not len(matcher):
-            logger.warning("KB %s has no %s aliases: nothing is linked on the %s side", config.kb, lang, lang)
+            logger.warning("KB %s has no %s aliases: nothing is linked on the %s side", spec.kb_dir, lang, lang)
     return KBResources(kb, matchers)
 
 
-def acquire_kb(handle: shared.Shared, config: PipelineConfig) -> KBResources:
-    """The worker's shared KBResources for ``config`` (built on first use)."""
-    return handle.acquire(lambda: build_resources(config), tag=("kb", config.to_json()))
+def acquire_kb(handle: shared.Shared, spec: KBSpec) -> KBResources:
+    """The worker's shared KBResources for ``spec`` (built on first use)."""
+    return handle.acquire(lambda: build_resources(spec), tag=("kb", spec))

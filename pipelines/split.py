@@ -12,6 +12,7 @@ import apache_beam as beam
 
 from pipelines.deadletter import count
 from pipelines.hashing import unit_hash
+from pipelines.records import ShardRow
 from schemas.shard import SPLITS
 
 
@@ -23,22 +24,21 @@ def split_of(head_id: str, tail_id: str, fractions: Sequence[float] = (0.8, 0.1,
     return SPLITS[1] if x < fractions[0] + fractions[1] else SPLITS[2]
 
 
-def assign_split(row: dict, fractions: Sequence[float]) -> dict:
-    """The row with its 'split' field set."""
-    out = dict(row)
-    out["split"] = split_of(row["head"]["kb_id"], row["tail"]["kb_id"], fractions)
-    count(f"rows.{out['split']}.{row['lang']}")
-    return out
+def assign_split(row: ShardRow, fractions: Sequence[float]) -> ShardRow:
+    """The row with its split set."""
+    split = split_of(row.head.kb_id, row.tail.kb_id, fractions)
+    count(f"rows.{split}.{row.lang}")
+    return row._replace(split=split)
 
 
 class SplitRows(beam.PTransform):
-    """Instance rows -> dict split name -> PCollection of rows with 'split' set."""
+    """Shard rows -> dict split name -> PCollection of rows with their split set."""
 
     def __init__(self, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> None:
         super().__init__()
         self.fractions = tuple(fractions)
 
     def expand(self, rows):
-        assigned = rows | "AssignSplit" >> beam.Map(assign_split, self.fractions)
-        parts = assigned | "Partition" >> beam.Partition(lambda row, n: SPLITS.index(row["split"]), len(SPLITS))
+        assigned = rows | "AssignSplit" >> beam.Map(assign_split, self.fractions).with_output_types(ShardRow)
+        parts = assigned | "Partition" >> beam.Partition(lambda row, n: SPLITS.index(row.split), len(SPLITS))
         return dict(zip(SPLITS, parts, strict=True))

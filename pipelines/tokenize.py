@@ -25,6 +25,7 @@ import apache_beam as beam
 from apache_beam.utils import shared
 
 from pipelines.deadletter import REJECTS, pair_reject, route
+from pipelines.records import BitextPair, Reject, TokenizedPair, Tokens
 
 STAGE = "tokenize"
 _LOCK = threading.Lock()
@@ -56,8 +57,8 @@ def load_spacy(lang: str):
         return nlp
 
 
-def tokenize_text(nlp, text: str) -> dict:
-    """{'tokens', 'starts', 'ends'}: non-whitespace tokens and their half-open character spans."""
+def tokenize_text(nlp, text: str) -> Tokens:
+    """Non-whitespace tokens and their half-open character spans."""
     tokens, starts, ends = [], [], []
     for tok in nlp.make_doc(text):
         if tok.is_space or not tok.text.strip():
@@ -65,7 +66,7 @@ def tokenize_text(nlp, text: str) -> dict:
         tokens.append(tok.text)
         starts.append(tok.idx)
         ends.append(tok.idx + len(tok.text))
-    return {"tokens": tokens, "starts": starts, "ends": ends}
+    return Tokens(tuple(tokens), tuple(starts), tuple(ends))
 
 
 def check_language_supported(lang: str) -> None:
@@ -85,17 +86,17 @@ class Tokenizers:
         self.nlp = {lang: load_spacy(lang) for lang in langs}
 
 
-def tokenize_pair(record: dict, tokenizers: Tokenizers, max_tokens: int) -> dict:
-    """The record with ``src_tok`` and ``tgt_tok`` added, or a reject row."""
-    out = dict(record)
+def tokenize_pair(pair: BitextPair, tokenizers: Tokenizers, max_tokens: int) -> TokenizedPair | Reject:
+    """The pair and its tokens, or a reject."""
+    toks = []
     for side in ("src", "tgt"):
-        tok = tokenize_text(tokenizers.nlp[record[f"{side}_lang"]], record[f"{side}_text"])
-        if not tok["tokens"]:
-            return pair_reject(STAGE, f"no_tokens:{side}", record)
-        if len(tok["tokens"]) > max_tokens:
-            return pair_reject(STAGE, f"too_many_tokens:{side}", record, f"{len(tok['tokens'])} > {max_tokens}")
-        out[f"{side}_tok"] = tok
-    return out
+        tok = tokenize_text(tokenizers.nlp[pair.lang(side)], pair.text(side))
+        if not tok.tokens:
+            return pair_reject(STAGE, f"no_tokens:{side}", pair)
+        if len(tok.tokens) > max_tokens:
+            return pair_reject(STAGE, f"too_many_tokens:{side}", pair, f"{len(tok.tokens)} > {max_tokens}")
+        toks.append(tok)
+    return TokenizedPair(pair, *toks)
 
 
 class _TokenizeFn(beam.DoFn):
@@ -105,12 +106,12 @@ class _TokenizeFn(beam.DoFn):
     def setup(self) -> None:
         self.tokenizers = self.handle.acquire(lambda: Tokenizers(self.langs), tag=("tokenizers", self.langs))
 
-    def process(self, record: dict):
-        yield from route(tokenize_pair(record, self.tokenizers, self.max_tokens), "tokenize.accepted")
+    def process(self, pair: BitextPair):
+        yield from route(tokenize_pair(pair, self.tokenizers, self.max_tokens), "tokenize.accepted")
 
 
 class TokenizeBitext(beam.PTransform):
-    """Validated records -> (records with src_tok/tgt_tok, rejects)."""
+    """Validated pairs -> (tokenised pairs, rejects)."""
 
     def __init__(self, langs: tuple[str, ...], max_tokens: int = 200) -> None:
         super().__init__()
@@ -120,5 +121,6 @@ class TokenizeBitext(beam.PTransform):
 
     def expand(self, records):
         out = records | "Tokenize" >> beam.ParDo(
-            _TokenizeFn(self.langs, self.max_tokens, shared.Shared())).with_outputs(REJECTS, main="ok")
+            _TokenizeFn(self.langs, self.max_tokens, shared.Shared())).with_output_types(
+                TokenizedPair, **{REJECTS: Reject}).with_outputs(REJECTS, main="ok")
         return out.ok, out[REJECTS]

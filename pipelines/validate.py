@@ -24,6 +24,7 @@ import apache_beam as beam
 from alignment.text import is_han, is_kana
 from pipelines.deadletter import REJECTS, count, pair_reject, route
 from pipelines.normalize import normalize_text
+from pipelines.records import BitextPair, Reject
 
 STAGE = "validate"
 LANGID_PREFIX = 200
@@ -57,28 +58,28 @@ def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float 
     return None
 
 
-def validate_pair(record: dict, max_chars: int = 1000, langid_min_letters: int = 30,
-                  langid_min_prob: float = 0.9) -> dict:
-    """The normalised record, or a reject row (has 'stage') naming the first failed check."""
-    out = dict(record)
+def validate_pair(pair: BitextPair, max_chars: int = 1000, langid_min_letters: int = 30,
+                  langid_min_prob: float = 0.9) -> BitextPair | Reject:
+    """The normalised pair, or a reject naming the first failed check."""
+    texts = {}
     for side in ("src", "tgt"):
-        lang, text = record[f"{side}_lang"], normalize_text(record[f"{side}_text"], record[f"{side}_lang"])
+        lang, text = pair.lang(side), normalize_text(pair.text(side), pair.lang(side))
         if not text.strip():
-            return pair_reject(STAGE, f"empty_side:{side}", record)
+            return pair_reject(STAGE, f"empty_side:{side}", pair)
         if len(text) > max_chars:
-            return pair_reject(STAGE, f"too_long:{side}", record, f"{len(text)} > {max_chars} characters")
+            return pair_reject(STAGE, f"too_long:{side}", pair, f"{len(text)} > {max_chars} characters")
         problem = check_language(text, lang, langid_min_letters, langid_min_prob)
         if problem:
-            return pair_reject(STAGE, f"wrong_language:{side}", record, f"declared {lang}, {problem}")
-        out[f"{side}_text"] = text
-    return out
+            return pair_reject(STAGE, f"wrong_language:{side}", pair, f"declared {lang}, {problem}")
+        texts[f"{side}_text"] = text
+    return pair._replace(**texts)
 
 
-def first_of_duplicates(pair_id: str, records: list[dict]) -> tuple[dict, list[dict]]:
-    """Keep the record with the lowest origin; the others become ``duplicate_pair`` rejects."""
-    ordered = sorted(records, key=lambda r: r["origin"])
+def first_of_duplicates(pair_id: str, pairs: list[BitextPair]) -> tuple[BitextPair, list[Reject]]:
+    """Keep the pair with the lowest origin; the others become ``duplicate_pair`` rejects."""
+    ordered = sorted(pairs, key=lambda r: r.origin)
     keep = ordered[0]
-    return keep, [pair_reject(STAGE, "duplicate_pair", r, f"same pair_id as {keep['origin']}") for r in ordered[1:]]
+    return keep, [pair_reject(STAGE, "duplicate_pair", r, f"same pair_id as {keep.origin}") for r in ordered[1:]]
 
 
 class _ValidateFn(beam.DoFn):
@@ -88,14 +89,14 @@ class _ValidateFn(beam.DoFn):
     def setup(self) -> None:
         _identifier()
 
-    def process(self, record: dict):
-        yield from route(validate_pair(record, *self.args))
+    def process(self, pair: BitextPair):
+        yield from route(validate_pair(pair, *self.args))
 
 
 class _DedupeFn(beam.DoFn):
     def process(self, item):
-        pair_id, records = item
-        keep, dupes = first_of_duplicates(pair_id, list(records))
+        pair_id, pairs = item
+        keep, dupes = first_of_duplicates(pair_id, list(pairs))
         count("validate.accepted")
         yield keep
         for row in dupes:
@@ -103,19 +104,21 @@ class _DedupeFn(beam.DoFn):
 
 
 class ValidateBitext(beam.PTransform):
-    """Bitext records -> (normalised unique records, rejects)."""
+    """Bitext pairs -> (normalised unique pairs, rejects)."""
 
     def __init__(self, max_chars: int = 1000, langid_min_letters: int = 30, langid_min_prob: float = 0.9) -> None:
         super().__init__()
         self.args = (max_chars, langid_min_letters, langid_min_prob)
 
     def expand(self, records):
-        checked = records | "Check" >> beam.ParDo(_ValidateFn(*self.args)).with_outputs(REJECTS, main="ok")
+        checked = records | "Check" >> beam.ParDo(_ValidateFn(*self.args)).with_output_types(
+            BitextPair, **{REJECTS: Reject}).with_outputs(REJECTS, main="ok")
         unique = (
             checked.ok
-            | "KeyByPairId" >> beam.Map(lambda r: (r["pair_id"], r))
+            | "KeyByPairId" >> beam.Map(lambda r: (r.pair_id, r)).with_output_types(tuple[str, BitextPair])
             | "GroupByPairId" >> beam.GroupByKey()
-            | "Dedupe" >> beam.ParDo(_DedupeFn()).with_outputs(REJECTS, main="ok")
+            | "Dedupe" >> beam.ParDo(_DedupeFn()).with_output_types(BitextPair, **{REJECTS: Reject}).with_outputs(
+                REJECTS, main="ok")
         )
         rejects = (checked[REJECTS], unique[REJECTS]) | "MergeRejects" >> beam.Flatten()
         return unique.ok, rejects

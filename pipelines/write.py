@@ -15,6 +15,7 @@ import apache_beam as beam
 from apache_beam.io.parquetio import WriteToParquet
 
 from pipelines import manifest as mf
+from pipelines.records import Reject, ShardRow
 from schemas.rejects import REJECT_SCHEMA
 from schemas.shard import SHARD_SCHEMA, SPLITS
 
@@ -34,7 +35,8 @@ def _count(pcoll, label: str):
 class WriteOutputs(beam.PTransform):
     """Writes shards, rejects and the manifest; returns the manifest path (a one-element PCollection).
 
-    Input: a dict of PCollections: one per split name (rows), ``rejects``, ``read_records`` and ``accepted``.
+    Input: a dict of PCollections: one per split name (ShardRows), ``rejects`` (Rejects), ``read_records`` and
+    ``accepted`` (only counted). Rows and rejects become their schema's dicts here, at the Parquet writer.
     """
 
     def __init__(self, output: str, config_json: str, kb_version: str, pipeline_version: str,
@@ -45,17 +47,19 @@ class WriteOutputs(beam.PTransform):
 
     def expand(self, pcolls: dict):
         root = pcolls["rejects"].pipeline
-        files = []
+        files, by_split = [], {}
         for split in SPLITS:
-            written = _parquet(pcolls[split], f"{self.output}/{split}/{split}", SHARD_SCHEMA, f"Write_{split}")
+            by_split[split] = pcolls[split] | f"Dicts_{split}" >> beam.Map(ShardRow.to_dict)
+            written = _parquet(by_split[split], f"{self.output}/{split}/{split}", SHARD_SCHEMA, f"Write_{split}")
             files.append(written | f"Name_{split}" >> beam.Map(lambda path, s=split: (s, self._relative(path))))
-        written = _parquet(pcolls["rejects"], f"{self.output}/rejects/rejects", REJECT_SCHEMA, "WriteRejects")
+        rejects = pcolls["rejects"] | "RejectDicts" >> beam.Map(Reject.to_dict)
+        written = _parquet(rejects, f"{self.output}/rejects/rejects", REJECT_SCHEMA, "WriteRejects")
         files.append(written | "NameRejects" >> beam.Map(lambda path: ("rejects", self._relative(path))))
-        rows = [pcolls[split] for split in SPLITS] | "AllRows" >> beam.Flatten()
+        rows = [by_split[split] for split in SPLITS] | "AllRows" >> beam.Flatten()
         side = {
             "instance_counts": _count_per_key(rows, "Instances", mf.instance_keys),
             "row_counts": _count_per_key(rows, "Rows", lambda r: [(r["split"], r["lang"])]),
-            "reject_counts": _count_per_key(pcolls["rejects"], "Rejects", lambda r: [(r["stage"], r["reason"])]),
+            "reject_counts": _count_per_key(rejects, "Rejects", lambda r: [(r["stage"], r["reason"])]),
             "inputs": root | "InputPaths" >> beam.Create(self.input_paths)
             | "Fingerprint" >> beam.Map(_fingerprint),
             "outputs": files | "AllFiles" >> beam.Flatten(),

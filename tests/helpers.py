@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 
+from pipelines.aligners import AlignerSpec, Builder, build_aligner
 from pipelines.config import PipelineConfig
 from pipelines.label import label_pair
 from pipelines.link import link_pair
+from pipelines.project import AlignProject
 from pipelines.read import make_record
-from pipelines.resources import build_resources
+from pipelines.records import LabelledPair, TokenizedPair
+from pipelines.resources import KBSpec, build_resources
 from pipelines.tokenize import Tokenizers, tokenize_pair
 from tests.conftest import REPO, shared_path
 
@@ -16,18 +19,26 @@ EXAMPLE_KB = str(REPO / "examples" / "kb")
 EN_ZH_CONFIG = PipelineConfig(inputs=(), src_lang="en", tgt_langs=("zh",), kb=EXAMPLE_KB, output="unused")
 EN_DE_CONFIG = PipelineConfig(inputs=(), src_lang="en", tgt_langs=("de",), kb=EXAMPLE_KB, output="unused",
                               no_relation_rate=1.0)
+EN_ZH_KB, EN_DE_KB = KBSpec.of(EN_ZH_CONFIG), KBSpec.of(EN_DE_CONFIG)
 
 
-def tokenized_en_zh(src: str, tgt: str, origin: str = "f:1") -> dict:
+def tokenized_en_zh(src: str, tgt: str, origin: str = "f:1") -> TokenizedPair:
     """An EN-ZH record after the Tokenize stage."""
     return tokenize_pair(make_record(src, tgt, "en", "zh", origin), Tokenizers(("en", "zh")), 200)
 
 
-def labelled_en_de(src: str, tgt: str, origin: str = "f:1") -> dict:
+def labelled_en_de(src: str, tgt: str, origin: str = "f:1") -> LabelledPair:
     """An EN-DE record after the Link and Label stages, on the example KB, every unrelated pair kept."""
     record = tokenize_pair(make_record(src, tgt, "en", "de", origin), Tokenizers(("de", "en")), 200)
-    resources = build_resources(EN_DE_CONFIG)
+    resources = build_resources(EN_DE_KB)
     return label_pair(link_pair(record, resources)[0], resources, max_distance=40, na_rate=1.0, version="0")
+
+
+def align_project(config: PipelineConfig, build: Builder = build_aligner) -> AlignProject:
+    """The Align+Project stage with the arguments the pipeline gives it for ``config``."""
+    return AlignProject(config.tgt_langs, AlignerSpec.of(config), KBSpec.of(config),
+                        batch_size=config.align_batch_size, prior_sample_size=config.prior_sample_size,
+                        min_confidence=config.min_projection_confidence, build=build)
 
 
 LITERAL_PAIRS = [

@@ -17,8 +17,7 @@ from alignment.word.hybrid import HybridAligner, hybrid_links
 from alignment.word.neural import NeuralAligner
 from alignment.word.symmetrize import symmetrize
 from pipelines.config import parse_config
-from pipelines.project import AlignProject
-from tests.helpers import EN_DE_CONFIG, LITERAL_PAIRS, labelled_en_de
+from tests.helpers import EN_DE_CONFIG, LITERAL_PAIRS, align_project, labelled_en_de
 
 
 def test_links_are_neural_plus_agreed_eflomal_and_scored_by_votes():
@@ -83,15 +82,15 @@ def test_align_project_stage_with_the_hybrid_aligner(tiny_model):
     pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
              ("Munich is in Bavaria.", "München liegt in Bayern.")]
     records = [labelled_en_de(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
-    n_src = sum(len(r["src_instances"]) for r in records)
+    n_src = sum(len(r.src_instances) for r in records)
     config = dataclasses.replace(EN_DE_CONFIG, aligner="hybrid", aligner_model=tiny_model, prior_sample_size=4,
                                  align_batch_size=4)
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
-        rows, rejects = p | beam.Create(records) | AlignProject(config)
-        projected = rows | beam.Filter(lambda r: r["label_source"] == "projected")
+        rows, rejects = p | beam.Create(records) | align_project(config)
+        projected = rows | beam.Filter(lambda r: r.label_source == "projected")
         total = (projected, rejects) | beam.Flatten() | beam.combiners.Count.Globally()
         assert_that(total, equal_to([n_src]), label="accounted")
-        names = projected | beam.Map(lambda r: r["aligner"]) | beam.Distinct()
+        names = projected | beam.Map(lambda r: r.aligner) | beam.Distinct()
         assert_that(names, equal_to(["eflomal-gdfa+simalign-argmax"]), label="aligner")
 
 

@@ -57,7 +57,7 @@ def test_main_writes_pipeline_jsonl_and_rejects(tmp_path):
     from pipelines.read import parse_jsonl_line  # the consumer of this output
 
     record = parse_jsonl_line(out.read_bytes().splitlines()[0], f"{out}:1", "en", "zh")
-    assert record["pair_id"] == "d1:0" and record["doc_id"] == "d1" and record["tgt_text"] == "猫坐在垫子上。"
+    assert (record.pair_id, record.doc_id, record.tgt_text) == ("d1:0", "d1", "猫坐在垫子上。")
 
 
 def test_main_exits_with_the_file_and_line_of_bad_input(tmp_path):

@@ -192,7 +192,7 @@ def test_kb_cache_sees_an_in_place_edit_and_shares_matchers_across_runs(tmp_path
 
     from nightly.synthetic import write_kb
     from pipelines.config import parse_config
-    from pipelines.resources import build_resources, load_run_kb
+    from pipelines.resources import KBSpec, build_resources, load_run_kb
 
     write_kb(tmp_path / "kb", people=10, cities=4, countries=2)
     facts = tmp_path / "kb" / "facts" / "facts.tsv"
@@ -205,8 +205,9 @@ def test_kb_cache_sees_an_in_place_edit_and_shares_matchers_across_runs(tmp_path
     assert after is not before and after.version != before.version
 
     def config(tgt: str):
-        return parse_config(["--input", "x", "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", tgt,
-                             "--kb", str(tmp_path / "kb"), "--output", str(tmp_path / "out")])[0]
+        argv = ["--input", "x", "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", tgt,
+                "--kb", str(tmp_path / "kb"), "--output", str(tmp_path / "out")]
+        return KBSpec.of(parse_config(argv)[0])
 
     en_de, en_zh = build_resources(config("de")), build_resources(config("zh"))
     assert en_de.matchers["en"] is en_zh.matchers["en"] and en_de.kb.version != en_zh.kb.version

@@ -13,7 +13,7 @@ ALIASES = [("Paris", "Q90"), ("Paris", "Q47899"), ("Georgia", "Q230"), ("Georgia
 
 def find(matcher, lang, text):
     tok = tokenize_text(load_spacy(lang), text)
-    return matcher.find(text, tok["starts"], tok["ends"])
+    return matcher.find(text, tok.starts, tok.ends)
 
 
 @pytest.fixture(scope="module")
@@ -31,32 +31,32 @@ def test_ambiguity_policy():
 
 def test_longest_match_and_ambiguous_mentions(en):
     mentions, ambiguous = find(en, "en", "From New York City to Paris and Georgia.")
-    assert [(m["surface"], m["kb_id"], m["token_start"], m["token_end"]) for m in mentions] == [
+    assert [(m.surface, m.kb_id, m.token_start, m.token_end) for m in mentions] == [
         ("New York City", "Q60", 1, 4), ("Paris", "Q90", 5, 6)]
     assert [(a["surface"], a["candidates"]) for a in ambiguous] == [("Georgia", ["Q1428", "Q230"])]
 
 
 def test_token_boundaries_case_and_min_length(en):
     mentions, _ = find(en, "en", "Berliner bakers took a bath in Berlin, UK.")
-    assert [m["surface"] for m in mentions] == ["Berlin"]  # not inside 'Berliner', 'bath' != 'Bath', 'UK' < 3 chars
+    assert [m.surface for m in mentions] == ["Berlin"]  # not inside 'Berliner', 'bath' != 'Bath', 'UK' < 3 chars
     folded = AliasMatcher("en", ALIASES, POP, case_policy="fold", min_chars=2)
     mentions, _ = find(folded, "en", "a bath in berlin, uk")
-    assert [m["kb_id"] for m in mentions] == ["Q22889", "Q64", "Q145"]
+    assert [m.kb_id for m in mentions] == ["Q22889", "Q64", "Q145"]
 
 
 def test_chinese_aliases_in_either_script_and_cjk_min_length():
     zh = AliasMatcher("zh", [("德國", "Q183"), ("柏林", "Q64"), ("人", "Q5")], {}, min_chars_cjk=2)
     text = "柏林是德国的首都，有很多人。"
     mentions, _ = find(zh, "zh", text)
-    assert [(m["surface"], m["kb_id"]) for m in mentions] == [("柏林", "Q64"), ("德国", "Q183")]
-    assert all(text[m["char_start"]:m["char_end"]] == m["surface"] for m in mentions)
+    assert [(m.surface, m.kb_id) for m in mentions] == [("柏林", "Q64"), ("德国", "Q183")]
+    assert all(text[m.char_start:m.char_end] == m.surface for m in mentions)
 
 
 def test_lowercase_aliases_are_skipped_in_exact_case_languages(en):
     mentions, _ = find(en, "en", "Many people can visit Berlin.")
-    assert [m["surface"] for m in mentions] == ["Berlin"] and en.skipped_lowercase == 2
+    assert [m.surface for m in mentions] == ["Berlin"] and en.skipped_lowercase == 2
     kept = AliasMatcher("en", ALIASES, POP, keep_lowercase=True)
-    assert [m["surface"] for m in find(kept, "en", "Many people can visit Berlin.")[0]] == ["people", "can", "Berlin"]
+    assert [m.surface for m in find(kept, "en", "Many people can visit Berlin.")[0]] == ["people", "can", "Berlin"]
     assert is_lowercase("people") and not is_lowercase("北京") and not is_lowercase("iPhone")
 
 

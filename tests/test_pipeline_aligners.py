@@ -12,6 +12,7 @@ from pipelines.aligners import (
     fit_eflomal_priors,
     line_number,
 )
+from pipelines.records import BitextPair, LabelledPair, TokenizedPair, Tokens
 
 
 def test_line_number_of_an_origin():
@@ -67,7 +68,9 @@ def test_corpus_context_has_no_function_words_of_unsegmented_scripts():
 
 
 def _record(origin, src, tgt):
-    return {"origin": origin, "src_tok": {"tokens": src}, "tgt_tok": {"tokens": tgt}}
+    """A labelled pair with these tokens (no offsets, no instances: the aligners read tokens and origin only)."""
+    pair = BitextPair("p", "en", "de", " ".join(src), " ".join(tgt), origin)
+    return LabelledPair(TokenizedPair(pair, Tokens(tuple(src), (), ()), Tokens(tuple(tgt), (), ())), (), ())
 
 
 def test_build_aligner_precomputed_answers_by_input_line(tmp_path):

@@ -7,12 +7,13 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.link import LinkMentions, link_pair
+from pipelines.records import LinkedPair
 from pipelines.resources import build_resources, pipeline_version
-from tests.helpers import EN_ZH_CONFIG, tokenized_en_zh
+from tests.helpers import EN_ZH_KB, tokenized_en_zh
 
 
 def test_resources_load_the_run_languages_only():
-    resources = build_resources(EN_ZH_CONFIG)
+    resources = build_resources(EN_ZH_KB)
     assert sorted(resources.matchers) == ["en", "zh"] and resources.version.startswith("kb-")
     assert resources.kb.languages == ["en", "zh"]
     assert pipeline_version()
@@ -20,10 +21,11 @@ def test_resources_load_the_run_languages_only():
 
 def test_link_pair_finds_both_sides_and_reports_ambiguity():
     record = tokenized_en_zh("Tbilisi is the capital of Georgia.", "第比利斯是格鲁吉亚的首都。")
-    out, rejects = link_pair(record, build_resources(EN_ZH_CONFIG))
-    assert [m["kb_id"] for m in out["src_mentions"]] == ["Q994"]  # 'Georgia' is ambiguous in English
-    assert [m["kb_id"] for m in out["tgt_mentions"]] == ["Q994", "Q230"]
-    assert [(r["stage"], r["reason"], r["origin"]) for r in rejects] == [("link", "ambiguous_alias", "f:1")]
+    out, rejects = link_pair(record, build_resources(EN_ZH_KB))
+    assert isinstance(out, LinkedPair) and out.tokenized == record
+    assert [m.kb_id for m in out.src_mentions] == ["Q994"]  # 'Georgia' is ambiguous in English
+    assert [m.kb_id for m in out.tgt_mentions] == ["Q994", "Q230"]
+    assert [(r.stage, r.reason, r.origin) for r in rejects] == [("link", "ambiguous_alias", "f:1")]
 
 
 def test_link_stage():
@@ -31,10 +33,10 @@ def test_link_stage():
                tokenized_en_zh("It rained.", "下雨了。", "f:2"),
                tokenized_en_zh("Atlanta is in Georgia.", "亚特兰大在佐治亚州。", "f:3")]
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
-        linked, rejects = p | beam.Create(records) | LinkMentions(EN_ZH_CONFIG)
-        summary = linked | beam.Map(lambda r: (r["origin"], tuple(m["kb_id"] for m in r["src_mentions"]),
-                                               tuple(m["kb_id"] for m in r["tgt_mentions"])))
+        linked, rejects = p | beam.Create(records) | LinkMentions(EN_ZH_KB)
+        summary = linked | beam.Map(lambda r: (r.tokenized.pair.origin, tuple(m.kb_id for m in r.src_mentions),
+                                               tuple(m.kb_id for m in r.tgt_mentions)))
         assert_that(summary, equal_to([("f:1", ("Q64", "Q183"), ("Q64", "Q183")), ("f:2", (), ()),
                                        ("f:3", ("Q23556",), ("Q23556", "Q1428"))]), label="linked")
-        assert_that(rejects | beam.Map(lambda r: (r["reason"], r["origin"])),
+        assert_that(rejects | beam.Map(lambda r: (r.reason, r.origin)),
                     equal_to([("ambiguous_alias", "f:3")]), label="rejects")

@@ -10,6 +10,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.read import ReadBitext, expand_inputs, fingerprint, parse_jsonl_line, parse_tsv_line, read_unit
+from pipelines.records import BitextPair, Reject
 from schemas.bitext import make_pair_id
 
 
@@ -19,8 +20,7 @@ def _pipeline():
 
 def test_tsv_line_ok_and_nfc():
     rec = parse_tsv_line("Cafe\u0301\tKaffee".encode(), "f.tsv:3", "en", "de")
-    assert rec["src_text"] == "Café" and rec["tgt_text"] == "Kaffee" and rec["origin"] == "f.tsv:3"
-    assert rec["pair_id"] == make_pair_id("en", "de", "Café", "Kaffee") and rec["doc_id"] is None
+    assert rec == BitextPair(make_pair_id("en", "de", "Café", "Kaffee"), "en", "de", "Café", "Kaffee", "f.tsv:3")
 
 
 @pytest.mark.parametrize("raw, reason", [
@@ -30,18 +30,18 @@ def test_tsv_line_ok_and_nfc():
 ])
 def test_tsv_bad_lines(raw, reason):
     row = parse_tsv_line(raw, "f.tsv:1", "en", "de")
-    assert row["stage"] == "read" and row["reason"] == reason and row["origin"] == "f.tsv:1"
+    assert isinstance(row, Reject) and (row.stage, row.reason, row.origin) == ("read", reason, "f.tsv:1")
 
 
 def test_jsonl_forms():
     by_lang = parse_jsonl_line(json.dumps({"id": 7, "en": "Hi", "de": "Hallo", "doc_id": "d"}).encode(),
                                "f:1", "en", "de", ":de")
-    assert (by_lang["pair_id"], by_lang["doc_id"], by_lang["tgt_text"]) == ("7:de", "d", "Hallo")
+    assert (by_lang.pair_id, by_lang.doc_id, by_lang.tgt_text) == ("7:de", "d", "Hallo")
     generic = parse_jsonl_line(b'{"src": "Hi", "tgt": "Hallo"}', "f:2", "en", "de")
-    assert generic["pair_id"] == make_pair_id("en", "de", "Hi", "Hallo")
-    assert parse_jsonl_line(b'{"src": "Hi"', "f:3", "en", "de")["reason"] == "bad_json"
-    assert parse_jsonl_line(b'[1, 2]', "f:4", "en", "de")["reason"] == "bad_json"
-    assert parse_jsonl_line(b'{"src": "Hi"}', "f:5", "en", "de")["reason"] == "wrong_field_count"
+    assert generic.pair_id == make_pair_id("en", "de", "Hi", "Hallo")
+    assert parse_jsonl_line(b'{"src": "Hi"', "f:3", "en", "de").reason == "bad_json"
+    assert parse_jsonl_line(b'[1, 2]', "f:4", "en", "de").reason == "bad_json"
+    assert parse_jsonl_line(b'{"src": "Hi"}', "f:5", "en", "de").reason == "wrong_field_count"
 
 
 def test_moses_pairs_lines_and_reports_a_short_file(tmp_path):
@@ -50,8 +50,8 @@ def test_moses_pairs_lines_and_reports_a_short_file(tmp_path):
     units = expand_inputs([str(tmp_path / "c")], "moses", "en", ["de"])
     assert units == [("de", str(tmp_path / "c.en"), str(tmp_path / "c.de"))]
     out = list(read_unit(units[0], "moses", "en"))
-    assert [r.get("tgt_text") for r in out[:2]] == ["eins", "zwei"]
-    assert out[2]["reason"] == "line_count_mismatch" and out[2]["origin"].endswith("c.en:3")
+    assert [r.tgt_text for r in out[:2]] == ["eins", "zwei"]
+    assert out[2].reason == "line_count_mismatch" and out[2].origin.endswith("c.en:3")
 
 
 def test_globs_gzip_and_missing_inputs(tmp_path):
@@ -60,7 +60,7 @@ def test_globs_gzip_and_missing_inputs(tmp_path):
     (tmp_path / "b.tsv").write_text("p\tq\n", encoding="utf-8")
     units = expand_inputs([str(tmp_path / "*.tsv*")], "tsv", "en", ["de"])
     assert [u[1].rsplit("/", 1)[1] for u in units] == ["a.tsv.gz", "b.tsv"]
-    assert next(read_unit(units[0], "tsv", "en"))["tgt_text"] == "y"
+    assert next(read_unit(units[0], "tsv", "en")).tgt_text == "y"
     with pytest.raises(FileNotFoundError, match="nothing.tsv"):
         expand_inputs([str(tmp_path / "nothing.tsv")], "tsv", "en", ["de"])
     with pytest.raises(ValueError, match="single"):
@@ -74,7 +74,7 @@ def test_read_stage(tmp_path):
     units = expand_inputs([str(path)], "tsv", "en", ["de"])
     with _pipeline() as p:
         records, rejects = p | ReadBitext(units, "tsv", "en")
-        assert_that(records | beam.Map(lambda r: (r["src_text"], r["origin"].rsplit(":", 1)[1])),
+        assert_that(records | beam.Map(lambda r: (r.src_text, r.origin.rsplit(":", 1)[1])),
                     equal_to([("Berlin", "1"), ("Paris", "4")]), label="records")
-        assert_that(rejects | beam.Map(lambda r: (r["reason"], r["origin"].rsplit(":", 1)[1])),
+        assert_that(rejects | beam.Map(lambda r: (r.reason, r.origin.rsplit(":", 1)[1])),
                     equal_to([("wrong_field_count", "2"), ("wrong_field_count", "3")]), label="rejects")

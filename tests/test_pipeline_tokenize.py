@@ -7,6 +7,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.read import make_record
+from pipelines.records import Reject, TokenizedPair, Tokens
 from pipelines.tokenize import TokenizeBitext, Tokenizers, load_spacy, tokenize_pair, tokenize_text
 
 SAMPLES = {
@@ -21,7 +22,7 @@ SAMPLES = {
 
 
 def test_chinese_keeps_latin_words_whole():
-    tokens = tokenize_text(load_spacy("zh"), SAMPLES["zh"])["tokens"]
+    tokens = tokenize_text(load_spacy("zh"), SAMPLES["zh"]).tokens
     assert "New" in tokens and "York" in tokens and "北京" in tokens
 
 
@@ -33,9 +34,10 @@ def test_unknown_language_is_an_error():
 def test_token_limit_rejects():
     tokenizers = Tokenizers(("de", "en"))
     out = tokenize_pair(make_record("a b c d", "a b", "en", "de", "f:1"), tokenizers, max_tokens=3)
-    assert out["reason"] == "too_many_tokens:src"
+    assert isinstance(out, Reject) and out.reason == "too_many_tokens:src"
     out = tokenize_pair(make_record("a b", "a b", "en", "de", "f:1"), tokenizers, max_tokens=3)
-    assert out["tgt_tok"]["tokens"] == ["a", "b"]
+    assert out == TokenizedPair(make_record("a b", "a b", "en", "de", "f:1"), Tokens(("a", "b"), (0, 2), (1, 3)),
+                                Tokens(("a", "b"), (0, 2), (1, 3)))
 
 
 def test_tokenize_stage():
@@ -43,9 +45,8 @@ def test_tokenize_stage():
                make_record("a " * 10, "b", "en", "de", "f:2")]
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
         ok, rejects = p | beam.Create(records) | TokenizeBitext(("en", "de"), max_tokens=5)
-        assert_that(ok | beam.Map(lambda r: tuple(r["tgt_tok"]["tokens"])), equal_to([("Berlin", "ist", "groß", ".")]),
-                    label="ok")
-        assert_that(rejects | beam.Map(lambda r: r["reason"]), equal_to(["too_many_tokens:src"]), label="rejects")
+        assert_that(ok | beam.Map(lambda r: r.tgt_tok.tokens), equal_to([("Berlin", "ist", "groß", ".")]), label="ok")
+        assert_that(rejects | beam.Map(lambda r: r.reason), equal_to(["too_many_tokens:src"]), label="rejects")
 
 
 # the XQuAD languages added later (issue 14): one literal sentence each
@@ -65,25 +66,25 @@ XQUAD_SAMPLES = {
 def test_offsets_index_the_text(lang):
     text = {**SAMPLES, **XQUAD_SAMPLES}[lang]
     tok = tokenize_text(load_spacy(lang), text)
-    assert tok["tokens"] and all(t.strip() for t in tok["tokens"])
-    assert [text[s:e] for s, e in zip(tok["starts"], tok["ends"], strict=True)] == tok["tokens"]
+    assert tok.tokens and all(t.strip() for t in tok.tokens)
+    assert tuple(text[s:e] for s, e in zip(tok.starts, tok.ends, strict=True)) == tok.tokens
     if lang in XQUAD_SAMPLES:  # the later XQuAD languages: real words, not one blob per clause
-        assert len(tok["tokens"]) >= 5
+        assert len(tok.tokens) >= 5
 
 
 def test_thai_is_segmented_into_words():
-    tokens = tokenize_text(load_spacy("th"), XQUAD_SAMPLES["th"])["tokens"]
-    assert tokens == ["กรุงเทพมหานคร", "เป็น", "เมืองหลวง", "ของ", "ประเทศ", "ไทย", "เมื่อ", "ปี", "1782"]
+    tokens = tokenize_text(load_spacy("th"), XQUAD_SAMPLES["th"]).tokens
+    assert tokens == ("กรุงเทพมหานคร", "เป็น", "เมืองหลวง", "ของ", "ประเทศ", "ไทย", "เมื่อ", "ปี", "1782")
 
 
 def test_vietnamese_splits_punctuation_without_pyvi():
-    tokens = tokenize_text(load_spacy("vi"), XQUAD_SAMPLES["vi"])["tokens"]
-    assert tokens == ["Hà", "Nội", "là", "thủ", "đô", "của", "Việt", "Nam", ",", "(", "từ", "năm", "1976", ")", "."]
+    tokens = tokenize_text(load_spacy("vi"), XQUAD_SAMPLES["vi"]).tokens
+    assert tokens == ("Hà", "Nội", "là", "thủ", "đô", "của", "Việt", "Nam", ",", "(", "từ", "năm", "1976", ")", ".")
 
 
 def test_turkish_case_suffix_after_an_apostrophe_is_its_own_token():
-    tokens = tokenize_text(load_spacy("tr"), XQUAD_SAMPLES["tr"])["tokens"]
-    assert tokens == ["Ankara", ",", "1923'ten", "beri", "Türkiye", "'", "nin", "başkentidir", "."]
+    tokens = tokenize_text(load_spacy("tr"), XQUAD_SAMPLES["tr"]).tokens
+    assert tokens == ("Ankara", ",", "1923'ten", "beri", "Türkiye", "'", "nin", "başkentidir", ".")
 
 
 def test_xquad_languages_pass_the_stage():
@@ -91,4 +92,4 @@ def test_xquad_languages_pass_the_stage():
                make_record("Hanoi is the capital of Vietnam.", XQUAD_SAMPLES["vi"], "en", "vi", "f:2")]
     tokenizers = Tokenizers(("en", "th", "vi"))
     out = [tokenize_pair(r, tokenizers, max_tokens=50) for r in records]
-    assert [o["tgt_tok"]["tokens"][0] for o in out] == ["กรุงเทพมหานคร", "Hà"]
+    assert [o.tgt_tok.tokens[0] for o in out] == ["กรุงเทพมหานคร", "Hà"]

@@ -7,6 +7,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.read import make_record
+from pipelines.records import Reject
 from pipelines.validate import ValidateBitext, check_language, first_of_duplicates, validate_pair
 from tests.conftest import shared_path
 
@@ -20,8 +21,8 @@ def rec(src, tgt, tgt_lang="de", origin="f:1"):
 
 
 def test_accepts_and_normalises_chinese():
-    out = validate_pair(rec("Hamburg is a port.", "漢堡是德國的港口。", "zh"))
-    assert "stage" not in out and out["tgt_text"] == "汉堡是德国的港口。"
+    record = rec("Hamburg is a port.", "漢堡是德國的港口。", "zh")
+    assert validate_pair(record) == record._replace(tgt_text="汉堡是德国的港口。")
 
 
 @pytest.mark.parametrize("record, reason", [
@@ -34,7 +35,7 @@ def test_accepts_and_normalises_chinese():
 ])
 def test_rejects_with_reason(record, reason):
     out = validate_pair(record)
-    assert out["stage"] == "validate" and out["reason"] == reason and out["origin"] == "f:1"
+    assert isinstance(out, Reject) and (out.stage, out.reason, out.origin) == ("validate", reason, "f:1")
 
 
 def test_language_policy_spares_short_and_name_only_lines():
@@ -61,9 +62,9 @@ def test_rejection_rate_on_ntrex_is_low():
 
 def test_first_of_duplicates_keeps_lowest_origin():
     a, b = rec("Hi", "Hallo", origin="f:9"), rec("Hi", "Hallo", origin="f:10")
-    keep, dupes = first_of_duplicates(a["pair_id"], [a, b])
-    assert keep["origin"] == "f:10"  # string order of origins, stable across runs
-    assert [d["reason"] for d in dupes] == ["duplicate_pair"]
+    keep, dupes = first_of_duplicates(a.pair_id, [a, b])
+    assert keep.origin == "f:10"  # string order of origins, stable across runs
+    assert [d.reason for d in dupes] == ["duplicate_pair"]
 
 
 def test_validate_stage():
@@ -72,6 +73,6 @@ def test_validate_stage():
                rec("", "x", origin="f:3"), rec("Munich", "München", origin="f:4")]
     with _pipeline() as p:
         ok, rejects = p | beam.Create(records) | ValidateBitext()
-        assert_that(ok | beam.Map(lambda r: r["origin"]), equal_to(["f:1", "f:4"]), label="ok")
-        assert_that(rejects | beam.Map(lambda r: (r["reason"], r["origin"])),
+        assert_that(ok, equal_to([records[0], records[3]]), label="ok")
+        assert_that(rejects | beam.Map(lambda r: (r.reason, r.origin)),
                     equal_to([("duplicate_pair", "f:2"), ("empty_side:src", "f:3")]), label="rejects")

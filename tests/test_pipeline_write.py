@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipelines.deadletter import reject
-from pipelines.rows import make_row
+from pipelines.records import BitextPair, Mention, TokenizedPair, Tokens, make_row
 from pipelines.write import WriteOutputs
 from schemas.io import read_parquet
 from schemas.rejects import REJECT_SCHEMA
@@ -16,12 +16,11 @@ from schemas.shard import SHARD_SCHEMA
 
 
 def shard_row(split):
-    record = {"pair_id": "p1", "src_lang": "en", "src_text": "Berlin, Germany",
-              "src_tok": {"tokens": ["Berlin", ",", "Germany"], "starts": [0, 6, 8], "ends": [6, 7, 15]}}
-    head = {"kb_id": "Q64", "token_start": 0, "token_end": 1, "char_start": 0, "char_end": 6, "surface": "Berlin"}
-    tail = {"kb_id": "Q183", "token_start": 2, "token_end": 3, "char_start": 8, "char_end": 15, "surface": "Germany"}
+    tok = Tokens(("Berlin", ",", "Germany"), (0, 6, 8), (6, 7, 15))
+    record = TokenizedPair(BitextPair("p1", "en", "de", "Berlin, Germany", "Berlin, Deutschland", "in.tsv:1"), tok, tok)
+    head, tail = Mention("Q64", 0, 1, 0, 6, "Berlin"), Mention("Q183", 2, 3, 8, 15, "Germany")
     row = make_row(record, "src", head, tail, ["P17"], label_source="linked", kb_version="kb-1", pipeline_version="0")
-    return {**row, "split": split}
+    return row._replace(split=split)
 
 
 def test_write_outputs(tmp_path):
