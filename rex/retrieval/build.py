@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from rex.retrieval.index import FORMAT, FactIndex, build_faiss, model_hash
+from rex.retrieval.index import FORMAT, FactIndex, build_faiss, model_hash, unit
 from rex.retrieval.kge import KGEConfig, train_kge
 from rex.retrieval.policy import HELDOUT_SPLITS, heldout_pairs_from_shards, unordered  # noqa: F401 (re-exported)
 from schemas.kb import KnowledgeBase
@@ -27,23 +27,9 @@ logger = logging.getLogger(__name__)
 
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero); (N, d) -> (N, d) float32."""
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
-
-
 def fact_keys(entity_unit: np.ndarray, facts: np.ndarray) -> np.ndarray:
     """Index keys (N, d): normalise(u_h + u_t) for facts (N, 3) int."""
     return unit(entity_unit[facts[:, 0]] + entity_unit[facts[:, 2]])
-
-
-def fact_values(entity_unit: np.ndarray, relation_unit: np.ndarray, facts: np.ndarray) -> np.ndarray:
-    """Fact vectors for the model (..., 3d) = [u_h ; u_r ; u_t] for facts (..., 3) int."""
-    return np.concatenate(
-        [entity_unit[facts[..., 0]], relation_unit[facts[..., 1]], entity_unit[facts[..., 2]]], axis=-1
-    )
 
 
 def read_pairs_tsv(path: str) -> set[tuple[str, str]]:

@@ -30,6 +30,22 @@ EXACT_MAX = 200_000  # up to this many facts, exact search is fast enough (and e
 TRAIN_PER_LIST = 64  # k-means training points per IVF list (FAISS warns below 39)
 
 
+# The vector geometry shared by the index build (rex.retrieval.build) and the retriever: here, in the module both
+# import, so neither imports the other.
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero); (N, d) -> (N, d) float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def fact_values(entity_unit: np.ndarray, relation_unit: np.ndarray, facts: np.ndarray) -> np.ndarray:
+    """Fact vectors for the model (..., 3d) = [u_h ; u_r ; u_t] for facts (..., 3) int."""
+    return np.concatenate(
+        [entity_unit[facts[..., 0]], relation_unit[facts[..., 1]], entity_unit[facts[..., 2]]], axis=-1
+    )
+
+
 class IndexMismatchError(ValueError):
     """An index folder that does not match the KB, the embedding model or itself."""
 

@@ -16,8 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from rex.retrieval.api import RetrievedFacts
-from rex.retrieval.build import fact_values, unit
-from rex.retrieval.index import FactIndex, load_index
+from rex.retrieval.index import FactIndex, fact_values, load_index, unit
 
 logger = logging.getLogger(__name__)
 ROLE_SLOTS = 5  # per KB relation: count, head-as-subject, head-as-object, tail-as-subject, tail-as-object
