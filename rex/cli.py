@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True, help="JSONL input (see docs/rex.md)")
     pr.add_argument("--output", required=True, help="JSONL output")
     pr.add_argument("--retrieval-index", help="fact index for models that use retrieval")
+    ex = sub.add_parser("export-encoder", help="write a model's Hugging Face encoder (LoRA merged) for AutoModel")
+    ex.add_argument("--model", required=True, help="model directory (encoder.kind='hf')")
+    ex.add_argument("--out", required=True, help="folder to write (AutoModel/AutoTokenizer.from_pretrained load it)")
     register(sub)
     return parser
 
@@ -113,23 +116,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "predict":
         return _predict(args)
+    if args.command == "export-encoder":
+        from rex.export import export_encoder
+
+        print(f"encoder written to {export_encoder(args.model, args.out)}", file=sys.stderr)
+        return 0
     if hasattr(args, "func"):  # subcommands registered by rex.retrieval.cli
         return int(args.func(args) or 0)
     return 2
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import torch
-
-    from rex.model.io import load_model_dir
+    from rex.inference import RelationExtractor
     from rex.predict import predict_file
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    loaded = load_model_dir(args.model, device)
-    from rex.retrieval.policy import build_retriever
-
-    retriever = build_retriever(loaded.config.model.retrieval, "predict", index_dir=args.retrieval_index)
-    count = predict_file(loaded, args.input, args.output, device, retriever)
+    model = RelationExtractor.load(args.model, retrieval_index=args.retrieval_index)
+    count = predict_file(model.loaded, args.input, args.output, model.device, model.retriever)
     print(f"{count} predictions written to {args.output}", file=sys.stderr)
     return 0
 

@@ -52,6 +52,9 @@ class DataConfig:
     # hash and instance id, so later runs (and nights) only encode new instances; default <out_dir>/feature-cache
     feature_cache: str | None = None
     feature_batch_size: int = 64  # instances per encoder forward pass when filling the feature cache
+    # relation names saved beside the ids in the model (labels.json): a KB folder (TREx_prompts.csv, relations.tsv)
+    # or one such file; default: the KB folders named in the shards' manifests, when readable here
+    relation_names: str | None = None
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.min_confidence <= 1.0, f"data.min_confidence must be in [0, 1], got {self.min_confidence}")

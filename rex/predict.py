@@ -3,8 +3,10 @@
 Input line: ``{"text": ..., "language": "en", "head": {"start": 0, "end": 5}, "tail": {"start": 9, "end": 15}}``
 (half-open character spans; ``[start, end]`` lists work too) or ``{"marked_text": "[E1]Ada[/E1] ... [E2]x[/E2]",
 "language": "en"}``. Optional: ``id`` (echoed), ``head_id``/``tail_id`` KB ids (required by models that
-fuse retrieved KB facts). Output line: ``{"id", "language", "scores": {relation: p}, "relations": [...]}``;
-``relations`` lists those at or above the model's threshold (empty = no relation).
+fuse retrieved KB facts). Output line: ``{"id", "language", "scores": {relation: p}, "relations": [...],
+"predictions": [{"relation", "name", "score"}, ...]}``; ``relations`` lists the ids at or above the model's
+threshold (empty = no relation), ``predictions`` the same relations with their names (the id when the model does
+not know the name), highest score first. The Python API over the same code: rex.inference.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from rex.encoder import MARKERS, encode_batch, mark_text
 from rex.evaluate import facts_for, to_device
 from rex.model.io import LoadedModel
+from rex.relation_names import display_name
 
 
 class InputError(ValueError):
@@ -30,6 +33,11 @@ def parse_line(line: str, where: str) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise InputError(f"{where}: not JSON ({err.msg})") from err
+    return parse_record(record, where)
+
+
+def parse_record(record, where: str) -> dict:
+    """One input record (a dict in the JSONL format) -> {'id', 'language', 'marked', 'pair'}."""
     if not isinstance(record, dict):
         raise InputError(f"{where}: expected a JSON object")
     if "marked_text" in record:
@@ -39,6 +47,8 @@ def parse_line(line: str, where: str) -> dict:
             raise InputError(f"{where}: marked_text must contain each of {MARKERS} exactly once")
     elif "text" in record:
         text = record["text"]
+        if not isinstance(text, str):
+            raise InputError(f"{where}: 'text' must be a string")
         head, tail = (_span(record.get(k), k, len(text), where) for k in ("head", "tail"))
         if head[0] < tail[1] and tail[0] < head[1]:
             raise InputError(f"{where}: head {head} and tail {tail} overlap")
@@ -74,8 +84,11 @@ def predict_records(loaded: LoadedModel, records: list[dict], device: torch.devi
     out = []
     for record, row in zip(records, probs.tolist(), strict=True):
         scores = {label: round(p, 6) for label, p in zip(loaded.labels, row, strict=True)}
+        above = sorted((label for label, p in scores.items() if p >= threshold), key=lambda r: -scores[r])
         out.append({"id": record["id"], "language": record["language"], "scores": scores,
-                    "relations": [label for label, p in scores.items() if p >= threshold]})
+                    "relations": [label for label in scores if label in above],
+                    "predictions": [{"relation": r, "name": display_name(loaded.relation_names, r),
+                                     "score": scores[r]} for r in above]})
     return out
 
 

@@ -37,10 +37,13 @@ from rex.distributed import barrier, broadcast, setup_distributed
 from rex.encoder import load_tokenizer, new_tokenizer
 from rex.encoder.features import FeatureStore, fill
 from rex.evaluate import ALL, facts_for, metrics_from_scores, score_bags, to_device
+from rex.lineage import shard_lineage
 from rex.metrics import best_f1_threshold
+from rex.model.card import CardFacts, write_model_card
 from rex.model.io import WEIGHTS, base_reference_of, build_model, load_model_dir, load_weights, save_model_dir
 from rex.model.relation import class_weights, relation_loss
 from rex.optim import amp_dtype, autocast, build_optimizer
+from rex.relation_names import relation_names_for
 from rex.retrieval.policy import build_retriever
 from schemas.shard import SPLITS
 
@@ -55,6 +58,7 @@ class Start:
     tokenizer: object
     labels: list[str]
     warm: object | None = None  # a LoadedModel to copy weights from (train.init_from), never on resume
+    names: dict[str, str] | None = None  # relation names the checkpoint or warm-start model already knew
 
 
 class Trainer:
@@ -78,6 +82,12 @@ class Trainer:
         write_relation_stats(self.caches, self.out, self.env.is_main)
         start = starting_point(config, resume, self.caches["train"], self.out, self.env.is_main)
         self.cfg, self.tokenizer, self.labels = start.config, start.tokenizer, start.labels
+        if self.cfg.train.warmup_steps > self.cfg.train.max_steps:
+            logger.warning("train.warmup_steps (%d) > train.max_steps (%d): the learning rate never reaches "
+                           "train.lr", self.cfg.train.warmup_steps, self.cfg.train.max_steps)
+        self.card = CardFacts(shard_lineage(self.cfg.data.shards), self.caches["train"].relation_stats())
+        self.relation_names = relation_names_for(self.labels, self.cfg.data.relation_names, self.card.lineage,
+                                                 start.names)
         self.retriever = self._retriever()
         self.fact_dim = self.retriever.dim if self.retriever is not None else None
         self.role_dim = getattr(self.retriever, "role_dim", None) or None
@@ -281,7 +291,7 @@ class Trainer:
 
     def save_model(self, directory: Path, extra=None) -> None:
         save_model_dir(directory, self.model, self.tokenizer, self.cfg, self.labels, self.fact_dim, extra,
-                       role_dim=self.role_dim)
+                       role_dim=self.role_dim, relation_names=self.relation_names, card=self.card)
 
     def save_checkpoint(self) -> None:
         if self.env.is_main:
@@ -320,6 +330,10 @@ class Trainer:
             if self.caches["test"].num_bags:
                 results["test"] = self.evaluate("test", plot=self.out / "pr_curve.png")
             (self.out / "metrics.json").write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
+            # the final model's card gains the metrics (checkpoints' cards say they have none)
+            write_model_card(self.out / "model", self.cfg, self.labels, self.relation_names,
+                             CardFacts(self.card.lineage, self.card.train_stats, results))
+            results["model_dir"] = str(self.out / "model")
         barrier()
         return results
 
@@ -364,8 +378,8 @@ def starting_point(config: RexConfig, resume: Path | None, train: BagCache, out:
         # a resumed run must rebuild the network it saved: its encoder and model sections win over the flags
         saved = json.loads((resume / "config.json").read_text(encoding="utf-8"))
         cfg = RexConfig.from_dict({**config.to_dict(), "encoder": saved["encoder"], "model": saved["model"]})
-        labels = json.loads((resume / "labels.json").read_text(encoding="utf-8"))["relations"]
-        return Start(cfg, load_tokenizer(cfg.encoder, str(resume)), labels)
+        info = json.loads((resume / "labels.json").read_text(encoding="utf-8"))
+        return Start(cfg, load_tokenizer(cfg.encoder, str(resume)), info["relations"], names=info.get("names"))
     train_labels = select_labels(train.labels, config.data) if train.labels else []
     if not train_labels:
         raise ValueError(f"the training split has no relation labels (shards: {config.data.shards})")
@@ -374,7 +388,7 @@ def starting_point(config: RexConfig, resume: Path | None, train: BagCache, out:
         cfg = RexConfig.from_dict({**config.to_dict(), "encoder": warm.config.to_dict()["encoder"]})
         # the previous labels keep their classifier rows; new relations are appended
         labels = warm.labels + [r for r in train_labels if r not in warm.labels]
-        return Start(cfg, warm.tokenizer, labels, warm)
+        return Start(cfg, warm.tokenizer, labels, warm, names=warm.relation_names)
     tok_dir = out / "tokenizer-init"
     if is_main:
         tok_dir.mkdir(exist_ok=True)

@@ -184,21 +184,25 @@ def read_aliases(path: str) -> Iterator[tuple[str, list[str]]]:
         yield parts[0], names
 
 
-def _relation_names(kb_dir: str) -> dict[str, str]:
-    names: dict[str, str] = {}
-    prompts = os.path.join(kb_dir, "TREx_prompts.csv")
-    if os.path.exists(prompts):
-        with open(prompts, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row.get("pid") and row.get("relation"):
-                    names[row["pid"]] = row["relation"]
-    table = os.path.join(kb_dir, "relations.tsv")
-    if os.path.exists(table):
-        for number, line in _lines(table):
-            parts = line.split("\t")
-            if len(parts) < 2:
-                raise KBFormatError(f"{table}:{number}: expected 'relation_id<TAB>name'")
-            names[parts[0]] = parts[1]
+def read_relation_names(path: str) -> dict[str, str]:
+    """Relation id -> name from a KB folder (its ``TREx_prompts.csv``, then ``relations.tsv``, which wins), or from
+    one such file: a CSV with ``pid`` and ``relation`` columns, or a ``relation_id<TAB>name`` table."""
+    if os.path.isdir(path):
+        names: dict[str, str] = {}
+        for name in ("TREx_prompts.csv", "relations.tsv"):
+            if os.path.exists(os.path.join(path, name)):
+                names.update(read_relation_names(os.path.join(path, name)))
+        return names
+    if path.endswith(".csv"):
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = csv.DictReader(handle)
+            return {row["pid"]: row["relation"] for row in rows if row.get("pid") and row.get("relation")}
+    names = {}
+    for number, line in _lines(path):
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise KBFormatError(f"{path}:{number}: expected 'relation_id<TAB>name'")
+        names[parts[0]] = parts[1]
     return names
 
 
@@ -258,7 +262,7 @@ def load_kb(
                 popularity[obj["id"]] = float(obj["popularity"])
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
                 raise KBFormatError(f"{entities}:{number}: expected {{'id', 'popularity'}} ({err})") from err
-    kb = KnowledgeBase(facts=facts, aliases=aliases, relation_names=_relation_names(kb_dir), popularity=popularity)
+    kb = KnowledgeBase(facts=facts, aliases=aliases, relation_names=read_relation_names(kb_dir), popularity=popularity)
     logger.info(
         "KB %s: %d facts, %d relations, alias languages %s", kb.version, len(facts), len(kb.relations), kb.languages
     )

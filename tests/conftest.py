@@ -46,3 +46,24 @@ def tiny_model(tmp_path_factory) -> str:
     BertModel(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer 16-wide BERT whose word-level vocabulary covers the synthetic templates (names become [UNK])."""
+    import re
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from rex.synthetic import NA_TEMPLATES, TEMPLATES
+
+    words = {w.lower() for lang in [*TEMPLATES.values(), NA_TEMPLATES] for text in
+             (lang.values() if isinstance(lang, dict) and "en" in lang else [lang]) for w in re.findall(r"\w+", text)}
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[", "]", "/", "e", "1", "2", ".", *sorted(words)]
+    path = tmp_path_factory.mktemp("bert")
+    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(str(path))
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=64)).save_pretrained(str(path))
+    return str(path)

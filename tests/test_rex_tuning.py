@@ -4,7 +4,6 @@ small model directories that name their base encoder, span pooling, marker initi
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pytest
@@ -18,28 +17,12 @@ from rex.encoder.base import span_mean_pool, unmark
 from rex.encoder.features import FeatureStore
 from rex.model.io import load_model_dir
 from rex.model.relation import class_weights
-from rex.synthetic import NA_TEMPLATES, TEMPLATES, tiny_config, write_synthetic_shards
+from rex.synthetic import tiny_config, write_synthetic_shards
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     return str(write_synthetic_shards(tmp_path_factory.mktemp("shards"), num_pairs=30))
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A 2-layer 16-wide BERT whose word-level vocabulary covers the synthetic templates (names become [UNK])."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    words = {w.lower() for lang in [*TEMPLATES.values(), NA_TEMPLATES] for text in
-             (lang.values() if isinstance(lang, dict) and "en" in lang else [lang]) for w in re.findall(r"\w+", text)}
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[", "]", "/", "e", "1", "2", ".", *sorted(words)]
-    path = tmp_path_factory.mktemp("bert")
-    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(str(path))
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=32, max_position_embeddings=64)).save_pretrained(str(path))
-    return str(path)
 
 
 def _config(shards, bert, tune, steps=12, **encoder):

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from rex.config import RexConfig
 from rex.encoder import MarkedTokenizer, build_encoder, load_tokenizer
+from rex.model.card import CardFacts, write_model_card
 from rex.model.relation import RelationModel
 
 WEIGHTS = "model.safetensors"
@@ -38,6 +39,7 @@ class LoadedModel:
     labels: list[str]
     fact_dim: int | None
     role_dim: int | None = None
+    relation_names: dict[str, str] = field(default_factory=dict)  # id -> name, for the labels whose name is known
 
 
 def build_model(config: RexConfig, tokenizer: MarkedTokenizer, labels: list[str], fact_dim: int | None = None,
@@ -48,14 +50,18 @@ def build_model(config: RexConfig, tokenizer: MarkedTokenizer, labels: list[str]
 
 def save_model_dir(directory: str | Path, model: RelationModel, tokenizer: MarkedTokenizer, config: RexConfig,
                    labels: list[str], fact_dim: int | None = None,
-                   extra: Callable[[Path], None] | None = None, role_dim: int | None = None) -> None:
-    """Write a complete model directory atomically (replacing an older one); ``extra(tmp_dir)`` adds files."""
+                   extra: Callable[[Path], None] | None = None, role_dim: int | None = None,
+                   relation_names: dict[str, str] | None = None, card: CardFacts | None = None) -> None:
+    """Write a complete model directory atomically (replacing an older one) with its model card (README.md);
+    ``extra(tmp_dir)`` adds files."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     config.save(tmp / "config.json")
-    (tmp / "labels.json").write_text(json.dumps({"relations": labels, "fact_dim": fact_dim, "role_dim": role_dim},
-                                                indent=1) + "\n", encoding="utf-8")
+    # 'names' sits beside the ids (only known names); directories saved before it load with ids as names
+    info = {"relations": labels, "fact_dim": fact_dim, "role_dim": role_dim, "names": relation_names or {}}
+    (tmp / "labels.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_model_card(tmp, config, labels, relation_names or {}, card)
     if config.encoder.tune == "full":
         save_model(model, str(tmp / WEIGHTS))
     else:
@@ -138,4 +144,5 @@ def load_model_dir(directory: str | Path, device: str | torch.device = "cpu") ->
                         role_dim=info.get("role_dim"))
     load_weights(model, directory, config, device)
     model.to(device).eval()
-    return LoadedModel(model, tokenizer, config, info["relations"], info.get("fact_dim"), info.get("role_dim"))
+    return LoadedModel(model, tokenizer, config, info["relations"], info.get("fact_dim"), info.get("role_dim"),
+                       dict(info.get("names") or {}))
