@@ -144,7 +144,9 @@ def compare(candidate: ModelScores, champion: ModelScores | None, plot_path: str
     for group, g in gold.items():
         result["groups"][group]["baseline"] = baseline_metrics(g)
     if plot_path is not None and curves:
-        save_pr_plot(curves, str(plot_path), title)
+        thresholds = {name: m.threshold for name, m in (("candidate", candidate), ("champion", champion))
+                      if m is not None}
+        save_pr_plot(curves, str(plot_path), title, thresholds)
     return result
 
 

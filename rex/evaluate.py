@@ -74,5 +74,5 @@ def metrics_from_scores(scored: dict[str, tuple[np.ndarray, np.ndarray]], thresh
     """Metrics per group (see rex.metrics.evaluate_scores); optionally the PR curves as a PNG."""
     out = {group: evaluate_scores(g, s, threshold) for group, (g, s) in sorted(scored.items())}
     if plot_path is not None and scored:
-        save_pr_plot(scored, str(plot_path), title)
+        save_pr_plot(scored, str(plot_path), title, threshold)
     return out

@@ -107,19 +107,59 @@ def evaluate_scores(gold: np.ndarray, scores: np.ndarray, threshold: float) -> d
     return out
 
 
-def save_pr_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str, title: str = "") -> None:
-    """PR curves {name: (gold, scores)} to a PNG."""
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+def interpolated_precision(precision: np.ndarray) -> np.ndarray:
+    """The standard interpolation: at each cut, the best precision reached at this recall or any higher one
+    (so the curve never rises to the right and the saw-tooth of single ranks disappears)."""
+    return np.maximum.accumulate(np.asarray(precision, float)[::-1])[::-1]
+
+
+def operating_point(gold: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float, float] | None:
+    """(recall, precision) of predicting every (item, relation) pair with score >= threshold; None if none is."""
+    precision, recall = pr_curve(gold, scores)
+    predicted = int((np.asarray(scores, float).ravel() >= threshold).sum())
+    return (float(recall[predicted - 1]), float(precision[predicted - 1])) if predicted else None
+
+
+def pr_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "",
+              thresholds: float | Mapping[str, float] | None = None):
+    """A matplotlib Figure of interpolated PR curves {name: (gold, scores)}: each curve's operating point at its
+    threshold (one for all, or one per curve) is marked, and the legend (AUC, positive bags, the point's P/R) sits
+    to the right of the axes, never over the curves."""
+    fig, ax = plt.subplots(figsize=(7.5, 4), dpi=120)
+    marked = False
     for name, (gold, scores) in curves.items():
         precision, recall = pr_curve(gold, scores)
-        ax.plot(recall, precision, label=f"{name} (AUC {pr_auc(gold, scores):.3f})")
+        if not len(recall) or not recall[-1]:
+            continue
+        positives = int((np.asarray(gold).reshape(len(gold), -1).sum(axis=1) > 0).sum())
+        cut = thresholds.get(name) if isinstance(thresholds, Mapping) else thresholds
+        point = operating_point(gold, scores, cut) if cut is not None else None
+        label = f"{name}: AUC {pr_auc(gold, scores):.3f}, {positives} positive bags"
+        if point is not None:
+            label += f"\n    at {cut:.3g}: P {point[1]:.2f}, R {point[0]:.2f}"
+        interp = interpolated_precision(precision)
+        (line,) = ax.step(np.r_[0.0, recall], np.r_[interp[0], interp], where="pre", label=label)
+        if point is not None:
+            # the real precision at the threshold (on or below the interpolated curve)
+            ax.plot(*point, marker="o", markersize=6, markerfacecolor="white", color=line.get_color())
+            marked = True
+    if marked:
+        ax.plot([], [], marker="o", markerfacecolor="white", color="0.3", linestyle="none",
+                label="operating point (model threshold)")
     ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
+    ax.set_ylabel("precision (interpolated)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
+
+
+def save_pr_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str, title: str = "",
+                 thresholds: float | Mapping[str, float] | None = None) -> None:
+    """PR curves {name: (gold, scores)} to a PNG (see :func:`pr_figure`)."""
+    fig = pr_figure(curves, title, thresholds)
+    fig.savefig(path, bbox_inches="tight")  # 'tight' keeps the legend outside the axes in the image
     plt.close(fig)
