@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from rex.config import SECTIONS, RetrievalConfig, RexConfig, load_config
@@ -30,23 +31,50 @@ def _bool(text: str) -> bool:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field; the type comes from the dataclass annotation."""
-    fields = [(f"{s}.{f.name}", f) for s, klass in SECTIONS.items() for f in dataclasses.fields(klass)]
-    fields += [(f"model.retrieval.{f.name}", f) for f in dataclasses.fields(RetrievalConfig)]
-    for dest, f in fields:
-        kind = str(f.type)
-        if "RetrievalConfig" in kind:
-            continue
-        opts: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "metavar": f.name.upper()}
-        if kind.startswith("list"):
-            opts["nargs"] = "+"
-        elif kind.startswith("bool"):
-            opts["type"] = _bool
-        elif kind.startswith("int"):
-            opts["type"] = int
-        elif kind.startswith("float"):
-            opts["type"] = float
-        parser.add_argument(f"--{dest}", **opts)
+    """One flag per config field, grouped by section; the type comes from the dataclass annotation, the help text
+    and choices from the field metadata (rex.config.opt), the default from the dataclass."""
+    for section, klass in [*SECTIONS.items(), ("model.retrieval", RetrievalConfig)]:
+        group = parser.add_argument_group(f"--{section}.*", (klass.__doc__ or "").strip().splitlines()[0])
+        for f in dataclasses.fields(klass):
+            kind = str(f.type)
+            if "RetrievalConfig" in kind:  # a nested section: its fields are the --model.retrieval.* flags
+                continue
+            opts: dict[str, Any] = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
+                                    "help": _help_text(f)}
+            if f.metadata.get("choices"):
+                opts["choices"] = f.metadata["choices"]  # argparse shows them as {a,b,c} and rejects others
+            if kind.startswith("list"):
+                opts["nargs"] = "+"
+            if kind.startswith("bool"):
+                opts.update(type=_bool, metavar="{true,false}")
+            elif kind.startswith("int"):
+                opts.update(type=int, metavar="INT")
+            elif kind.startswith("float"):
+                opts.update(type=float, metavar="FLOAT")
+            elif "choices" not in opts:
+                opts["metavar"] = "STR"
+            group.add_argument(f"--{section}.{f.name}", **opts)
+
+
+def _help_text(f: dataclasses.Field) -> str:
+    """The field's help with its default, unless the help already says what the default means (argparse's
+    %-formatting escaped)."""
+    text = f.metadata.get("help", "")
+    if "default:" in text:
+        return text.replace("%", "%%")
+    if f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    else:
+        default = f.default
+    if default is None:
+        shown = "none"
+    elif isinstance(default, bool):
+        shown = str(default).lower()
+    elif isinstance(default, list):
+        shown = " ".join(map(str, default)) or "none"
+    else:
+        shown = repr(default) if default == "" else str(default)
+    return f"{text} (default: {shown})".replace("%", "%%")
 
 
 def resolve_config(args: argparse.Namespace) -> RexConfig:
@@ -67,27 +95,41 @@ def resolve_config(args: argparse.Namespace) -> RexConfig:
     return RexConfig.from_dict(raw, where="command line")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad flag value fails on one line (argparse would print the 30-line usage of `rex train` first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rex", description="Relation extraction from distant-supervision shards.")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = _Parser(prog="rex", description="Relation extraction from distant-supervision shards.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; errors with their traceback")
+    # -v after the command too (`rex train ... -v`); SUPPRESS keeps a subcommand from resetting a leading -v
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="debug logging; errors with their traceback")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a model (resumes from OUT's last checkpoint)")
+    train = sub.add_parser("train", parents=[verbose], help="train a model (resumes from OUT's last checkpoint)",
+                           description="Train a model. Every config field is a flag --<section>.<field>; flags "
+                           "override --config, which overrides the defaults shown.")
     train.add_argument("--config", help="JSON or YAML config file")
     train.add_argument("--shards", nargs="+", help="shard roots, files or globs (= --data.shards)")
     train.add_argument("--out", required=True, help="output directory (checkpoints, model/, metrics)")
     _add_config_flags(train)
-    ev = sub.add_parser("evaluate", help="metrics of a saved model on a split of some shards")
+    ev = sub.add_parser("evaluate", parents=[verbose], help="metrics of a saved model on a split of some shards")
     ev.add_argument("--model", required=True, help="model directory")
     ev.add_argument("--shards", nargs="+", required=True)
     ev.add_argument("--split", default="test", choices=SPLITS)
     ev.add_argument("--out", help="write the metrics JSON here")
     ev.add_argument("--plot", help="write the PR curve PNG here")
-    pr = sub.add_parser("predict", help="relation scores for JSONL sentences with two entity spans")
+    pr = sub.add_parser("predict", parents=[verbose], help="relation scores for JSONL sentences with two entity spans")
     pr.add_argument("--model", required=True, help="model directory")
     pr.add_argument("--input", required=True, help="JSONL input (see docs/rex.md)")
     pr.add_argument("--output", required=True, help="JSONL output")
     pr.add_argument("--retrieval-index", help="fact index for models that use retrieval")
-    ex = sub.add_parser("export-encoder", help="write a model's Hugging Face encoder (LoRA merged) for AutoModel")
+    ex = sub.add_parser("export-encoder", parents=[verbose],
+                        help="write a model's Hugging Face encoder (LoRA merged) for AutoModel")
     ex.add_argument("--model", required=True, help="model directory (encoder.kind='hf')")
     ex.add_argument("--out", required=True, help="folder to write (AutoModel/AutoTokenizer.from_pretrained load it)")
     register(sub)
@@ -98,11 +140,26 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except (ValueError, OSError) as err:  # bad input, config, paths: one line; -v for the traceback
+        if args.verbose:
+            raise
+        print(f"rex {args.command}: error: {err} (-v for the traceback)", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from rex.api import train
 
         results = train(resolve_config(args), args.out)
         print(json.dumps(results, indent=1, sort_keys=True))
+        if "model_dir" in results:  # rank 0 only under torchrun
+            best = results.get("test", {}).get("all", {}).get("pr_auc")
+            print(f"model saved to {results['model_dir']} (model card: {results['model_dir']}/README.md; metrics: "
+                  f"{Path(args.out) / 'metrics.json'}" + (f"; test PR-AUC {best:.3f}" if best is not None else "")
+                  + ")", file=sys.stderr)
         return 0
     if args.command == "evaluate":
         from rex.api import evaluate_model

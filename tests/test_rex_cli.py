@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import pytest
 import yaml
 
 from rex.cli import build_parser, main, resolve_config
+from rex.config import SECTIONS, RetrievalConfig
 from rex.synthetic import tiny_config, write_synthetic_shards
 
 
@@ -67,12 +70,16 @@ def test_train_evaluate_predict_round_trip(trained, tmp_path, capsys):
     assert all(0.0 <= p <= 1.0 for o in out for p in o["scores"].values())
 
 
-def test_predict_bad_line_names_file_and_line(trained, tmp_path):
+def test_predict_bad_line_names_file_and_line(trained, tmp_path, capsys):
     root, _ = trained
     (tmp_path / "in.jsonl").write_text(json.dumps({"text": "abc", "head": [0, 1], "tail": [2, 9]}) + "\n")
-    with pytest.raises(ValueError, match=r"in.jsonl:1: 'tail' span \[2, 9\] is not inside the text"):
-        main(["predict", "--model", str(root / "out" / "model"), "--input", str(tmp_path / "in.jsonl"),
-              "--output", str(tmp_path / "o.jsonl")])
+    argv = ["predict", "--model", str(root / "out" / "model"), "--input", str(tmp_path / "in.jsonl"),
+            "--output", str(tmp_path / "o.jsonl")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(r"rex predict: error: .*in.jsonl:1: 'tail' span \[2, 9\] is not inside the text.*", err)
+    with pytest.raises(ValueError, match=r"in.jsonl:1: 'tail' span"):  # -v: the exception with its traceback
+        main([*argv, "-v"])
 
 
 def test_index_command_has_build_and_query(capsys):
@@ -85,12 +92,68 @@ def test_index_command_has_build_and_query(capsys):
         assert all(flag in out for flag in flags), (command, out)
 
 
-def test_predict_refuses_to_write_over_its_input(trained, tmp_path):
+def test_predict_refuses_to_write_over_its_input(trained, tmp_path, capsys):
     root, _ = trained
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"text": "abc def", "head": [0, 3], "tail": [4, 7]}) + "\n")
     before = source.read_text()
-    with pytest.raises(ValueError, match="the output is the input file"):
-        main(["predict", "--model", str(root / "out" / "model"), "--input", str(source),
-              "--output", str(tmp_path / "." / "in.jsonl")])
+    assert main(["predict", "--model", str(root / "out" / "model"), "--input", str(source),
+                 "--output", str(tmp_path / "." / "in.jsonl")]) == 2
+    assert "the output is the input file" in capsys.readouterr().err
     assert source.read_text() == before
+
+
+def _train_help(capsys) -> str:
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_train_help_gives_every_flag_its_help_default_and_choices(capsys):
+    text = _train_help(capsys)
+    blocks = re.split(r"\n  (?=--)", text)  # one block per flag: the flag line and its wrapped help
+    fields = [(s, f) for s, k in SECTIONS.items() for f in dataclasses.fields(k) if f.name != "retrieval"]
+    fields += [("model.retrieval", f) for f in dataclasses.fields(RetrievalConfig)]
+    for section, f in fields:
+        block = next((b for b in blocks if b.startswith(f"--{section}.{f.name} ")), None)
+        assert block is not None, f"--{section}.{f.name} missing"
+        words = " ".join(block.split())
+        assert f.metadata.get("help") and "default:" in words, f"--{section}.{f.name}: {words}"
+    flat = " ".join(text.split())
+    assert "--encoder.kind {transformer,hf}" in flat and "--train.amp {auto,bf16,fp16,off}" in flat
+    assert "--data.label_sources {linked,projected,verbalized}" in flat and "--train.progress {true,false}" in flat
+    assert "optimizer steps to train (default: 2000)" in flat
+    assert "bag cache folder (default: <out>/bag-cache)" in flat  # the help's own default, not a second one
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--encoder.kind", "foo"], "argument --encoder.kind: invalid choice: 'foo'"),
+    (["--train.max_steps", "x"], "argument --train.max_steps: invalid int value: 'x'"),
+    (["--train.progress", "maybe"], "expected true/false, got 'maybe'"),
+])
+def test_bad_flag_values_fail_on_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--out", "o", *argv])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rex train: error: ") and message in err
+
+
+def test_invalid_config_values_fail_on_one_line_and_raise_with_v(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "o"), "--train.lr", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "rex train: error: command line: need lr > 0, max_steps >= 1 (-v for the traceback)\n"
+    with pytest.raises(ValueError, match="need lr > 0"):
+        main(["-v", "train", "--out", str(tmp_path / "o"), "--train.lr", "-1"])
+
+
+def test_train_says_where_the_model_went_and_warns_about_a_long_warmup(tmp_path, capsys, caplog):
+    shards = write_synthetic_shards(tmp_path / "shards", num_pairs=30)
+    config = tiny_config([str(shards)], steps=2).to_dict()
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    with caplog.at_level("WARNING"):
+        assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "out"),
+                     "--train.warmup_steps", "5"]) == 0
+    assert any("warmup_steps (5) > train.max_steps (2)" in r.getMessage() for r in caplog.records)
+    assert f"model saved to {tmp_path / 'out' / 'model'} (model card: " in capsys.readouterr().err
