@@ -152,7 +152,10 @@ def pr_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = 
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7, frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7, frameon=False)
+    else:  # no curve has a positive pair: say so instead of an empty frame
+        ax.text(0.5, 0.5, "no positive bags", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
 

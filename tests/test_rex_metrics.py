@@ -107,3 +107,8 @@ def test_pr_figure_marks_thresholds_counts_positive_bags_and_keeps_the_legend_of
     fig.canvas.draw()
     legend_box = ax.get_legend().get_window_extent()
     assert legend_box.x0 >= ax.get_window_extent().x1  # to the right of the axes, over no curve
+
+
+def test_pr_figure_without_positive_pairs_says_so():
+    fig = pr_figure({"all": (np.zeros((3, 2)), np.full((3, 2), 0.5))}, "t", 0.5)
+    assert fig.axes[0].get_legend() is None and [t.get_text() for t in fig.axes[0].texts] == ["no positive bags"]
