@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import itertools
 
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
+
 from pipelines.aligners import AlignerSpec, Builder, build_aligner
 from pipelines.config import PipelineConfig
 from pipelines.label import label_pair
@@ -20,6 +24,12 @@ EN_ZH_CONFIG = PipelineConfig(inputs=(), src_lang="en", tgt_langs=("zh",), kb=EX
 EN_DE_CONFIG = PipelineConfig(inputs=(), src_lang="en", tgt_langs=("de",), kb=EXAMPLE_KB, output="unused",
                               no_relation_rate=1.0)
 EN_ZH_KB, EN_DE_KB = KBSpec.of(EN_ZH_CONFIG), KBSpec.of(EN_DE_CONFIG)
+
+
+def stage_pipeline() -> TestPipeline:
+    """The TestPipeline every stage test runs on: Beam's in-process FnApiRunner, named explicitly, because the
+    default DirectRunner first tries to download the Prism runner from GitHub (no network in tests)."""
+    return TestPipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[]))
 
 
 def tokenized_en_zh(src: str, tgt: str, origin: str = "f:1") -> TokenizedPair:

@@ -2,7 +2,6 @@
 Label stage turning linked mentions into labelled rows on both sides."""
 
 import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.hashing import unit_hash
@@ -10,7 +9,7 @@ from pipelines.label import LabelInstances, keep_no_relation, label_mentions, la
 from pipelines.link import link_pair
 from pipelines.records import Mention
 from pipelines.resources import build_resources
-from tests.helpers import EN_ZH_KB, tokenized_en_zh
+from tests.helpers import EN_ZH_KB, stage_pipeline, tokenized_en_zh
 
 
 def m(kb, start, end):
@@ -67,7 +66,7 @@ def test_label_stage():
     records = [linked("Berlin is the capital of Germany.", "柏林是德国的首都。", "f:1"),
                linked("Google and Apple compete.", "谷歌和苹果公司竞争。", "f:2"),
                linked("It rained.", "下雨了。", "f:3")]
-    with TestPipeline() as p:
+    with stage_pipeline() as p:
         created = p | beam.Create(records)
         for rate, na_pairs in ((0.0, 0), (1.0, 2)):  # Google/Apple: two no-relation pairs per side
             out = created | f"Label{rate}" >> LabelInstances(EN_ZH_KB, max_distance=40, na_rate=rate)

@@ -2,14 +2,12 @@
 
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.link import LinkMentions, link_pair
 from pipelines.records import LinkedPair
 from pipelines.resources import build_resources, pipeline_version
-from tests.helpers import EN_ZH_KB, tokenized_en_zh
+from tests.helpers import EN_ZH_KB, stage_pipeline, tokenized_en_zh
 
 
 def test_resources_load_the_run_languages_only():
@@ -32,7 +30,7 @@ def test_link_stage():
     records = [tokenized_en_zh("Berlin is the capital of Germany.", "柏林是德国的首都。", "f:1"),
                tokenized_en_zh("It rained.", "下雨了。", "f:2"),
                tokenized_en_zh("Atlanta is in Georgia.", "亚特兰大在佐治亚州。", "f:3")]
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+    with stage_pipeline() as p:
         linked, rejects = p | beam.Create(records) | LinkMentions(EN_ZH_KB)
         summary = linked | beam.Map(lambda r: (r.tokenized.pair.origin, tuple(m.kb_id for m in r.src_mentions),
                                                tuple(m.kb_id for m in r.tgt_mentions)))

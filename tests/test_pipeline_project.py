@@ -5,15 +5,13 @@ import dataclasses
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from alignment.word.core import WordAlignment
 from pipelines.aligners import ByTokens
 from pipelines.project import merge_target_rows, project_instances
 from pipelines.records import Mention, ShardRow
-from tests.helpers import EN_DE_CONFIG, align_project, labelled_en_de
+from tests.helpers import EN_DE_CONFIG, align_project, labelled_en_de, stage_pipeline
 
 
 class SameWordAligner:
@@ -68,7 +66,7 @@ def test_align_project_stage():
     records = [labelled_en_de("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.", "f:1"),
                labelled_en_de("Munich is in Bavaria.", "Die Stadt liegt im Süden.", "f:2"),  # no counterparts
                labelled_en_de("It rained.", "Es regnete.", "f:3")]
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+    with stage_pipeline() as p:
         rows, rejects = p | beam.Create(records) | align_project(dataclasses.replace(EN_DE_CONFIG, prior_sample_size=0),
                                                                build=same_word_builder)
         summary = rows | beam.Map(lambda r: (r.lang, r.label_source, r.head.surface, r.tail.surface))
@@ -91,7 +89,7 @@ def test_align_project_stage_with_eflomal(prior_sample_size):
     records = [labelled_en_de(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
     n_src = sum(len(r.src_instances) for r in records)
     config = dataclasses.replace(EN_DE_CONFIG, prior_sample_size=prior_sample_size, align_batch_size=4)
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+    with stage_pipeline() as p:
         rows, rejects = p | beam.Create(records) | align_project(config)
         projected = rows | beam.Filter(lambda r: r.label_source == "projected")
         total = ((projected, rejects) | beam.Flatten() | beam.combiners.Count.Globally())

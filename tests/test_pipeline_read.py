@@ -5,17 +5,12 @@ import json
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.read import ReadBitext, expand_inputs, fingerprint, parse_jsonl_line, parse_tsv_line, read_unit
 from pipelines.records import BitextPair, Reject
 from schemas.bitext import make_pair_id
-
-
-def _pipeline():
-    return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[]))
+from tests.helpers import stage_pipeline
 
 
 def test_tsv_line_ok_and_nfc():
@@ -72,9 +67,12 @@ def test_read_stage(tmp_path):
     path = tmp_path / "in.tsv"
     path.write_bytes(b"Berlin\tBerlin\n\nbad line\nParis\tParis\n")
     units = expand_inputs([str(path)], "tsv", "en", ["de"])
-    with _pipeline() as p:
+    with stage_pipeline() as p:
         records, rejects = p | ReadBitext(units, "tsv", "en")
-        assert_that(records | beam.Map(lambda r: (r.src_text, r.origin.rsplit(":", 1)[1])),
-                    equal_to([("Berlin", "1"), ("Paris", "4")]), label="records")
-        assert_that(rejects | beam.Map(lambda r: (r.reason, r.origin.rsplit(":", 1)[1])),
-                    equal_to([("wrong_field_count", "2"), ("wrong_field_count", "3")]), label="rejects")
+        assert_that(records, equal_to([
+            BitextPair(make_pair_id("en", "de", "Berlin", "Berlin"), "en", "de", "Berlin", "Berlin", f"{path}:1"),
+            BitextPair(make_pair_id("en", "de", "Paris", "Paris"), "en", "de", "Paris", "Paris", f"{path}:4"),
+        ]), label="records")
+        assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.origin)),
+                    equal_to([("read", "wrong_field_count", f"{path}:2"), ("read", "wrong_field_count", f"{path}:3")]),
+                    label="rejects")

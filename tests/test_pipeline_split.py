@@ -1,11 +1,11 @@
 """pipelines.split: rows get their split from the unordered entity pair and land in the right partition."""
 
 import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.records import Mention, ShardRow
 from pipelines.split import SplitRows, assign_split, split_of
+from tests.helpers import stage_pipeline
 
 
 def row(h, t, lang="en"):
@@ -34,7 +34,7 @@ def test_split_stage_partitions():
     # breaks pair-disjointness with shards already written
     held = {"test": ["Q3", "Q8", "Q31", "Q36"], "dev": ["Q11", "Q20", "Q21", "Q23", "Q30", "Q33"]}
     expected = {**held, "train": [r.head.kb_id for r in rows if r.head.kb_id not in held["test"] + held["dev"]]}
-    with TestPipeline() as p:
+    with stage_pipeline() as p:
         parts = p | beam.Create(rows) | SplitRows()
         for name, pcoll in parts.items():
             assert_that(pcoll | f"Heads_{name}" >> beam.Map(lambda r: (r.split, r.head.kb_id)),

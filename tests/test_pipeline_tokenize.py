@@ -2,13 +2,12 @@
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.read import make_record
 from pipelines.records import Reject, TokenizedPair, Tokens
 from pipelines.tokenize import TokenizeBitext, Tokenizers, load_spacy, tokenize_pair, tokenize_text
+from tests.helpers import stage_pipeline
 
 SAMPLES = {
     "en": "Angela Merkel visited  Beijing.",
@@ -43,10 +42,13 @@ def test_token_limit_rejects():
 def test_tokenize_stage():
     records = [make_record("Berlin is big.", "Berlin ist groß.", "en", "de", "f:1"),
                make_record("a " * 10, "b", "en", "de", "f:2")]
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+    with stage_pipeline() as p:
         ok, rejects = p | beam.Create(records) | TokenizeBitext(("en", "de"), max_tokens=5)
-        assert_that(ok | beam.Map(lambda r: r.tgt_tok.tokens), equal_to([("Berlin", "ist", "groß", ".")]), label="ok")
-        assert_that(rejects | beam.Map(lambda r: r.reason), equal_to(["too_many_tokens:src"]), label="rejects")
+        src = Tokens(("Berlin", "is", "big", "."), (0, 7, 10, 13), (6, 9, 13, 14))
+        tgt = Tokens(("Berlin", "ist", "groß", "."), (0, 7, 11, 15), (6, 10, 15, 16))
+        assert_that(ok, equal_to([TokenizedPair(records[0], src, tgt)]), label="ok")
+        assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.origin)),
+                    equal_to([("tokenize", "too_many_tokens:src", "f:2")]), label="rejects")
 
 
 # the XQuAD languages added later (issue 14): one literal sentence each

@@ -2,18 +2,13 @@
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.read import make_record
 from pipelines.records import Reject
 from pipelines.validate import ValidateBitext, check_language, first_of_duplicates, validate_pair
 from tests.conftest import shared_path
-
-
-def _pipeline():
-    return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[]))
+from tests.helpers import stage_pipeline
 
 
 def rec(src, tgt, tgt_lang="de", origin="f:1"):
@@ -71,7 +66,7 @@ def test_validate_stage():
     records = [rec("Berlin is big.", "Berlin ist groß.", origin="f:1"),
                rec("Berlin is big.", "Berlin ist groß.", origin="f:2"),
                rec("", "x", origin="f:3"), rec("Munich", "München", origin="f:4")]
-    with _pipeline() as p:
+    with stage_pipeline() as p:
         ok, rejects = p | beam.Create(records) | ValidateBitext()
         assert_that(ok, equal_to([records[0], records[3]]), label="ok")
         assert_that(rejects | beam.Map(lambda r: (r.reason, r.origin)),

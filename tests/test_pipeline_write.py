@@ -4,8 +4,7 @@ import glob
 import json
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.deadletter import reject
 from pipelines.records import BitextPair, Mention, TokenizedPair, Tokens, make_row
@@ -13,6 +12,7 @@ from pipelines.write import WriteOutputs
 from schemas.io import read_parquet
 from schemas.rejects import REJECT_SCHEMA
 from schemas.shard import SHARD_SCHEMA
+from tests.helpers import stage_pipeline
 
 
 def shard_row(split):
@@ -27,7 +27,7 @@ def test_write_outputs(tmp_path):
     out = str(tmp_path / "run")
     in_file = tmp_path / "in.tsv"
     in_file.write_text("Berlin, Germany\tBerlin, Deutschland\nbad\n", encoding="utf-8")
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+    with stage_pipeline() as p:
         pcolls = {
             "train": p | "Train" >> beam.Create([shard_row("train")]),
             "dev": p | "Dev" >> beam.Create([]),
@@ -36,7 +36,8 @@ def test_write_outputs(tmp_path):
             "read_records": p | "Read" >> beam.Create([{"pair_id": "p1"}]),
             "accepted": p | "Accepted" >> beam.Create([{"pair_id": "p1"}]),
         }
-        pcolls | WriteOutputs(out, json.dumps({"k": 1}), "kb-1", "0", [str(in_file)])
+        manifest_path = pcolls | WriteOutputs(out, json.dumps({"k": 1}), "kb-1", "0", [str(in_file)])
+        assert_that(manifest_path, equal_to([f"{out}/manifest.json"]))
     train = read_parquet(glob.glob(f"{out}/train/*.parquet")[0], SHARD_SCHEMA)
     assert train.num_rows == 1 and train.column("relations").to_pylist() == [["P17"]]
     assert read_parquet(glob.glob(f"{out}/rejects/*.parquet")[0], REJECT_SCHEMA).num_rows == 1
