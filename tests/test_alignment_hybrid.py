@@ -7,8 +7,6 @@ import dataclasses
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from alignment.word.core import WordAlignment
@@ -17,7 +15,7 @@ from alignment.word.hybrid import HybridAligner, hybrid_links
 from alignment.word.neural import NeuralAligner
 from alignment.word.symmetrize import symmetrize
 from pipelines.config import parse_config
-from tests.helpers import EN_DE_CONFIG, LITERAL_PAIRS, align_project, labelled_en_de
+from tests.helpers import EN_DE_CONFIG, LITERAL_PAIRS, align_project, labelled_en_de, stage_pipeline
 
 
 def test_links_are_neural_plus_agreed_eflomal_and_scored_by_votes():
@@ -85,7 +83,7 @@ def test_align_project_stage_with_the_hybrid_aligner(tiny_model):
     n_src = sum(len(r.src_instances) for r in records)
     config = dataclasses.replace(EN_DE_CONFIG, aligner="hybrid", aligner_model=tiny_model, prior_sample_size=4,
                                  align_batch_size=4)
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+    with stage_pipeline() as p:
         rows, rejects = p | beam.Create(records) | align_project(config)
         projected = rows | beam.Filter(lambda r: r.label_source == "projected")
         total = (projected, rejects) | beam.Flatten() | beam.combiners.Count.Globally()
