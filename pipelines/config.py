@@ -19,6 +19,9 @@ CASE_POLICIES = ("exact", "fold")
 DEFAULT_FOLD_LANGS = ("zh", "ja")
 
 
+_RUN_POLICY = ("overwrite", "allow_missing_aliases")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything the stages need besides the Beam runner options. Picklable, JSON-serialisable."""
@@ -52,6 +55,9 @@ class PipelineConfig:
     min_projection_confidence: float = 0.0
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     extra: dict = field(default_factory=dict)
+    # how to run, not what the output holds: left out of to_json (and so of the manifest and the rerun check)
+    overwrite: bool = False
+    allow_missing_aliases: bool = False
 
     @property
     def langs(self) -> tuple[str, ...]:
@@ -63,7 +69,10 @@ class PipelineConfig:
         return dict(self.case_policy).get(lang, "fold" if lang in DEFAULT_FOLD_LANGS else "exact")
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields = dataclasses.asdict(self)
+        for name in _RUN_POLICY:
+            fields.pop(name)
+        return json.dumps(fields, sort_keys=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb", required=True, help="KB folder in the X-FACTR layout (see schemas.kb).")
     p.add_argument("--kb-extra-aliases", action="append", default=[], help="Extra alias folder (repeatable).")
     p.add_argument("--output", required=True, help="Output folder (local or any Beam FileSystem path).")
+    p.add_argument("--overwrite", action="store_true",
+                   help="Replace another run's output in --output (its files are removed at commit). Without it a "
+                        "folder holding a different run (other inputs or config) is refused.")
+    p.add_argument("--allow-missing-aliases", action="store_true",
+                   help="Run even when the KB has no aliases for --src-lang (a warning with the alias counts "
+                        "instead of an error; nothing can then be linked). A target language without aliases is "
+                        "always only a warning: its rows are projected.")
     p.add_argument("--max-chars", type=int, default=1000, help="Reject a side longer than this (characters).")
     p.add_argument("--max-tokens", type=int, default=200, help="Reject a side with more tokens than this.")
     p.add_argument("--langid-min-letters", type=int, default=30,
@@ -174,5 +190,6 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         eflomal_rel_iterations=args.eflomal_rel_iterations, eflomal_runs=args.eflomal_runs,
         min_projection_confidence=args.min_projection_confidence,
         split_fractions=fractions,  # type: ignore[arg-type]
+        overwrite=args.overwrite, allow_missing_aliases=args.allow_missing_aliases,
     )
     return config, beam_args

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.deadletter import PAIR_STAGES
-from schemas.manifest import validate_manifest
+from schemas.manifest import MANIFEST_VERSION, validate_manifest
 from schemas.version import SCHEMA_VERSION
 
 NO_RELATION = "NA"
@@ -62,6 +62,9 @@ def build_manifest(*, config_json: str, kb_version: str, pipeline_version: str, 
         "outputs": [{"split": s, "path": p} for s, p in sorted(outputs)],
         "config": json.loads(config_json),
         "versions": library_versions(),
+        "manifest_version": MANIFEST_VERSION,
+        "files": None,  # filled in, with complete = True, when the run is committed (pipelines.commit)
+        "complete": False,
     }
     return validate_manifest(manifest)
 

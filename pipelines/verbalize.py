@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.commit import commit, new_staging
 from pipelines.hashing import unit_hash
 from pipelines.manifest import build_manifest, instance_keys, write_manifest
 from pipelines.read import fingerprint
@@ -221,9 +222,9 @@ def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None
         else:
             rejects[("verbalize", item)] += 1
     relative = "train/verbalized-00000-of-00001.parquet"
-    if not FileSystems.exists(FileSystems.join(output, "train")):
-        FileSystems.mkdirs(FileSystems.join(output, "train"))
-    write_parquet(rows, FileSystems.join(output, relative), SHARD_SCHEMA)
+    staging = new_staging(output)  # written aside, then committed with its complete manifest last
+    FileSystems.mkdirs(FileSystems.join(staging, "train"))
+    write_parquet(rows, FileSystems.join(staging, relative), SHARD_SCHEMA)
     instances = Counter(key for row in rows for key in instance_keys(row))
     config = {"job": "verbalize", "kb": kb_dir, "extra_alias_dirs": list(extra_alias_dirs),
               "templates": templates_path, "langs": list(langs), "per_relation": per_relation,
@@ -233,7 +234,8 @@ def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None
         read_records=len(rows) + sum(rejects.values()), accepted_pairs=len(rows),
         instance_counts=instances.items(), row_counts=Counter(("train", row["lang"]) for row in rows).items(),
         reject_counts=rejects.items(), inputs=[fingerprint(templates_path)], outputs=[("train", relative)])
-    write_manifest(manifest, FileSystems.join(output, "manifest.json"))
+    write_manifest(manifest, FileSystems.join(staging, "manifest.json"))
+    manifest = commit(staging, output)
     logger.info("verbalized %d rows (%s); not written: %s", len(rows),
                 dict(Counter(row["lang"] for row in rows)), dict(rejects))
     return manifest

@@ -44,6 +44,7 @@ from rex.model.io import WEIGHTS, base_reference_of, build_model, load_model_dir
 from rex.model.relation import class_weights, relation_loss
 from rex.optim import amp_dtype, autocast, build_optimizer
 from rex.relation_names import relation_names_for
+from rex.resume import check_resume, record_run, run_identity
 from rex.retrieval.policy import build_retriever
 from schemas.shard import SPLITS
 
@@ -78,6 +79,12 @@ class Trainer:
         if config.train.cpu_threads and self.device.type == "cpu":
             torch.set_num_threads(config.train.cpu_threads)
         resume = latest_checkpoint(self.ckpt_root)
+        # a resume must continue the same run (same shard files, same requested config): rex.resume
+        identity = run_identity(config.to_dict(), resolve_shards(config.data.shards))
+        if resume is not None:
+            check_resume(self.out, identity)
+        elif self.env.is_main:
+            record_run(self.out, identity)
         self.caches = build_caches(config, self.out, self.env)
         write_relation_stats(self.caches, self.out, self.env.is_main)
         start = starting_point(config, resume, self.caches["train"], self.out, self.env.is_main)

@@ -33,6 +33,9 @@ def render() -> str:
     for schema in ALL:
         meta = schema.metadata
         out += [f"## `{meta[b'xds.schema'].decode()}`", "", meta[b"xds.doc"].decode(), ""]
+        own = meta[b"xds.schema_version"].decode()
+        if own != SCHEMA_VERSION:
+            out += [f"Version **{own}** (this table's own; it moves independently of the Parquet schemas).", ""]
         out += ["| field | type | null | meaning |", "|---|---|---|---|"]
         for f in schema:
             doc = (f.metadata or {}).get(b"doc", b"").decode().replace("|", "\\|")

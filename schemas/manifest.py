@@ -2,6 +2,11 @@
 
 The manifest is written as JSON for people and tools; its shape is this schema, and
 :func:`validate_manifest` checks a dict against it (the writer calls it before writing).
+
+Since manifest version 1.1 the manifest is also the output folder's completion marker: the pipeline writes it
+last, with ``complete: true`` and ``files`` (every shard and reject file with its rows, bytes and sha256).
+Readers use exactly the listed files (:func:`listed_shards`); a folder whose manifest is not complete is not read.
+1.0 manifests (no ``complete``, no ``files``) still validate: their new fields read as null.
 """
 
 from __future__ import annotations
@@ -10,7 +15,13 @@ import json
 
 import pyarrow as pa
 
+from schemas.shard import SPLITS
 from schemas.version import SCHEMA_VERSION, field, with_meta
+
+MANIFEST_NAME = "manifest.json"
+STAGING_PREFIX = ".staging-"  # <output>/.staging-<run id>/: a run in progress (or one that died) writes here
+LOCK_NAME = ".xds-run.lock"  # <output>/.xds-run.lock: held while a run writes into <output>
+MANIFEST_VERSION = "1.1"  # 1.1: manifest_version, complete, files (all nullable: 1.0 manifests still validate)
 
 _COUNT = pa.struct(
     [
@@ -30,6 +41,15 @@ _REJECT_COUNT = pa.struct(
 _INPUT = pa.struct(
     [
         pa.field("path", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+    ]
+)
+_FILE = pa.struct(
+    [
+        pa.field("split", pa.string(), nullable=False),  # train/dev/test, or "rejects"
+        pa.field("path", pa.string(), nullable=False),  # relative to the manifest's folder
+        pa.field("rows", pa.int64(), nullable=False),
         pa.field("bytes", pa.int64(), nullable=False),
         pa.field("sha256", pa.string(), nullable=False),
     ]
@@ -64,8 +84,16 @@ MANIFEST_SCHEMA = with_meta(
         field(
             "versions", pa.map_(pa.string(), pa.string()), "Versions of the main libraries (beam, pyarrow, spacy, ...)."
         ),
+        field("manifest_version", pa.string(), "MANIFEST_VERSION of this manifest (null: 1.0).", nullable=True),
+        field("files", pa.list_(_FILE),
+              "Every file of the run (split or 'rejects', path relative to this folder, rows, bytes, sha256); readers "
+              "use exactly these (null: a 1.0 manifest).", nullable=True),
+        field("complete", pa.bool_(),
+              "True: every listed file was in place when this manifest was written, last (null: a 1.0 manifest).",
+              nullable=True),
     ],
     "One pipeline run.",
+    version=MANIFEST_VERSION,
 )
 
 
@@ -91,6 +119,8 @@ def validate_manifest(manifest: dict) -> dict:
         row["config"] = json.dumps(row["config"], sort_keys=True)
     if isinstance(row.get("versions"), dict):
         row["versions"] = list(row["versions"].items())
+    for optional in (f.name for f in MANIFEST_SCHEMA if f.nullable):
+        row.setdefault(optional, None)
     missing = [f.name for f in MANIFEST_SCHEMA if f.name not in row]
     if missing:
         raise ValueError(f"manifest lacks fields {missing}")
@@ -107,4 +137,27 @@ def validate_manifest(manifest: dict) -> dict:
             f"manifest counts do not add up: {row['accepted_pairs']} accepted + "
             f"{row['rejected_pairs']} rejected != {row['input_pairs']} input"
         )
+    if row["complete"] and row["files"] is None:
+        raise ValueError("manifest says complete but lists no files")
+    if row["files"] is not None:
+        listed = sum(f["rows"] for f in row["files"] if f["split"] in SPLITS)
+        counted = sum(r["count"] for r in row["rows"])
+        if listed != counted:
+            raise ValueError(f"manifest files hold {listed} shard rows, its row counts say {counted}")
     return manifest
+
+
+class IncompleteOutputError(ValueError):
+    """A shard folder whose manifest does not mark it complete (a run that did not finish, or one in progress)."""
+
+
+def listed_shards(manifest: dict, where: str, splits: tuple[str, ...] = SPLITS) -> list[dict]:
+    """The manifest's file entries of ``splits`` (train/dev/test by default); IncompleteOutputError naming
+    ``where`` when the manifest does not mark the folder complete. A 1.0 manifest (no file list) returns []
+    (the caller falls back to listing the folder)."""
+    if manifest.get("complete") is None and manifest.get("files") is None:
+        return []
+    if manifest.get("complete") is not True:
+        raise IncompleteOutputError(f"{where}: the manifest does not mark this output complete (a run that did not "
+                                    "finish, or one still running); rerun the pipeline into it")
+    return [f for f in manifest["files"] if f["split"] in splits]

@@ -12,11 +12,12 @@ VERSION_KEY = b"xds.schema_version"
 NAME_KEY = b"xds.schema"
 
 
-def with_meta(name: str, fields: list[pa.Field], doc: str) -> pa.Schema:
-    """Build a schema whose metadata names it, versions it and documents it."""
+def with_meta(name: str, fields: list[pa.Field], doc: str, version: str = SCHEMA_VERSION) -> pa.Schema:
+    """Build a schema whose metadata names it, versions it and documents it. ``version`` is the table's own when
+    it moves ahead of SCHEMA_VERSION (the manifest, which is JSON: bumping it leaves every Parquet file as it was)."""
     return pa.schema(
         fields,
-        metadata={NAME_KEY: name.encode(), VERSION_KEY: SCHEMA_VERSION.encode(), b"xds.doc": doc.encode()},
+        metadata={NAME_KEY: name.encode(), VERSION_KEY: version.encode(), b"xds.doc": doc.encode()},
     )
 
 

@@ -1,16 +1,22 @@
 """Finding shard files, checking their schema on open, and streaming filtered rows with pyarrow.dataset.
 
 Shards are the pipeline's Parquet files (``schemas.shard.SHARD_SCHEMA``), under ``<root>/<split>/*.parquet``.
-Roots may be local directories, files or globs, or remote URIs (``gs://``, ``s3://``, ...) that
-``pyarrow.fs`` understands. Only the columns rex needs are read, and the row filters (split, language,
-label source, minimum projection confidence) are pushed down to the scanner.
+A root folder with a ``manifest.json`` (the folder's or, for a split folder, its parent's) is read as its manifest
+says: exactly the files it lists (each must exist with the listed size), an incomplete folder is refused
+(IncompleteOutputError), other Parquet files beside them are warned about and not read. A folder with a run's
+staging folder or lock but no manifest is refused too. Without a manifest every Parquet file is read (with a 1.0
+manifest, which lists no files, with a warning). Roots may be local directories, files or globs, or remote URIs
+(``gs://``, ``s3://``, ...) that ``pyarrow.fs`` understands. Only the columns rex needs are read, and the row
+filters (split, language, label source, minimum projection confidence) are pushed down to the scanner.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
+import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +27,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas.io import SchemaMismatchError, check_schema
-from schemas.shard import SHARD_SCHEMA
+from schemas.manifest import (
+    LOCK_NAME,
+    MANIFEST_NAME,
+    STAGING_PREFIX,
+    IncompleteOutputError,
+    listed_shards,
+    validate_manifest,
+)
+from schemas.shard import SHARD_SCHEMA, SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +121,72 @@ def _expand(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile
     if info.type == pafs.FileType.File:
         return [ShardFile(filesystem, info.path, info.size or 0, info.mtime_ns or 0)]
     infos = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
-    return [
+    found = [
         ShardFile(filesystem, i.path, i.size or 0, i.mtime_ns or 0)
         for i in infos
         if i.type == pafs.FileType.File and i.path.endswith(".parquet") and not _skipped(i.path[len(path):])
     ]
+    listed = _listed(filesystem, path, root)
+    if listed is None:
+        return found
+    unlisted = sorted({f.path for f in found} - {f.path for f in listed})
+    if unlisted:
+        logger.warning("%s: %d Parquet files the manifest does not list are not read (e.g. %s)", root, len(unlisted),
+                       unlisted[0])
+    return listed
+
+
+def _governing(path: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(folder that may hold the manifest, splits it governs here): the root itself, and for a split folder
+    (``out/run1/dev``) its parent."""
+    out = [(path, SPLITS)]
+    name = posixpath.basename(path.rstrip("/"))
+    if name in SPLITS:
+        out.append((posixpath.dirname(path.rstrip("/")), (name,)))
+    return out
+
+
+def _listed(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile] | None:
+    """The shard files the governing manifest lists, checked (present, listed size), or None when no manifest
+    lists files (then the caller reads every Parquet file, as before manifests listed them)."""
+    for folder, splits in _governing(path):
+        manifest_path = posixpath.join(folder, MANIFEST_NAME)
+        if filesystem.get_file_info(manifest_path).type != pafs.FileType.File:
+            _refuse_unfinished(filesystem, folder, root)
+            continue
+        try:
+            with filesystem.open_input_stream(manifest_path) as handle:
+                manifest = validate_manifest(json.loads(handle.read().decode("utf-8")))
+        except (UnicodeDecodeError, ValueError) as err:
+            raise IncompleteOutputError(f"{root}: unreadable manifest {manifest_path} ({err})") from err
+        entries = listed_shards(manifest, root, splits)
+        if manifest.get("files") is None:
+            logger.warning("%s: a manifest without a file list (written before manifest 1.1); reading every "
+                           "Parquet file under it", root)
+            return None
+        shards = []
+        for entry in entries:
+            file_path = posixpath.join(folder, entry["path"])
+            info = filesystem.get_file_info(file_path)
+            if info.type != pafs.FileType.File:
+                raise IncompleteOutputError(f"{root}: the manifest lists {entry['path']}, which is missing")
+            if info.size is not None and info.size != entry["bytes"]:
+                raise IncompleteOutputError(f"{root}: {entry['path']} has {info.size} bytes, the manifest says "
+                                            f"{entry['bytes']} (changed after the run)")
+            shards.append(ShardFile(filesystem, info.path, info.size or 0, info.mtime_ns or 0))
+        return shards
+    return None
+
+
+def _refuse_unfinished(filesystem: pafs.FileSystem, folder: str, root: str) -> None:
+    """IncompleteOutputError when ``folder`` has no manifest but a pipeline run's staging folder or lock."""
+    try:
+        names = [posixpath.basename(i.path) for i in filesystem.get_file_info(pafs.FileSelector(folder))]
+    except (FileNotFoundError, OSError):
+        return
+    if any(n.startswith(STAGING_PREFIX) or n == LOCK_NAME for n in names):
+        raise IncompleteOutputError(f"{root}: no manifest yet, a pipeline run into {folder} is in progress or did "
+                                    "not finish; rerun it (or wait) before reading these shards")
 
 
 def _skipped(relative: str) -> bool:
