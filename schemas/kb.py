@@ -139,9 +139,16 @@ def _content_version(facts: Sequence[tuple[str, str, str]], aliases: dict[str, d
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+    """(line number, line) of the non-blank lines; KBFormatError naming file and line for bytes that are not UTF-8."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise KBFormatError(f"{path}:{number}: not UTF-8 ({err.reason} at byte {err.start})") from None
             line = line.rstrip("\n").rstrip("\r")
+            if number == 1:
+                line = line.removeprefix("\ufeff")
             if line.strip():
                 yield number, line
 
@@ -194,9 +201,14 @@ def read_relation_names(path: str) -> dict[str, str]:
                 names.update(read_relation_names(os.path.join(path, name)))
         return names
     if path.endswith(".csv"):
-        with open(path, encoding="utf-8", newline="") as handle:
-            rows = csv.DictReader(handle)
-            return {row["pid"]: row["relation"] for row in rows if row.get("pid") and row.get("relation")}
+        try:
+            with open(path, encoding="utf-8", newline="") as handle:
+                rows = csv.DictReader(handle)
+                return {row["pid"]: row["relation"] for row in rows if row.get("pid") and row.get("relation")}
+        except UnicodeDecodeError as err:
+            raise KBFormatError(f"{path}: not UTF-8 ({err.reason} at byte {err.start} of the file)") from None
+        except csv.Error as err:
+            raise KBFormatError(f"{path}:{rows.line_num}: not CSV ({err})") from None
     names = {}
     for number, line in _lines(path):
         parts = line.split("\t")
@@ -231,7 +243,8 @@ def load_kb(
 ) -> KnowledgeBase:
     """Load a KB folder (see the module docstring). ``langs`` limits the alias languages loaded.
 
-    Raises FileNotFoundError when the folder has no fact file, KBFormatError on a bad line.
+    Raises FileNotFoundError when the folder has no fact file, KBFormatError on a bad line (naming file and line)
+    and when the fact files hold no fact at all (labels from an empty KB would all be no-relation).
     """
     if not os.path.isdir(kb_dir):
         raise FileNotFoundError(f"KB folder not found: {kb_dir}")
@@ -245,6 +258,8 @@ def load_kb(
             if triple not in seen:
                 seen.add(triple)
                 facts.append(triple)
+    if not facts:
+        raise KBFormatError(f"{kb_dir}: no facts in {', '.join(fact_files)} (every line blank)")
     aliases: dict[str, dict[str, list[str]]] = {}
     alias_dirs = [os.path.join(kb_dir, "aliases"), *extra_alias_dirs]
     for lang, paths in _alias_files(alias_dirs, langs).items():
