@@ -17,10 +17,13 @@ Output: BitextPair records (texts in NFC) on the main output, Reject records on 
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import itertools
 import json
 import unicodedata
+import zlib
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
@@ -68,11 +71,31 @@ def _match_one(path: str) -> str:
     return paths[0]
 
 
+class UnreadableInput(Exception):
+    """A file that cannot be read to its end (truncated or corrupt compression): ``line`` is the first line
+    that could not be read."""
+
+    def __init__(self, path: str, line: int, cause: BaseException) -> None:
+        super().__init__(f"{path}: unreadable from line {line} on ({type(cause).__name__}: {cause})")
+        self.path, self.line = path, line
+
+
+_DECOMPRESSORS = {".gz": lambda raw: gzip.GzipFile(fileobj=raw), ".bz2": bz2.BZ2File}
+
+
 def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw bytes without the line break); gzip/bzip2 by extension."""
-    with FileSystems.open(path) as handle:
-        for number, line in enumerate(iter(handle.readline, b""), 1):  # CompressedFile is not iterable
-            yield number, line.rstrip(b"\n").rstrip(b"\r")
+    """(1-based line number, raw bytes without the line break); gzip/bzip2 by extension (other compressions as
+    Beam detects them). UnreadableInput when the file cannot be read to its end: a truncated or corrupt .gz/.bz2
+    (the line cut by the break is not yielded), or a plain file named .gz."""
+    opener = next((fn for ext, fn in _DECOMPRESSORS.items() if path.endswith(ext)), None)
+    number = 0
+    with FileSystems.open(path, **({"compression_type": "uncompressed"} if opener else {})) as raw:
+        handle = opener(raw) if opener else raw
+        try:
+            for number, line in enumerate(iter(handle.readline, b""), 1):  # CompressedFile is not iterable
+                yield number, line.rstrip(b"\n").rstrip(b"\r")
+        except (EOFError, OSError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+            raise UnreadableInput(path, number + 1, err) from err
 
 
 def fingerprint(path: str) -> dict:
@@ -113,6 +136,14 @@ def parse_tsv_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str) -> Bit
     return make_record(fields[0], fields[1], src_lang, tgt_lang, origin)
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str,
                      id_suffix: str = "") -> BitextPair | Reject:
     """A bitext pair from one JSON object line, or a reject. ``id_suffix`` is appended to an ``id``."""
@@ -123,12 +154,18 @@ def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str,
         obj = json.loads(text)
     except json.JSONDecodeError as err:
         return reject(STAGE, "bad_json", f"{err.msg} at column {err.colno}", origin=origin, raw=text)
+    except RecursionError:
+        return reject(STAGE, "bad_json", "nested too deeply", origin=origin, raw=text[:1000])
     if not isinstance(obj, dict):
         return reject(STAGE, "bad_json", "expected a JSON object", origin=origin, raw=text)
     src, tgt = obj.get("src", obj.get(src_lang)), obj.get("tgt", obj.get(tgt_lang))
     if not isinstance(src, str) or not isinstance(tgt, str):
         return reject(STAGE, "wrong_field_count", f"needs string fields src/tgt (or {src_lang}/{tgt_lang})",
                       origin=origin, raw=text)
+    # a lone surrogate escape ("\\ud800") parses but cannot be written: rejected here, not at the Parquet writer
+    if not all(_encodable(str(v)) for v in (src, tgt, obj.get("id"), obj.get("doc_id")) if v is not None):
+        return reject(STAGE, "undecodable", "a lone surrogate escape in src/tgt/id/doc_id", origin=origin,
+                      raw=text.encode("utf-8", errors="replace").decode("utf-8"))
     pair_id = obj.get("id")
     doc_id = obj.get("doc_id")
     return make_record(src, tgt, src_lang, tgt_lang, origin, f"{pair_id}{id_suffix}" if pair_id is not None else None,
@@ -136,7 +173,16 @@ def parse_jsonl_line(raw: bytes, origin: str, src_lang: str, tgt_lang: str,
 
 
 def read_unit(unit: Unit, fmt: str, src_lang: str, id_suffix: str = "") -> Iterator[BitextPair | Reject]:
-    """Every line of one read unit as a bitext pair or a reject."""
+    """Every line of one read unit as a bitext pair or a reject. A file that cannot be read to its end keeps the
+    complete lines before the break and adds one ``read/unreadable_file`` reject whose origin is the first line
+    that could not be read (so the manifest counts it and names the file)."""
+    try:
+        yield from _read_unit(unit, fmt, src_lang, id_suffix)
+    except UnreadableInput as err:
+        yield reject(STAGE, "unreadable_file", str(err), origin=f"{err.path}:{err.line}", raw="")
+
+
+def _read_unit(unit: Unit, fmt: str, src_lang: str, id_suffix: str) -> Iterator[BitextPair | Reject]:
     tgt_lang, path = unit[0], unit[1]
     if fmt == "moses":
         yield from _read_moses(path, unit[2], src_lang, tgt_lang)
