@@ -156,14 +156,17 @@ def _listed(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile
             continue
         try:
             with filesystem.open_input_stream(manifest_path) as handle:
-                manifest = validate_manifest(json.loads(handle.read().decode("utf-8")))
+                manifest = json.loads(handle.read().decode("utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError("not a JSON object")
+            if manifest.get("files") is None and manifest.get("complete") is None:
+                logger.warning("%s: a manifest without a file list (before manifest 1.1, or not the pipeline's); "
+                               "reading every Parquet file under it", root)
+                return None
+            manifest = validate_manifest(manifest)
         except (UnicodeDecodeError, ValueError) as err:
             raise IncompleteOutputError(f"{root}: unreadable manifest {manifest_path} ({err})") from err
         entries = listed_shards(manifest, root, splits)
-        if manifest.get("files") is None:
-            logger.warning("%s: a manifest without a file list (written before manifest 1.1); reading every "
-                           "Parquet file under it", root)
-            return None
         shards = []
         for entry in entries:
             file_path = posixpath.join(folder, entry["path"])
