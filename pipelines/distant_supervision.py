@@ -58,7 +58,8 @@ def input_paths(config: PipelineConfig) -> list[str]:
     return sorted({path for unit in units for path in unit[1:]})
 
 
-def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str, output: str | None = None):
+def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str, output: str | None = None,
+                   kb_facts_version: str | None = None):
     """Wire every stage into ``p``; return the manifest-path PCollection. ``output`` is where the Write stage
     writes (``run`` passes the staging folder; default ``config.output``)."""
     units = expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_langs)
@@ -81,7 +82,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str, ou
     return {
         **splits, "rejects": rejects, "read_records": records, "accepted": tokenized,
     } | "Write" >> WriteOutputs(output or config.output, config.to_json(), kb_version, pipeline_version(),
-                                sorted({path for unit in units for path in unit[1:]}))
+                                sorted({path for unit in units for path in unit[1:]}), kb_facts_version)
 
 
 def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
@@ -114,7 +115,7 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         staging = new_staging(config.output)
         try:
             p = make_pipeline(options)
-            build_pipeline(p, config, kb.version, staging)
+            build_pipeline(p, config, kb.version, staging, kb.facts_version)
             result = p.run()
             result.wait_until_finish()
             commit(staging, config.output)

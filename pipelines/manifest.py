@@ -40,7 +40,8 @@ def _counts(items: Iterable[tuple[tuple, int]], names: tuple[str, ...]) -> list[
 
 def build_manifest(*, config_json: str, kb_version: str, pipeline_version: str, read_records: int,
                    accepted_pairs: int, instance_counts: Iterable, row_counts: Iterable, reject_counts: Iterable,
-                   inputs: Iterable[dict], outputs: Iterable[tuple[str, str]]) -> dict:
+                   inputs: Iterable[dict], outputs: Iterable[tuple[str, str]],
+                   kb_facts_version: str | None = None) -> dict:
     """The manifest dict, validated. ``read_records`` counts the records the read stage parsed;
     input_pairs adds the read stage's rejects (lines that could not be parsed). ``outputs`` are
     (split, path relative to the manifest's folder)."""
@@ -63,6 +64,7 @@ def build_manifest(*, config_json: str, kb_version: str, pipeline_version: str, 
         "config": json.loads(config_json),
         "versions": library_versions(),
         "manifest_version": MANIFEST_VERSION,
+        "kb_facts_version": kb_facts_version,
         "files": None,  # filled in, with complete = True, when the run is committed (pipelines.commit)
         "complete": False,
     }

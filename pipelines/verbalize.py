@@ -230,7 +230,8 @@ def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None
               "templates": templates_path, "langs": list(langs), "per_relation": per_relation,
               "fractions": list(fractions)}
     manifest = build_manifest(
-        config_json=json.dumps(config, sort_keys=True), kb_version=kb.version, pipeline_version=version,
+        config_json=json.dumps(config, sort_keys=True), kb_version=kb.version, kb_facts_version=kb.facts_version,
+        pipeline_version=version,
         read_records=len(rows) + sum(rejects.values()), accepted_pairs=len(rows),
         instance_counts=instances.items(), row_counts=Counter(("train", row["lang"]) for row in rows).items(),
         reject_counts=rejects.items(), inputs=[fingerprint(templates_path)], outputs=[("train", relative)])

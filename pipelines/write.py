@@ -40,8 +40,9 @@ class WriteOutputs(beam.PTransform):
     """
 
     def __init__(self, output: str, config_json: str, kb_version: str, pipeline_version: str,
-                 input_paths: Sequence[str]) -> None:
+                 input_paths: Sequence[str], kb_facts_version: str | None = None) -> None:
         super().__init__()
+        self.kb_facts_version = kb_facts_version
         self.output, self.config_json = output, config_json
         self.kb_version, self.pipeline_version, self.input_paths = kb_version, pipeline_version, list(input_paths)
 
@@ -81,6 +82,7 @@ class WriteOutputs(beam.PTransform):
 
     def _write(self, path: str, **counts) -> str:
         manifest = mf.build_manifest(config_json=self.config_json, kb_version=self.kb_version,
+                                     kb_facts_version=self.kb_facts_version,
                                      pipeline_version=self.pipeline_version, **counts)
         return mf.write_manifest(manifest, path)
 

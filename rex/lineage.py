@@ -35,8 +35,8 @@ def shard_lineage(roots: Sequence[str]) -> list[dict]:
             uri, manifest = found
             config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
             entry.update(manifest=uri, kb=config.get("kb"),
-                         **{k: manifest.get(k) for k in ("kb_version", "pipeline_version", "created_at",
-                                                         "schema_version")})
+                         **{k: manifest.get(k) for k in ("kb_version", "kb_facts_version", "pipeline_version",
+                                                         "created_at", "schema_version")})
         out.append(entry)
     return out
 

@@ -165,7 +165,8 @@ class Trainer:
         ret = self.cfg.model.retrieval
         if ret is None or not ret.enabled:
             return None
-        return build_retriever(ret, "train", heldout_pairs=self.caches["dev"].pairs() | self.caches["test"].pairs())
+        return build_retriever(ret, "train", heldout_pairs=self.caches["dev"].pairs() | self.caches["test"].pairs(),
+                               shards=self.cfg.data.shards)  # shards: the index must come from their KB facts
 
     def _batches(self, split: str, shuffle: bool) -> BagBatches:
         d, t = self.cfg.data, self.cfg.train

@@ -76,7 +76,9 @@ class KnowledgeBase:
     aliases: dict[str, dict[str, list[str]]]  # lang -> entity_id -> aliases
     relation_names: dict[str, str] = field(default_factory=dict)
     popularity: dict[str, float] = field(default_factory=dict)
-    version: str = ""
+    version: str = ""  # facts and the alias languages loaded: changes when either does
+    facts_version: str = ""  # the facts alone: what the labels and a fact index come from
+    aliases_version: str = ""  # the aliases of the languages loaded
     _pair_index: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +94,12 @@ class KnowledgeBase:
             self.popularity = dict(counts)
         if not self.version:
             self.version = _content_version(self.facts, self.aliases)
+        if not self.facts_version:
+            self.facts_version = "facts-" + _digest(f"{h}\t{r}\t{t}\n" for h, r, t in self.facts)
+        if not self.aliases_version:
+            self.aliases_version = "aliases-" + _digest(
+                f"{lang}\t{entity}\t{'|'.join(names)}\n" for lang in sorted(self.aliases)
+                for entity, names in sorted(self.aliases[lang].items()))
 
     @property
     def languages(self) -> list[str]:
@@ -126,6 +134,13 @@ class KnowledgeBase:
     def fact_table(self) -> pa.Table:
         rows = [{"fact_id": f"{h}|{r}|{t}", "head": h, "relation": r, "tail": t} for h, r, t in self.facts]
         return pa.Table.from_pylist(rows, schema=FACT_SCHEMA)
+
+
+def _digest(lines: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode())
+    return digest.hexdigest()[:16]
 
 
 def _content_version(facts: Sequence[tuple[str, str, str]], aliases: dict[str, dict[str, list[str]]]) -> str:

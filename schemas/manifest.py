@@ -21,7 +21,8 @@ from schemas.version import SCHEMA_VERSION, field, with_meta
 MANIFEST_NAME = "manifest.json"
 STAGING_PREFIX = ".staging-"  # <output>/.staging-<run id>/: a run in progress (or one that died) writes here
 LOCK_NAME = ".xds-run.lock"  # <output>/.xds-run.lock: held while a run writes into <output>
-MANIFEST_VERSION = "1.1"  # 1.1: manifest_version, complete, files (all nullable: 1.0 manifests still validate)
+# 1.1: manifest_version, complete, files; 1.2: kb_facts_version (all nullable: 1.0 manifests still validate)
+MANIFEST_VERSION = "1.2"
 
 _COUNT = pa.struct(
     [
@@ -88,6 +89,9 @@ MANIFEST_SCHEMA = with_meta(
         field("files", pa.list_(_FILE),
               "Every file of the run (split or 'rejects', path relative to this folder, rows, bytes, sha256); readers "
               "use exactly these (null: a 1.0 manifest).", nullable=True),
+        field("kb_facts_version", pa.string(),
+              "KnowledgeBase.facts_version: the facts alone (kb_version also changes with the alias languages "
+              "loaded); a fact index used with these shards must have the same (null: before 1.2).", nullable=True),
         field("complete", pa.bool_(),
               "True: every listed file was in place when this manifest was written, last (null: a 1.0 manifest).",
               nullable=True),

@@ -77,6 +77,7 @@ def build_fact_index(kb: KnowledgeBase, heldout_pairs: set[tuple[str, str]], con
     meta = {
         "format": FORMAT,
         "kb_version": kb.version,
+        "kb_facts_version": kb.facts_version,  # what the shards' manifests are matched against
         "model_hash": model_hash(ent, rel, config.to_dict()),
         "model_config": config.to_dict(),
         "factory": chosen,

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from rex.config import RetrievalConfig
 from rex.data.shards import open_shard, resolve_shards
+from rex.lineage import shard_lineage
 
 logger = logging.getLogger(__name__)
 
@@ -64,4 +65,21 @@ def build_retriever(ret: RetrievalConfig | None, purpose: str, *, shards: Iterab
     if purpose != "predict":
         pairs = heldout_pairs if heldout_pairs is not None else heldout_pairs_from_shards(list(shards))
         withheld = {unordered(a, b) for a, b in pairs}
-    return load_retriever(index_dir or ret.index_dir, k=ret.k, exclude_pairs=withheld)
+    retriever = load_retriever(index_dir or ret.index_dir, k=ret.k, exclude_pairs=withheld)
+    if purpose == "train" and shards:  # evaluating a model with its own (older) index on newer shards is fine
+        check_facts_version(retriever.fi.meta, list(shards), index_dir or ret.index_dir)
+    return retriever
+
+
+def check_facts_version(meta: dict, shards: list[str], index_dir: str) -> None:
+    """IndexMismatchError when the index was built from other KB facts than the shards were labelled with (both
+    sides' ``kb_facts_version``; the alias languages loaded may differ). Unknown on either side: not checked."""
+    from rex.retrieval.index import IndexMismatchError
+
+    labelled = {e["kb_facts_version"] for e in shard_lineage(shards) if e.get("kb_facts_version")}
+    built = meta.get("kb_facts_version")
+    if not built or not labelled:
+        return
+    if labelled != {built}:
+        raise IndexMismatchError(f"{index_dir}: built from KB facts {built}, but the shards were labelled with "
+                                 f"{', '.join(sorted(labelled))}; rebuild the index from the shards' KB")
