@@ -33,7 +33,25 @@ def parse_line(line: str, where: str) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise InputError(f"{where}: not JSON ({err.msg})") from err
-    return parse_record(record, where)
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply") from None
+    parsed = parse_record(record, where)
+    try:  # a lone surrogate escape ("\\ud800") parses but could not be tokenised or written back
+        parsed["marked"].encode("utf-8")
+        json.dumps(parsed["id"], ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{where}: a lone surrogate escape in the text or id") from None
+    return parsed
+
+
+def read_lines(path: str) -> Iterator[str]:
+    """The lines of a UTF-8 file; InputError naming file and line for bytes that are not UTF-8."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(f"{path}:{number}: not UTF-8 ({err.reason} at byte {err.start})") from None
 
 
 def parse_record(record, where: str) -> dict:
@@ -114,8 +132,8 @@ def predict_file(loaded: LoadedModel, in_path: str, out_path: str, device: torch
         # opening the output for writing would empty the input before a line is read
         raise InputError(f"{out_path}: the output is the input file; write the predictions elsewhere")
     count = 0
-    with open(in_path, encoding="utf-8") as src, open(out_path, "w", encoding="utf-8") as dst:
-        for result in predict_lines(loaded, src, str(Path(in_path)), device, retriever):
+    with open(out_path, "w", encoding="utf-8") as dst:
+        for result in predict_lines(loaded, read_lines(in_path), str(Path(in_path)), device, retriever):
             dst.write(json.dumps(result, ensure_ascii=False) + "\n")
             count += 1
     return count

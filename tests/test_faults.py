@@ -314,3 +314,30 @@ def test_the_facts_version_ignores_the_alias_languages_and_an_index_of_other_fac
     check_facts_version({}, [str(built)], "idx")  # an index from before facts versions: not checkable
     with pytest.raises(IndexMismatchError, match="built from KB facts facts-0, but the shards were labelled with"):
         check_facts_version({"kb_facts_version": "facts-0"}, [str(built)], "idx")
+
+
+# ---- rex predict inputs ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, message", [
+    ('{"text": "a b", "head": [0, 1], "tail": [2, 3]', "not JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"text": 5, "head": [0, 1], "tail": [2, 3]}', "'text' must be a string"),
+    ('{"text": "lone \\ud800 x", "head": [0, 4], "tail": [7, 8]}', "lone surrogate"),
+    ('{"id": "\\udfff", "text": "ab cd", "head": [0, 2], "tail": [3, 5]}', "lone surrogate"),
+])
+def test_predict_bad_lines_name_file_and_line(line, message):
+    from rex.predict import InputError, parse_line
+
+    with pytest.raises(InputError, match=rf"^in\.jsonl:7: .*{message}"):
+        parse_line(line, "in.jsonl:7")
+
+
+def test_predict_undecodable_input_names_file_and_line(tmp_path):
+    from rex.predict import InputError, read_lines
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"marked_text": "ok"}\n{"marked_text": "caf\xe9"}\n')
+    lines = read_lines(str(path))
+    assert next(lines) == '{"marked_text": "ok"}\n'
+    with pytest.raises(InputError, match=rf"^{path}:2: not UTF-8"):
+        next(lines)
