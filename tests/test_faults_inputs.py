@@ -123,3 +123,16 @@ def test_pipeline_counts_add_up_and_every_reject_row_has_reason_and_origin(tmp_p
     pair_level = sorted((r["reason"], r["origin"].rsplit(":", 1)[1]) for r in rows if r["stage"] in ("read",
                                                                                                       "validate"))
     assert pair_level == [("bad_json", "2"), ("empty_side:src", "4"), ("undecodable", "3")]
+
+
+def test_length_flags_above_the_hard_caps_are_clamped_with_a_warning(caplog):
+    from pipelines.config import HARD_MAX_CHARS, HARD_MAX_TOKENS, parse_config
+
+    base = ["--input", "x.tsv", "--src-lang", "en", "--tgt-lang", "de", "--kb", "KB", "--output", "o"]
+    with caplog.at_level("WARNING"):
+        config, _ = parse_config([*base, "--max-chars", "50000000", "--max-tokens", "1000000"])
+    assert (config.max_chars, config.max_tokens) == (HARD_MAX_CHARS, HARD_MAX_TOKENS)
+    assert "--max-chars 50000000 is above the hard cap" in caplog.text
+    assert json.loads(config.to_json())["max_chars"] == HARD_MAX_CHARS  # the manifest records what was used
+    with pytest.raises(SystemExit):
+        parse_config([*base, "--max-tokens", "0"])
