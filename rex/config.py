@@ -131,6 +131,9 @@ class EncoderConfig:
         _check(self.tune in TUNE_MODES, f"encoder.tune must be one of {TUNE_MODES}, got {self.tune!r}")
         _check(self.tune == "full" or self.kind == "hf", f"encoder.tune={self.tune!r} needs encoder.kind='hf'")
         if self.pooling == "auto":
+            # remembered (not a field), so to_dict() writes "auto" back: a default config turned into a dict and
+            # given --encoder.kind hf afterwards (the CLI, nightly overrides) must resolve again, not keep "start"
+            self._auto_pooling = True
             self.pooling = "entity" if self.kind == "hf" else "start"
         _check(self.pooling in POOLINGS, f"encoder.pooling must be auto or one of {POOLINGS}, got {self.pooling!r}")
         _check(self.pooling != "entity" or self.kind == "hf", "encoder.pooling='entity' needs encoder.kind='hf'")
@@ -241,7 +244,10 @@ class RexConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if getattr(self.encoder, "_auto_pooling", False):
+            out["encoder"]["pooling"] = "auto"
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> RexConfig:

