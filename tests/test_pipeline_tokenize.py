@@ -51,7 +51,7 @@ def test_tokenize_stage():
                     equal_to([("tokenize", "too_many_tokens:src", "f:2")]), label="rejects")
 
 
-# the XQuAD languages added later (issue 14): one literal sentence each
+# the later XQuAD languages: one literal sentence each
 XQUAD_SAMPLES = {
     "ar": "القاهرة هي عاصمة مصر، والإسكندرية مدينة كبيرة.",
     "el": "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας;",
