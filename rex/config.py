@@ -109,8 +109,8 @@ class EncoderConfig:
     lora_alpha: int = opt(16, "tune=lora: adapter scaling alpha")
     lora_dropout: float = opt(0.05, "tune=lora: adapter dropout")
     lora_targets: list[str] = opt(factory=lambda: ["query", "value"], help="tune=lora: module names that get adapters")
-    # entity is the hf default by measurement: on relx-dev it matched start in AP and beat it in top-1 in 4 of 5
-    # languages, and it encodes in half the time (bench/RESULTS.md, "rex reads the text")
+    # entity is the hf default by measurement: on relx-dev it matched start in AP within the standard error, beat it
+    # in top-1 in every language (seed 13), and it encodes in half the time (bench/RESULTS.md, "rex reads the text")
     pooling: str = opt("auto", "start: states at [E1], [E2] | span: mean of each entity's tokens | entity: the "
                        "sentence without markers, mean over each entity's span (kind=hf) | auto: entity for hf, start "
                        "for the scratch transformer", ("auto", *POOLINGS))
