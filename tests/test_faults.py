@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -210,6 +211,33 @@ def test_rex_refuses_an_incomplete_or_changed_folder(built, tmp_path, fault, mes
         resolve_shards([str(out)])
     with pytest.raises(IncompleteOutputError, match=message):  # rex index build --heldout-shards reads the same way
         heldout_pairs_from_shards([str(out / "dev"), str(out / "test")] if fault != "resized" else [str(out)])
+
+
+def test_a_same_size_rewrite_is_caught_by_the_checksum(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDS_CACHE_DIR", str(tmp_path / "cache"))
+    out = copy_of(built, tmp_path)
+    shard = out / "train" / "train-00000-of-00001.parquet"
+    assert resolve_shards([str(out)])  # hashed once, remembered by (URI, size, mtime)
+    assert len(list((tmp_path / "cache" / "verified-shards").iterdir())) == len(resolve_shards([str(out)]))
+    before = shard.stat().st_mtime_ns
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    os.utime(shard, ns=(before + 10**9, before + 10**9))  # a rewrite moves the mtime
+    with pytest.raises(IncompleteOutputError, match=r"train-00000-of-00001.parquet has sha256 .* \(changed after"):
+        resolve_shards([str(out)])
+    # the limit of the cache: a rewrite that puts the old mtime back is caught only by verify='always'
+    os.utime(shard, ns=(before, before))
+    assert resolve_shards([str(out)])
+    assert resolve_shards([str(out)], verify="off")
+    with pytest.raises(IncompleteOutputError, match="changed after the run"):
+        resolve_shards([str(out)], verify="always")
+    monkeypatch.setenv("XDS_VERIFY_SHARDS", "always")
+    with pytest.raises(IncompleteOutputError, match="changed after the run"):
+        resolve_shards([str(out)])
+    monkeypatch.setenv("XDS_VERIFY_SHARDS", "sometimes")
+    with pytest.raises(ValueError, match="expected one of cached, always, off"):
+        resolve_shards([str(out)])
 
 
 def test_rex_cli_refuses_an_incomplete_folder_in_one_line(built, tmp_path, capsys):

@@ -2,8 +2,11 @@
 
 Shards are the pipeline's Parquet files (``schemas.shard.SHARD_SCHEMA``), under ``<root>/<split>/*.parquet``.
 A root folder with a ``manifest.json`` (the folder's or, for a split folder, its parent's) is read as its manifest
-says: exactly the files it lists (each must exist with the listed size), an incomplete folder is refused
-(IncompleteOutputError), other Parquet files beside them are warned about and not read. A folder with a run's
+says: exactly the files it lists (each must exist with the listed size and sha256), an incomplete folder is
+refused (IncompleteOutputError), other Parquet files beside them are warned about and not read. Checksums
+(``verify``): ``cached`` (default) hashes a listed file once per (URI, size, mtime) and remembers the match in
+``$XDS_CACHE_DIR/verified-shards`` (default ``~/.cache/xds``), ``always`` hashes on every read, ``off`` checks
+sizes only; ``XDS_VERIFY_SHARDS`` sets the default. Why cached: docs/reliability.md. A folder with a run's
 staging folder or lock but no manifest is refused too. Without a manifest every Parquet file is read (with a 1.0
 manifest, which lists no files, with a warning). Roots may be local directories, files or globs, or remote URIs
 (``gs://``, ``s3://``, ...) that ``pyarrow.fs`` understands. Only the columns rex needs are read, and the row
@@ -13,6 +16,7 @@ filters (split, language, label source, minimum projection confidence) are pushe
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -87,12 +91,26 @@ class ShardFile:
         return self.path if isinstance(self.filesystem, pafs.LocalFileSystem) else f"{self.filesystem.type_name}://{self.path}"
 
 
-def resolve_shards(roots: Sequence[str]) -> list[ShardFile]:
+VERIFY_MODES = ("cached", "always", "off")
+
+
+def verify_mode(verify: str | None = None) -> str:
+    """``verify``, else ``$XDS_VERIFY_SHARDS``, else 'cached'; ValueError for anything but VERIFY_MODES."""
+    mode = verify or os.environ.get("XDS_VERIFY_SHARDS") or "cached"
+    if mode not in VERIFY_MODES:
+        raise ValueError(f"shard checksum mode {mode!r}: expected one of {', '.join(VERIFY_MODES)} "
+                         "(XDS_VERIFY_SHARDS)")
+    return mode
+
+
+def resolve_shards(roots: Sequence[str], verify: str | None = None) -> list[ShardFile]:
     """Every ``*.parquet`` file under the given directories, files or (local) globs, sorted, deduplicated.
 
     Under a directory, ``rejects/`` (the pipeline's dead letters) and hidden, ``_``-prefixed or ``beam-temp*``
-    folders are skipped; any other Parquet file must be a shard (its schema is checked on open).
+    folders are skipped; any other Parquet file must be a shard (its schema is checked on open). Files a
+    manifest lists are checked against its sha256 as ``verify`` says (:func:`verify_mode`).
     """
+    mode = verify_mode(verify)
     found: dict[str, ShardFile] = {}
     for root in roots:
         if "://" not in root and any(ch in root for ch in "*?["):
@@ -100,21 +118,21 @@ def resolve_shards(roots: Sequence[str]) -> list[ShardFile]:
             if not paths:
                 raise FileNotFoundError(f"shard glob {root!r} matches nothing")
             for path in paths:
-                for shard in _expand(pafs.LocalFileSystem(), os.path.abspath(path), root):
+                for shard in _expand(pafs.LocalFileSystem(), os.path.abspath(path), root, mode):
                     found[shard.uri] = shard
             continue
         if "://" in root:
             filesystem, path = pafs.FileSystem.from_uri(root)
         else:
             filesystem, path = pafs.LocalFileSystem(), os.path.abspath(root)
-        for shard in _expand(filesystem, path, root):
+        for shard in _expand(filesystem, path, root, mode):
             found[shard.uri] = shard
     if not found:
         raise FileNotFoundError(f"no .parquet shard files under {list(roots)}")
     return [found[k] for k in sorted(found)]
 
 
-def _expand(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile]:
+def _expand(filesystem: pafs.FileSystem, path: str, root: str, verify: str) -> list[ShardFile]:
     info = filesystem.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"shard root {root!r} does not exist")
@@ -126,7 +144,7 @@ def _expand(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile
         for i in infos
         if i.type == pafs.FileType.File and i.path.endswith(".parquet") and not _skipped(i.path[len(path):])
     ]
-    listed = _listed(filesystem, path, root)
+    listed = _listed(filesystem, path, root, verify)
     if listed is None:
         return found
     unlisted = sorted({f.path for f in found} - {f.path for f in listed})
@@ -146,8 +164,8 @@ def _governing(path: str) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
-def _listed(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile] | None:
-    """The shard files the governing manifest lists, checked (present, listed size), or None when no manifest
+def _listed(filesystem: pafs.FileSystem, path: str, root: str, verify: str) -> list[ShardFile] | None:
+    """The shard files the governing manifest lists, checked (present, listed size and sha256), or None when no manifest
     lists files (then the caller reads every Parquet file, as before manifests listed them)."""
     for folder, splits in _governing(path):
         manifest_path = posixpath.join(folder, MANIFEST_NAME)
@@ -176,9 +194,53 @@ def _listed(filesystem: pafs.FileSystem, path: str, root: str) -> list[ShardFile
             if info.size is not None and info.size != entry["bytes"]:
                 raise IncompleteOutputError(f"{root}: {entry['path']} has {info.size} bytes, the manifest says "
                                             f"{entry['bytes']} (changed after the run)")
-            shards.append(ShardFile(filesystem, info.path, info.size or 0, info.mtime_ns or 0))
+            shard = ShardFile(filesystem, info.path, info.size or 0, info.mtime_ns or 0)
+            if verify != "off":
+                _check_sha256(shard, entry, root, cached=verify == "cached")
+            shards.append(shard)
         return shards
     return None
+
+
+_VERIFIED: set[str] = set()  # this process's verified keys (resolve_shards runs several times per training)
+
+
+def _verified_marker(shard: ShardFile, sha256: str) -> tuple[str, str]:
+    """(key, marker file): the key changes with the file's URI, size, mtime and the manifest's sha256."""
+    key = hashlib.sha1(json.dumps([shard.uri, shard.size, shard.mtime_ns, sha256]).encode()).hexdigest()
+    cache = os.environ.get("XDS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "xds")
+    return key, os.path.join(cache, "verified-shards", key)
+
+
+def file_sha256(shard: ShardFile) -> str:
+    """sha256 of one file, streamed in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with shard.filesystem.open_input_stream(shard.path) as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_sha256(shard: ShardFile, entry: dict, root: str, cached: bool) -> None:
+    """IncompleteOutputError when ``shard``'s sha256 is not the manifest's. ``cached``: skip a file verified before
+    with the same URI, size and mtime (a file without an mtime is hashed on every read)."""
+    key, marker = _verified_marker(shard, entry["sha256"])
+    cacheable = cached and shard.mtime_ns > 0
+    if cacheable and (key in _VERIFIED or os.path.exists(marker)):
+        return
+    found = file_sha256(shard)
+    if found != entry["sha256"]:
+        raise IncompleteOutputError(f"{root}: {entry['path']} has sha256 {found[:12]}..., the manifest says "
+                                    f"{entry['sha256'][:12]}... (changed after the run)")
+    if not cacheable:
+        return
+    _VERIFIED.add(key)
+    try:
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w", encoding="utf-8") as handle:
+            handle.write(f"{shard.uri}\n")
+    except OSError as err:  # an unwritable cache costs a re-hash next time, nothing else
+        logger.debug("could not remember the checksum of %s in %s: %s", shard.uri, marker, err)
 
 
 def _refuse_unfinished(filesystem: pafs.FileSystem, folder: str, root: str) -> None:
