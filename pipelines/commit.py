@@ -88,16 +88,19 @@ def read_manifest(folder: str) -> dict | None:
             return None
 
 
-def reuse_decision(output: str, config_json: str, input_paths: list[str], overwrite: bool) -> str:
+def reuse_decision(output: str, config_json: str, input_paths: list[str] | None, overwrite: bool) -> str:
     """'new' (nothing there), 'rerun' (the same inputs and config: an exact rewrite) or 'overwrite'; raises
-    OutputInUseError with a one-line message when ``output`` holds another run's files and not ``overwrite``."""
+    OutputInUseError with a one-line message when ``output`` holds another run's files and not ``overwrite``.
+    ``input_paths`` None: the inputs are not compared here (the job matches them; the caller compares the
+    finished job's manifest)."""
     files = output_files(output)
     if not files:
         return "new"
     manifest = read_manifest(output)
     why = _difference(manifest, config_json, input_paths)
     if why is None:
-        logger.info("%s holds a run with the same inputs and config: rewriting it", output)
+        logger.info("%s holds a run with the same %s: rewriting it", output,
+                    "config" if input_paths is None else "inputs and config")
         return "rerun"
     if overwrite:
         logger.warning("--overwrite: removing the %d files of the previous run in %s (%s)", len(files), output, why)
@@ -106,7 +109,7 @@ def reuse_decision(output: str, config_json: str, input_paths: list[str], overwr
                            "or choose another --output")
 
 
-def _difference(manifest: dict | None, config_json: str, input_paths: list[str]) -> str | None:
+def _difference(manifest: dict | None, config_json: str, input_paths: list[str] | None) -> str | None:
     """Why the run in ``manifest`` is not this one, or None when inputs and config are the same."""
     if manifest is None:
         return "files without a readable manifest"
@@ -116,6 +119,8 @@ def _difference(manifest: dict | None, config_json: str, input_paths: list[str])
     if old != new:
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         return f"a different config: {', '.join(changed)}"
+    if input_paths is None:
+        return None
     built = sorted((i["path"], i["sha256"]) for i in manifest.get("inputs", []))
     now = sorted((path, fingerprint(path)["sha256"]) for path in input_paths)
     if built != now:
