@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True, help="JSONL input (see docs/rex.md)")
     pr.add_argument("--output", required=True, help="JSONL output")
     pr.add_argument("--retrieval-index", help="fact index for models that use retrieval")
+    pr.add_argument("--rejects", help="write bad input lines here (JSONL: origin file:line, reason, line) and go on; "
+                    "default: stop at the first bad line")
     ex = sub.add_parser("export-encoder", parents=[verbose],
                         help="write a model's Hugging Face encoder (LoRA merged) for AutoModel")
     ex.add_argument("--model", required=True, help="model directory (encoder.kind='hf')")
@@ -188,8 +190,10 @@ def _predict(args: argparse.Namespace) -> int:
     from rex.predict import predict_file
 
     model = RelationExtractor.load(args.model, retrieval_index=args.retrieval_index)
-    count = predict_file(model.loaded, args.input, args.output, model.device, model.retriever)
-    print(f"{count} predictions written to {args.output}", file=sys.stderr)
+    count, rejected = predict_file(model.loaded, args.input, args.output, model.device, model.retriever,
+                                   rejects_path=args.rejects)
+    print(f"{count} predictions written to {args.output}"
+          + (f"; {rejected} bad lines written to {args.rejects}" if args.rejects else ""), file=sys.stderr)
     return 0
 
 

@@ -127,22 +127,68 @@ def load_weights(model: RelationModel, directory: str | Path, config: RexConfig,
     model.load_state_dict(state, strict=False)
 
 
+class ModelDirError(ValueError):
+    """A model directory that cannot be loaded as written (garbled, tampered, or from another model); the message
+    names the file, on one line."""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ModelDirError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(value, dict):
+        raise ModelDirError(f"{path}: expected a JSON object")
+    return value
+
+
+def _weights_error(directory: Path, err: Exception) -> ModelDirError:
+    """A one-line ModelDirError for weights that failed to load: not safetensors (a pickle is named as such and
+    never loaded) or tensors of other shapes than config.json and labels.json give."""
+    path = directory / WEIGHTS
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:1] == b"\x80" or head == b"PK\x03\x04":
+        return ModelDirError(f"{path}: a pickle or torch.save file, not safetensors; rex never unpickles model files")
+    from safetensors import SafetensorError
+
+    if isinstance(err, SafetensorError):
+        return ModelDirError(f"{path}: not a readable safetensors file ({_first_line(err)})")
+    first = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), _first_line(err))
+    return ModelDirError(f"{path}: weights do not fit the model that config.json and labels.json describe ({first})")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
 def load_model_dir(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model directory written by :func:`save_model_dir` (offline, no pickle)."""
+    """Load a model directory written by :func:`save_model_dir` (offline, no pickle); ModelDirError naming the
+    file when one is garbled or does not fit the others."""
+    from safetensors import SafetensorError
+
     directory = Path(directory)
     for name in ("config.json", "labels.json", WEIGHTS):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory}: not a rex model directory (missing {name})")
-    config = RexConfig.from_dict(json.loads((directory / "config.json").read_text(encoding="utf-8")),
-                                 where=str(directory / "config.json"))
-    info = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
-    tokenizer = load_tokenizer(config.encoder, str(directory))
+    config = RexConfig.from_dict(_read_json(directory / "config.json"), where=str(directory / "config.json"))
+    info = _read_json(directory / "labels.json")
+    labels = info.get("relations")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise ModelDirError(f"{directory / 'labels.json'}: 'relations' must be a non-empty list of relation ids")
+    try:
+        tokenizer = load_tokenizer(config.encoder, str(directory))
+    except (OSError, RuntimeError, ValueError) as err:
+        raise ModelDirError(f"{directory}: the tokenizer files do not load ({_first_line(err)})") from err
     ret = config.model.retrieval
     if ret is not None and ret.enabled and "role_dim" not in info:
         ret.direct = False  # saved before the direct fact path existed
-    model = build_model(config, tokenizer, info["relations"], info.get("fact_dim"), saved_dir=str(directory),
+    model = build_model(config, tokenizer, labels, info.get("fact_dim"), saved_dir=str(directory),
                         role_dim=info.get("role_dim"))
-    load_weights(model, directory, config, device)
+    try:
+        load_weights(model, directory, config, device)
+    except (SafetensorError, RuntimeError) as err:
+        raise _weights_error(directory, err) from err
     model.to(device).eval()
-    return LoadedModel(model, tokenizer, config, info["relations"], info.get("fact_dim"), info.get("role_dim"),
+    return LoadedModel(model, tokenizer, config, labels, info.get("fact_dim"), info.get("role_dim"),
                        dict(info.get("names") or {}))

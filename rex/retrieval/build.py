@@ -32,18 +32,29 @@ def fact_keys(entity_unit: np.ndarray, facts: np.ndarray) -> np.ndarray:
     return unit(entity_unit[facts[:, 0]] + entity_unit[facts[:, 2]])
 
 
-def read_pairs_tsv(path: str) -> set[tuple[str, str]]:
-    """Unordered pairs from a file of 'head<TAB>tail' lines; ValueError naming file and line when malformed."""
-    pairs: set[tuple[str, str]] = set()
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+def read_pair_lines(path: str) -> list[tuple[str, str]]:
+    """(head, tail) of every 'head<TAB>tail' line of a file, in order (blank lines skipped); ValueError naming
+    file and line for a line that is not UTF-8 or not two non-empty tab-separated ids."""
+    pairs: list[tuple[str, str]] = []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path}:{number}: not UTF-8 ({err.reason} at byte {err.start})") from None
             if not line.strip():
                 continue
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 2 or not all(parts):
-                raise ValueError(f"{path}:{number}: expected 'head<TAB>tail'")
-            pairs.add(unordered(parts[0], parts[1]))
+            parts = line.rstrip("\r\n").split("\t")
+            if len(parts) != 2 or not all(p.strip() for p in parts):
+                raise ValueError(f"{path}:{number}: expected 'head<TAB>tail' (two tab-separated KB ids), got "
+                                 f"{len(parts)} field{'s' if len(parts) != 1 else ''}")
+            pairs.append((parts[0].strip(), parts[1].strip()))
     return pairs
+
+
+def read_pairs_tsv(path: str) -> set[tuple[str, str]]:
+    """Unordered pairs from a file of 'head<TAB>tail' lines; ValueError naming file and line when malformed."""
+    return {unordered(head, tail) for head, tail in read_pair_lines(path)}
 
 
 def encode_facts(facts: list[tuple[str, str, str]]) -> tuple[np.ndarray, list[str], list[str]]:

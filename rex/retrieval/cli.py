@@ -73,13 +73,12 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from rex.retrieval.build import read_pairs_tsv
+    from rex.retrieval.build import read_pair_lines, read_pairs_tsv
     from rex.retrieval.retriever import load_retriever
 
     pairs = [tuple(p) for p in args.pair]
     if args.pairs:
-        with open(args.pairs, encoding="utf-8") as handle:
-            pairs += [tuple(line.rstrip("\n").split("\t")[:2]) for line in handle if line.strip()]
+        pairs += read_pair_lines(args.pairs)
     if not pairs:
         print("rex index query: give --pair HEAD TAIL or --pairs FILE", file=sys.stderr)
         return 2
