@@ -11,15 +11,15 @@ See docs/pipeline.md.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.utils import shared
 
@@ -30,7 +30,9 @@ from pipelines.commit import (
     clear_stale_staging,
     commit,
     is_local,
+    join,
     new_staging,
+    read_manifest,
     remove_staging,
     reuse_decision,
 )
@@ -38,35 +40,93 @@ from pipelines.config import PipelineConfig, parse_config
 from pipelines.deadletter import NAMESPACE
 from pipelines.label import LabelInstances
 from pipelines.link import LinkMentions
-from pipelines.lock import FileLock, LockedError
+from pipelines.lock import LockedError
+from pipelines.lock import output_lock as lock_output
 from pipelines.project import AlignProject
-from pipelines.read import ReadBitext, expand_inputs
-from pipelines.resources import KBSpec, load_run_kb, pipeline_version
+from pipelines.read import ReadBitext, check_patterns, expand_inputs
+from pipelines.resources import KBInfo, KBSpec, alias_counts, check_aliases, load_run_kb, pipeline_version
 from pipelines.split import SplitRows
 from pipelines.tokenize import TokenizeBitext
 from pipelines.validate import ValidateBitext
 from pipelines.write import WriteOutputs
 from schemas.kb import KBFormatError
+from schemas.manifest import STAGING_PREFIX
 
 logger = logging.getLogger(__name__)
 LOCK_STALE_SECONDS = 600.0  # a lock without a heartbeat this long (holder on another host died) is taken over
 
 
+LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner", "FnApiRunner", "PrismRunner")
+
+
+class LaunchError(ValueError):
+    """Flags that cannot work together (a one-line error on the command line)."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the launching machine does around ``p.run()``.
+
+    ``mode``: 'run' (wait for the job, then commit), 'dry_run' (Beam's ``--dry_run``: build and translate the job,
+    submit nothing, write nothing) or 'template' (``--template_location``: the job commits its own output at its
+    end). ``reads_inputs``: the launcher matches and fingerprints the inputs itself (a local runner on local
+    inputs: a missing input fails at once, and a rerun is recognised before the job starts); otherwise the job
+    matches them and the rerun check on inputs runs on the finished job's manifest. ``reads_kb``: the launcher
+    loads and checks the KB (a local folder it can see); otherwise the workers do (resources.KBInfo)."""
+
+    mode: str
+    reads_inputs: bool
+    reads_kb: bool
+    runner: str
+
+
+def plan_launch(config: PipelineConfig, options: PipelineOptions) -> Launch:
+    """The Launch for these flags; LaunchError for a dry run on a local runner (which would run the job)."""
+    runner = options.view_as(StandardOptions).runner or "FnApiRunner"
+    local = runner in LOCAL_RUNNERS
+    if options.view_as(TestOptions).dry_run:
+        if local:
+            raise LaunchError(f"--dry_run needs a remote runner (--runner DataflowRunner); {runner} would run the job")
+        mode = "dry_run"
+    else:
+        mode = "template" if options.view_as(GoogleCloudOptions).template_location else "run"
+    reads_inputs = local and all(is_local(path) for pattern in config.inputs for path in pattern.split(","))
+    reads_kb = is_local(config.kb) and (local or os.path.isdir(config.kb))
+    return Launch(mode, reads_inputs, reads_kb, runner)
+
+
 def input_paths(config: PipelineConfig) -> list[str]:
-    """The input files the manifest fingerprints (globs resolved, a Moses pair as its two files)."""
+    """The input files the manifest fingerprints (globs resolved on this machine, a Moses pair as its two files)."""
     units = expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_langs)
     return sorted({path for unit in units for path in unit[1:]})
 
 
-def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str, output: str | None = None,
-                   kb_facts_version: str | None = None):
+def check_inputs(config: PipelineConfig, reads_inputs: bool) -> list[str] | None:
+    """Check the inputs before anything runs; return the matched files when this machine reads them (else None:
+    the job matches them). FileNotFoundError naming a pattern that matches nothing, LaunchError for inputs that
+    cannot work with the other flags."""
+    try:
+        check_patterns(config.inputs, config.input_format, config.tgt_langs)
+        paths = input_paths(config) if reads_inputs else None
+    except ValueError as err:
+        raise LaunchError(str(err)) from None
+    if config.aligner == "precomputed":
+        units = (expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_langs)
+                 if reads_inputs else config.inputs)
+        if len(units) != 1:
+            raise LaunchError(f"--alignments needs exactly one input (line k = pair k), got {len(units)} inputs")
+    return paths
+
+
+def build_pipeline(p: beam.Pipeline, config: PipelineConfig, output: str | None = None,
+                   commit_to: str | None = None):
     """Wire every stage into ``p``; return the manifest-path PCollection. ``output`` is where the Write stage
-    writes (``run`` passes the staging folder; default ``config.output``)."""
-    units = expand_inputs(config.inputs, config.input_format, config.src_lang, config.tgt_langs)
-    if config.aligner == "precomputed" and len(units) != 1:
-        raise ValueError(f"--alignments needs exactly one input (line k = pair k), got {len(units)} inputs")
+    writes (``run`` passes the staging folder; default ``config.output``). ``commit_to``: the job itself commits
+    the staged output there at its end (a template: no launcher waits for it)."""
     kb, kb_handle = KBSpec.of(config), shared.Shared()  # one spec and handle: one KB load per worker
-    records, read_rejects = p | "Read" >> ReadBitext(units, config.input_format, config.src_lang)
+    kb_info = p | "KB" >> KBInfo(kb, kb_handle, config.src_lang, config.tgt_langs, config.allow_missing_aliases)
+    records, read_rejects, input_files = p | "Read" >> ReadBitext(
+        config.inputs, config.input_format, config.src_lang, config.tgt_langs)
     valid, validate_rejects = records | "Validate" >> ValidateBitext(
         config.max_chars, config.langid_min_letters, config.langid_min_prob)
     tokenized, tokenize_rejects = valid | "Tokenize" >> TokenizeBitext(config.langs, config.max_tokens)
@@ -79,10 +139,13 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, kb_version: str, ou
     splits = rows | "Split" >> SplitRows(config.split_fractions)
     rejects = (read_rejects, validate_rejects, tokenize_rejects, link_rejects, project_rejects) | (
         "AllRejects" >> beam.Flatten())
-    return {
-        **splits, "rejects": rejects, "read_records": records, "accepted": tokenized,
-    } | "Write" >> WriteOutputs(output or config.output, config.to_json(), kb_version, pipeline_version(),
-                                sorted({path for unit in units for path in unit[1:]}), kb_facts_version)
+    manifest = {
+        **splits, "rejects": rejects, "read_records": records, "accepted": tokenized, "input_files": input_files,
+        "kb": kb_info,
+    } | "Write" >> WriteOutputs(output or config.output, config.to_json(), pipeline_version())
+    if commit_to:
+        manifest | "Commit" >> beam.Map(commit_step, commit_to, config.to_json(), config.overwrite)
+    return manifest
 
 
 def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
@@ -93,31 +156,81 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
 
 def output_lock(output: str):
-    """One run per local output folder (pipelines.lock: a crashed run's lock is taken over); none on object
-    stores (no exclusive create there): see docs/reliability.md."""
-    if not is_local(output):
-        return contextlib.nullcontext()
-    os.makedirs(output, exist_ok=True)
-    return FileLock(os.path.join(output, LOCK_NAME), stale_seconds=LOCK_STALE_SECONDS)
+    """One run per output folder (pipelines.lock: a file lock on local paths, a lease through fsspec on remote
+    ones; a crashed run's lock is taken over): see docs/reliability.md."""
+    if is_local(output):
+        os.makedirs(output, exist_ok=True)
+    return lock_output(join(output, LOCK_NAME), stale_seconds=LOCK_STALE_SECONDS)
+
+
+def check_staged_inputs(staging: str, output: str, overwrite: bool) -> None:
+    """When the job matched the inputs itself, compare the staged manifest's inputs (sha256) with the run already
+    in ``output``: OutputInUseError when they differ and not ``overwrite`` (nothing is committed)."""
+    old, new = read_manifest(output), read_manifest(staging)
+    if old is None or new is None:  # nothing there, or reuse_decision already dealt with a folder without one
+        return
+    if sorted((i["path"], i["sha256"]) for i in old.get("inputs", [])) == sorted(
+            (i["path"], i["sha256"]) for i in new["inputs"]):
+        return
+    if not overwrite:
+        raise OutputInUseError(f"{output} holds another run's output (different inputs); pass --overwrite to "
+                               "replace it, or choose another --output")
+    logger.warning("--overwrite: replacing the run in %s (different inputs)", output)
+
+
+def commit_step(manifest_path: str, output: str, config_json: str, overwrite: bool) -> str:
+    """The last step of a job that commits itself (a template): the rerun checks, then the commit."""
+    staging = manifest_path.rsplit("/", 1)[0]
+    try:
+        reuse_decision(output, config_json, None, overwrite)
+        check_staged_inputs(staging, output, overwrite)
+        commit(staging, output)
+    finally:
+        remove_staging(staging)
+    return f"{output}/manifest.json"
 
 
 def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult:
     """Parse options, build and run the pipeline into a staging folder, wait for it, commit the output (shards,
     rejects, then the complete manifest); return the PipelineResult. OutputInUseError when ``--output`` holds
-    another run (without ``--overwrite``), LockedError when a run into it is in progress."""
+    another run (without ``--overwrite``), LockedError when a run into it is in progress. With ``--dry_run`` the
+    job is only built and translated; with ``--template_location`` the template is written and its jobs commit
+    their own output."""
     config, beam_args = parse_config(argv)
     options = PipelineOptions(flags=beam_args)
-    kb = load_run_kb(config.kb, config.kb_extra_aliases, config.langs)
-    check_kb(kb, config)
-    with output_lock(config.output):
+    launch = plan_launch(config, options)
+    if launch.reads_kb:
+        check_kb(load_run_kb(config.kb, config.kb_extra_aliases, config.langs), config)
+    else:
+        logger.info("KB %s is read and checked on the workers", config.kb)
+    paths = check_inputs(config, launch.reads_inputs)
+    if launch.mode == "dry_run":
+        p = make_pipeline(options)
+        build_pipeline(p, config, join(config.output, f"{STAGING_PREFIX}dry-run"))
+        result = p.run()
+        logger.info("dry run on %s: the job was built and translated; nothing was submitted, read or written",
+                    launch.runner)
+        return result
+    if launch.mode == "template":
+        reuse_decision(config.output, config.to_json(), None, config.overwrite)
+        p = make_pipeline(options)
+        build_pipeline(p, config, new_staging(config.output), commit_to=config.output)
+        result = p.run()
+        logger.info("template written; each job started from it commits its output into %s at its end", config.output)
+        return result
+    with output_lock(config.output) as lock:
         clear_stale_staging(config.output)
-        reuse_decision(config.output, config.to_json(), input_paths(config), config.overwrite)
+        reuse_decision(config.output, config.to_json(), paths, config.overwrite)
         staging = new_staging(config.output)
         try:
             p = make_pipeline(options)
-            build_pipeline(p, config, kb.version, staging, kb.facts_version)
+            build_pipeline(p, config, staging)
             result = p.run()
             result.wait_until_finish()
+            if paths is None:
+                check_staged_inputs(staging, config.output, config.overwrite)
+            if lock is not None:
+                lock.check()  # a run that stalled past the lock's staleness and was taken over does not commit
             commit(staging, config.output)
         finally:
             remove_staging(staging)  # after a commit: already gone; after a failure: no half-written output
@@ -128,26 +241,21 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
 
 
 def check_kb(kb, config: PipelineConfig) -> None:
-    """The KB must have aliases for the source language: without them nothing is linked and the run would write
-    zero rows (KBFormatError; ``--allow-missing-aliases`` makes it a warning with the counts). A target language
-    without aliases is a warning with the counts: its rows can only be projected (the X-FACTR KB has no German
-    aliases, and German rows are all projected by design)."""
-    counts = ", ".join(f"{lang}={len(kb.aliases.get(lang, {}))}" for lang in config.langs)
-    if not kb.aliases.get(config.src_lang):
-        message = f"{config.kb}: no aliases for the source language {config.src_lang} (entities with aliases: {counts})"
-        if not config.allow_missing_aliases:
-            raise KBFormatError(f"{message}; pass --allow-missing-aliases to run anyway")
-        logger.warning("%s", message)
-    missing = [lang for lang in config.tgt_langs if not kb.aliases.get(lang)]
-    if missing:
-        logger.warning("%s: no aliases for %s (entities with aliases: %s): those rows can only be projected",
-                       config.kb, ", ".join(missing), counts)
+    """The launcher's KB check (resources.check_aliases): KBFormatError without source-language aliases (unless
+    ``--allow-missing-aliases``), a warning with the counts for a language without aliases."""
+    for warning in check_aliases(alias_counts(kb, config.langs), config.kb, config.src_lang, config.tgt_langs,
+                                 config.allow_missing_aliases):
+        logger.warning("%s", warning)
 
 
 def counter_totals(result) -> dict[str, int]:
     """The pipeline's ``xds`` Beam counters summed over steps (committed values, else attempted)."""
     totals: dict[str, int] = {}
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    try:
+        metrics = result.metrics()
+    except NotImplementedError:  # a dry run's result has no metrics
+        return totals
+    query = metrics.query(MetricsFilter().with_namespace(NAMESPACE))
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
@@ -161,7 +269,7 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     try:
         run()
-    except (OutputInUseError, LockedError, KBFormatError, FileNotFoundError) as err:
+    except (OutputInUseError, LockedError, KBFormatError, FileNotFoundError, LaunchError) as err:
         if "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]:
             raise
         sys.exit(f"xds-pipeline: {err}")

@@ -6,8 +6,10 @@ Label and Align+Project stages pass the same handle and spec, so a worker loads 
 The loaded KB and each language's alias matcher are also cached per process, keyed by the KB folders' file
 names, sizes and mtimes (a KB edited in place is reloaded): a process that runs the pipeline several times
 (the nightly job, one run per span and source) builds a matcher once per language.
-The KB folder must be readable where the workers run (local path, or baked into the container image
-on Dataflow: see docs/pipeline.md).
+The KB folder must be readable where the workers run: a local path (baked into the container image on
+Dataflow) or any Beam FileSystem path (``gs://...``), read through FileSystems. The launcher need not see it:
+:class:`KBInfo` reads the KB's versions on a worker for the manifest and checks its aliases there
+(docs/dataflow.md).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import shared
 
 from pipelines.alias_matcher import AliasMatcher
 from pipelines.config import PipelineConfig
-from schemas.kb import KnowledgeBase, load_kb
+from pipelines.deadletter import count
+from schemas.kb import KBFormatError, KnowledgeBase, load_kb
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +80,14 @@ class KBResources:
 
 
 def kb_stamp(kb_dir: str, extra_alias_dirs: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
-    """(path, bytes, mtime_ns) of every file under the KB folders: part of the cache keys below."""
+    """(path, bytes, mtime_ns) of every file under the KB folders: part of the cache keys below (on a remote
+    file system: bytes and last-update time as FileSystems reports them)."""
     out = []
     for root in (kb_dir, *extra_alias_dirs):
+        if "://" in root:
+            found = FileSystems.match([root.rstrip("/") + "/**"])[0].metadata_list
+            out.extend((m.path, m.size_in_bytes, int((m.last_updated_in_seconds or 0) * 1e9)) for m in found)
+            continue
         for folder, _, names in os.walk(root):
             for name in names:
                 st = os.stat(os.path.join(folder, name))
@@ -132,3 +142,63 @@ def build_resources(spec: KBSpec) -> KBResources:
 def acquire_kb(handle: shared.Shared, spec: KBSpec) -> KBResources:
     """The worker's shared KBResources for ``spec`` (built on first use)."""
     return handle.acquire(lambda: build_resources(spec), tag=("kb", spec))
+
+
+def alias_counts(kb: KnowledgeBase, langs: tuple[str, ...]) -> dict[str, int]:
+    """Entities with aliases per language of the run."""
+    return {lang: len(kb.aliases.get(lang, {})) for lang in langs}
+
+
+def check_aliases(counts: dict[str, int], kb_dir: str, src_lang: str, tgt_langs: tuple[str, ...],
+                  allow_missing: bool) -> list[str]:
+    """The KB must have aliases for the source language: without them nothing is linked and the run would write
+    zero rows (KBFormatError; ``allow_missing`` makes it a warning). A target language without aliases is a
+    warning: its rows can only be projected (the X-FACTR KB has no German aliases, by design). Returns the
+    warnings, each naming the alias counts."""
+    listed = ", ".join(f"{lang}={n}" for lang, n in sorted(counts.items()))
+    warnings = []
+    if not counts.get(src_lang):
+        message = f"{kb_dir}: no aliases for the source language {src_lang} (entities with aliases: {listed})"
+        if not allow_missing:
+            raise KBFormatError(f"{message}; pass --allow-missing-aliases to run anyway")
+        warnings.append(message)
+    missing = [lang for lang in tgt_langs if not counts.get(lang)]
+    if missing:
+        warnings.append(f"{kb_dir}: no aliases for {', '.join(missing)} (entities with aliases: {listed}): those "
+                        "rows can only be projected")
+    return warnings
+
+
+class _KBInfoFn(beam.DoFn):
+    def __init__(self, spec: KBSpec, handle: shared.Shared, src_lang: str, tgt_langs: tuple[str, ...],
+                 allow_missing: bool) -> None:
+        self.spec, self.handle = spec, handle
+        self.src_lang, self.tgt_langs, self.allow_missing = src_lang, tgt_langs, allow_missing
+
+    def setup(self) -> None:
+        self.resources = acquire_kb(self.handle, self.spec)
+
+    def process(self, _):
+        kb = self.resources.kb
+        counts = alias_counts(kb, self.spec.langs)
+        for warning in check_aliases(counts, self.spec.kb_dir, self.src_lang, self.tgt_langs, self.allow_missing):
+            logger.warning("%s", warning)
+        for lang, n in counts.items():
+            if not n:
+                count(f"kb.no_aliases.{lang}")
+        yield {"kb_version": kb.version, "kb_facts_version": kb.facts_version, "aliases": counts}
+
+
+class KBInfo(beam.PTransform):
+    """The KB's versions and alias counts, read on a worker (one dict): the manifest takes its versions from here,
+    so the launching machine never needs the KB. A KB without source-language aliases fails the job with the
+    KBFormatError of :func:`check_aliases` (unless allowed); a language without aliases is counted
+    (``kb.no_aliases.<lang>``) and logged."""
+
+    def __init__(self, spec: KBSpec, handle: shared.Shared, src_lang: str, tgt_langs: tuple[str, ...],
+                 allow_missing: bool = False) -> None:
+        super().__init__()
+        self.fn = _KBInfoFn(spec, handle, src_lang, tuple(tgt_langs), allow_missing)
+
+    def expand(self, pbegin):
+        return pbegin | "Once" >> beam.Create([None]) | "Read" >> beam.ParDo(self.fn).with_output_types(dict)

@@ -9,8 +9,6 @@ Layout under ``--output``::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import apache_beam as beam
 from apache_beam.io.parquetio import WriteToParquet
 
@@ -36,15 +34,14 @@ class WriteOutputs(beam.PTransform):
     """Writes shards, rejects and the manifest; returns the manifest path (a one-element PCollection).
 
     Input: a dict of PCollections: one per split name (ShardRows), ``rejects`` (Rejects), ``read_records`` and
-    ``accepted`` (only counted). Rows and rejects become their schema's dicts here, at the Parquet writer.
+    ``accepted`` (only counted), ``input_files`` (the paths read, fingerprinted here) and ``kb`` (one dict with
+    ``kb_version`` and ``kb_facts_version``, read on a worker: resources.KBInfo). Rows and rejects become their
+    schema's dicts here, at the Parquet writer.
     """
 
-    def __init__(self, output: str, config_json: str, kb_version: str, pipeline_version: str,
-                 input_paths: Sequence[str], kb_facts_version: str | None = None) -> None:
+    def __init__(self, output: str, config_json: str, pipeline_version: str) -> None:
         super().__init__()
-        self.kb_facts_version = kb_facts_version
-        self.output, self.config_json = output, config_json
-        self.kb_version, self.pipeline_version, self.input_paths = kb_version, pipeline_version, list(input_paths)
+        self.output, self.config_json, self.pipeline_version = output, config_json, pipeline_version
 
     def expand(self, pcolls: dict):
         root = pcolls["rejects"].pipeline
@@ -61,12 +58,11 @@ class WriteOutputs(beam.PTransform):
             "instance_counts": _count_per_key(rows, "Instances", mf.instance_keys),
             "row_counts": _count_per_key(rows, "Rows", lambda r: [(r["split"], r["lang"])]),
             "reject_counts": _count_per_key(rejects, "Rejects", lambda r: [(r["stage"], r["reason"])]),
-            "inputs": root | "InputPaths" >> beam.Create(self.input_paths)
-            | "Fingerprint" >> beam.Map(_fingerprint),
+            "inputs": pcolls["input_files"] | "Fingerprint" >> beam.Map(_fingerprint),
             "outputs": files | "AllFiles" >> beam.Flatten(),
         }
         singles = {"read_records": _count(pcolls["read_records"], "CountRead"),
-                   "accepted_pairs": _count(pcolls["accepted"], "CountAccepted")}
+                   "accepted_pairs": _count(pcolls["accepted"], "CountAccepted"), "kb": pcolls["kb"]}
         return (
             root
             | "ManifestTrigger" >> beam.Create([f"{self.output}/manifest.json"])
@@ -80,9 +76,9 @@ class WriteOutputs(beam.PTransform):
         prefix = self.output.rstrip("/") + "/"
         return path[len(prefix):] if path.startswith(prefix) else path
 
-    def _write(self, path: str, **counts) -> str:
-        manifest = mf.build_manifest(config_json=self.config_json, kb_version=self.kb_version,
-                                     kb_facts_version=self.kb_facts_version,
+    def _write(self, path: str, kb: dict, **counts) -> str:
+        manifest = mf.build_manifest(config_json=self.config_json, kb_version=kb["kb_version"],
+                                     kb_facts_version=kb.get("kb_facts_version"),
                                      pipeline_version=self.pipeline_version, **counts)
         return mf.write_manifest(manifest, path)
 

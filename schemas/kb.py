@@ -12,6 +12,8 @@ Layout read by :func:`load_kb` (the X-FACTR layout of ``../shared/data/xfactr-kb
       entities.jsonl            optional: {"id", "popularity"}
 
 Extra alias folders (``extra_alias_dirs``, e.g. ``xfactr-aliases-extra``) hold more ``<lang>.txt``.
+A folder may be local or on any Beam FileSystem (``gs://bucket/kb``): remote paths are listed and read through
+``apache_beam.io.filesystems.FileSystems`` (imported only then), so Dataflow workers read the KB from GCS.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import io
 import json
 import logging
 import os
@@ -153,10 +156,47 @@ def _content_version(facts: Sequence[tuple[str, str, str]], aliases: dict[str, d
     return "kb-" + digest.hexdigest()[:16]
 
 
+def _remote(path: str) -> bool:
+    return "://" in path
+
+
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts]) if _remote(root) else os.path.join(root, *parts)
+
+
+def _glob(pattern: str) -> list[str]:
+    if not _remote(pattern):
+        return glob.glob(pattern)
+    from apache_beam.io.filesystems import FileSystems
+
+    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def _exists(path: str) -> bool:
+    if not _remote(path):
+        return os.path.exists(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.exists(path)
+
+
+def _isdir(path: str) -> bool:
+    """A local folder, or a remote prefix with at least one file under it (object stores have no folders)."""
+    return os.path.isdir(path) if not _remote(path) else bool(_glob(_join(path, "**")))
+
+
+def _open_binary(path: str):
+    if not _remote(path):
+        return open(path, "rb")
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path, compression_type="uncompressed")
+
+
 def _lines(path: str) -> Iterator[tuple[int, str]]:
     """(line number, line) of the non-blank lines; KBFormatError naming file and line for bytes that are not UTF-8."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
+    with _open_binary(path) as handle:
+        for number, raw in enumerate(iter(handle.readline, b""), 1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
@@ -209,15 +249,15 @@ def read_aliases(path: str) -> Iterator[tuple[str, list[str]]]:
 def read_relation_names(path: str) -> dict[str, str]:
     """Relation id -> name from a KB folder (its ``TREx_prompts.csv``, then ``relations.tsv``, which wins), or from
     one such file: a CSV with ``pid`` and ``relation`` columns, or a ``relation_id<TAB>name`` table."""
-    if os.path.isdir(path):
+    if not path.endswith((".csv", ".tsv")) and _isdir(path):
         names: dict[str, str] = {}
         for name in ("TREx_prompts.csv", "relations.tsv"):
-            if os.path.exists(os.path.join(path, name)):
-                names.update(read_relation_names(os.path.join(path, name)))
+            if _exists(_join(path, name)):
+                names.update(read_relation_names(_join(path, name)))
         return names
     if path.endswith(".csv"):
         try:
-            with open(path, encoding="utf-8", newline="") as handle:
+            with io.TextIOWrapper(_open_binary(path), encoding="utf-8", newline="") as handle:
                 rows = csv.DictReader(handle)
                 return {row["pid"]: row["relation"] for row in rows if row.get("pid") and row.get("relation")}
         except UnicodeDecodeError as err:
@@ -234,18 +274,16 @@ def read_relation_names(path: str) -> dict[str, str]:
 
 
 def _fact_files(kb_dir: str) -> list[str]:
-    files = sorted(
-        glob.glob(os.path.join(kb_dir, "facts", "*.jsonl")) + glob.glob(os.path.join(kb_dir, "facts", "*.tsv"))
-    )
-    files += [p for p in (os.path.join(kb_dir, "facts.jsonl"), os.path.join(kb_dir, "facts.tsv")) if os.path.exists(p)]
+    files = sorted(_glob(_join(kb_dir, "facts", "*.jsonl")) + _glob(_join(kb_dir, "facts", "*.tsv")))
+    files += [p for p in (_join(kb_dir, "facts.jsonl"), _join(kb_dir, "facts.tsv")) if _exists(p)]
     return files
 
 
 def _alias_files(dirs: Iterable[str], langs: Sequence[str] | None) -> dict[str, list[str]]:
     by_lang: dict[str, list[str]] = defaultdict(list)
     for d in dirs:
-        for path in sorted(glob.glob(os.path.join(d, "*.txt")) + glob.glob(os.path.join(d, "*.tsv"))):
-            lang = os.path.splitext(os.path.basename(path))[0]
+        for path in sorted(_glob(_join(d, "*.txt")) + _glob(_join(d, "*.tsv"))):
+            lang = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
             if langs is None or lang in langs:
                 by_lang[lang].append(path)
     return by_lang
@@ -261,7 +299,7 @@ def load_kb(
     Raises FileNotFoundError when the folder has no fact file, KBFormatError on a bad line (naming file and line)
     and when the fact files hold no fact at all (labels from an empty KB would all be no-relation).
     """
-    if not os.path.isdir(kb_dir):
+    if not _isdir(kb_dir):
         raise FileNotFoundError(f"KB folder not found: {kb_dir}")
     fact_files = _fact_files(kb_dir)
     if not fact_files:
@@ -276,7 +314,7 @@ def load_kb(
     if not facts:
         raise KBFormatError(f"{kb_dir}: no facts in {', '.join(fact_files)} (every line blank)")
     aliases: dict[str, dict[str, list[str]]] = {}
-    alias_dirs = [os.path.join(kb_dir, "aliases"), *extra_alias_dirs]
+    alias_dirs = [_join(kb_dir, "aliases"), *extra_alias_dirs]
     for lang, paths in _alias_files(alias_dirs, langs).items():
         table: dict[str, list[str]] = aliases.setdefault(lang, {})
         for path in paths:
@@ -284,8 +322,8 @@ def load_kb(
                 merged = table.setdefault(entity, [])
                 merged.extend(n for n in names if n not in merged)
     popularity: dict[str, float] = {}
-    entities = os.path.join(kb_dir, "entities.jsonl")
-    if os.path.exists(entities):
+    entities = _join(kb_dir, "entities.jsonl")
+    if _exists(entities):
         for number, line in _lines(entities):
             try:
                 obj = json.loads(line)

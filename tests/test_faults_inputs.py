@@ -9,12 +9,13 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from pipelines.distant_supervision import run
-from pipelines.read import read_unit
+from pipelines.read import MAX_LINE_BYTES, read_unit
 from pipelines.records import BitextPair, Reject
 from schemas.io import read_parquet
 from schemas.rejects import REJECT_SCHEMA
@@ -98,6 +99,37 @@ def test_a_plain_file_named_gz_is_one_reject_not_a_zlib_error(tmp_path):
     path.write_text("\t".join(GOOD) + "\n", encoding="utf-8")
     pairs, rejects = read_all(("de", str(path)), "tsv")
     assert pairs == [] and [(r.reason, r.origin) for r in rejects] == [("unreadable_file", f"{path}:1")]
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_a_200_mb_line_is_one_reject_read_in_bounded_memory(tmp_path, suffix):
+    path = tmp_path / f"c.tsv{suffix}"
+    good = "\t".join(GOOD).encode() + b"\n"
+    with (gzip.open(path, "wb", compresslevel=1) if suffix else open(path, "wb")) as handle:
+        handle.write(good)
+        block = b"x" * (1 << 20)
+        for _ in range(200):  # one line of 200 MB, no break in it
+            handle.write(block)
+        handle.write(b"\tend\n" + good)
+    tracemalloc.start()
+    try:
+        pairs, rejects = read_all(("de", str(path)), "tsv")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [p.origin for p in pairs] == [f"{path}:1", f"{path}:3"]
+    assert [(r.reason, r.origin) for r in rejects] == [("line_too_long", f"{path}:2")]
+    assert f"{200 * (1 << 20) + 4} bytes" in rejects[0].detail and rejects[0].raw.startswith("xxx")
+    assert peak < 8 * MAX_LINE_BYTES  # a few line buffers, never the 200 MB line
+
+
+def test_an_over_long_moses_line_is_a_reject_and_keeps_the_sides_in_step(tmp_path):
+    src, tgt = tmp_path / "c.en", tmp_path / "c.de"
+    src.write_bytes(f"{GOOD[0]}\n".encode() + b"x" * (MAX_LINE_BYTES + 10) + f"\n{GOOD[0]}\n".encode())
+    tgt.write_bytes(f"{GOOD[1]}\nkurz\n{GOOD[1]}\n".encode())
+    pairs, rejects = read_all(("de", str(src), str(tgt)), "moses")
+    assert [p.origin for p in pairs] == [f"{src}:1", f"{src}:3"] and pairs[1].tgt_text == GOOD[1]
+    assert [(r.reason, r.origin) for r in rejects] == [("line_too_long", f"{src}:2")]
 
 
 def test_pipeline_counts_add_up_and_every_reject_row_has_reason_and_origin(tmp_path):

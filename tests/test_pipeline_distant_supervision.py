@@ -112,7 +112,7 @@ def test_graph_builds_for_dataflow_without_submitting():
     config, _ = parse_config(["--input", str(EXAMPLES / "data" / "en-de.jsonl"), "--input-format", "jsonl",
                               "--src-lang", "en", "--tgt-lang", "de", "--kb", str(EXAMPLES / "kb"),
                               "--output", "gs://demo-bucket/out"])
-    build_pipeline(p, config, "kb-test")
+    build_pipeline(p, config)
     proto = p.to_runner_api()
     names = {t.unique_name for t in proto.components.transforms.values()}
     for stage in ("Read", "Validate", "Tokenize", "Link", "Label", "AlignProject", "Split", "Write"):

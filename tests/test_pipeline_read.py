@@ -7,7 +7,17 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.read import ReadBitext, expand_inputs, fingerprint, parse_jsonl_line, parse_tsv_line, read_unit
+from pipelines.read import (
+    RAW_HEAD,
+    LineTooLong,
+    ReadBitext,
+    expand_inputs,
+    fingerprint,
+    iter_lines,
+    parse_jsonl_line,
+    parse_tsv_line,
+    read_unit,
+)
 from pipelines.records import BitextPair, Reject
 from schemas.bitext import make_pair_id
 from tests.helpers import stage_pipeline
@@ -66,9 +76,9 @@ def test_globs_gzip_and_missing_inputs(tmp_path):
 def test_read_stage(tmp_path):
     path = tmp_path / "in.tsv"
     path.write_bytes(b"Berlin\tBerlin\n\nbad line\nParis\tParis\n")
-    units = expand_inputs([str(path)], "tsv", "en", ["de"])
-    with stage_pipeline() as p:
-        records, rejects = p | ReadBitext(units, "tsv", "en")
+    with stage_pipeline() as p:  # the glob is matched inside the pipeline
+        records, rejects, files = p | ReadBitext([str(tmp_path / "*.tsv")], "tsv", "en", ["de"])
+        assert_that(files, equal_to([str(path)]), label="files")
         assert_that(records, equal_to([
             BitextPair(make_pair_id("en", "de", "Berlin", "Berlin"), "en", "de", "Berlin", "Berlin", f"{path}:1"),
             BitextPair(make_pair_id("en", "de", "Paris", "Paris"), "en", "de", "Paris", "Paris", f"{path}:4"),
@@ -76,3 +86,19 @@ def test_read_stage(tmp_path):
         assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.origin)),
                     equal_to([("read", "wrong_field_count", f"{path}:2"), ("read", "wrong_field_count", f"{path}:3")]),
                     label="rejects")
+
+
+def test_a_pattern_matching_nothing_fails_the_job_naming_it(tmp_path):
+    with pytest.raises(Exception, match="nothing.tsv"):
+        with stage_pipeline() as p:
+            p | ReadBitext([str(tmp_path / "nothing.tsv")], "tsv", "en", ["de"])
+
+
+def test_over_long_lines_are_rejects_in_bounded_memory(tmp_path):
+    path = tmp_path / "long.tsv"
+    path.write_bytes(b"a\tb\n" + b"x" * 5000 + b"\tz\r\n" + b"c\td\n" + b"y" * 2000)  # the last without a break
+    lines = list(iter_lines(str(path), max_bytes=1000))
+    assert [n for n, _ in lines] == [1, 2, 3, 4]
+    assert lines[0][1] == b"a\tb" and lines[2][1] == b"c\td"
+    assert isinstance(lines[1][1], LineTooLong) and lines[1][1].size == 5002 and len(lines[1][1].head) == RAW_HEAD
+    assert isinstance(lines[3][1], LineTooLong) and lines[3][1].size == 2000

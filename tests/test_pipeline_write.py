@@ -35,8 +35,10 @@ def test_write_outputs(tmp_path):
             "rejects": p | "Rejects" >> beam.Create([reject("read", "wrong_field_count", origin="in.tsv:2")]),
             "read_records": p | "Read" >> beam.Create([{"pair_id": "p1"}]),
             "accepted": p | "Accepted" >> beam.Create([{"pair_id": "p1"}]),
+            "input_files": p | "Inputs" >> beam.Create([str(in_file)]),
+            "kb": p | "KB" >> beam.Create([{"kb_version": "kb-1", "kb_facts_version": "facts-1"}]),
         }
-        manifest_path = pcolls | WriteOutputs(out, json.dumps({"k": 1}), "kb-1", "0", [str(in_file)])
+        manifest_path = pcolls | WriteOutputs(out, json.dumps({"k": 1}), "0")
         assert_that(manifest_path, equal_to([f"{out}/manifest.json"]))
     train = read_parquet(glob.glob(f"{out}/train/*.parquet")[0], SHARD_SCHEMA)
     assert train.num_rows == 1 and train.column("relations").to_pylist() == [["P17"]]
@@ -45,5 +47,6 @@ def test_write_outputs(tmp_path):
     assert (manifest["input_pairs"], manifest["accepted_pairs"], manifest["rejected_pairs"]) == (2, 1, 1)
     assert manifest["instances"] == [{"split": "train", "lang": "en", "relation": "P17", "count": 1}]
     assert manifest["inputs"][0]["bytes"] == in_file.stat().st_size
+    assert (manifest["kb_version"], manifest["kb_facts_version"]) == ("kb-1", "facts-1")
     assert {o["split"] for o in manifest["outputs"]} >= {"train", "rejects"}
     assert all((tmp_path / "run" / o["path"]).exists() for o in manifest["outputs"])  # relative to the folder
