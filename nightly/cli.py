@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nightly.config import NightlyConfig, load_nightly_config
-from nightly.lock import LockedError, NightlyLock
+from nightly.lock import LockedError, nightly_lock
 from nightly.night import EXIT_CODES, Night, NightError
 from nightly.registry import Registry, RegistryError
 from nightly.report import gate_table
@@ -83,7 +83,7 @@ def status_dict(cfg: NightlyConfig) -> dict:
             nights.append({"night": d.name, "status": st.get("status"), "outcome": st.get("outcome"),
                            "failed_step": st.get("failed_step"), "error": st.get("error")})
     return {"champion": reg.champion(), "versions": versions, "nights": nights,
-            "lock": NightlyLock(Path(cfg.registry) / "nightly.lock", cfg.lock_stale_seconds).holder()}
+            "lock": nightly_lock(cfg.registry, cfg.lock_stale_seconds).holder()}
 
 
 def cmd_status(cfg: NightlyConfig, args: argparse.Namespace) -> int:
@@ -109,7 +109,7 @@ def cmd_status(cfg: NightlyConfig, args: argparse.Namespace) -> int:
 
 def cmd_promote(cfg: NightlyConfig, args: argparse.Namespace) -> int:
     reg = Registry(cfg.registry, cfg.model_name)
-    with NightlyLock(Path(cfg.registry) / "nightly.lock", cfg.lock_stale_seconds):
+    with nightly_lock(cfg.registry, cfg.lock_stale_seconds):
         record = reg.version(args.version)
         if not record["gate"]["promote"] and not args.force:
             raise RegistryError(f"{args.version} was refused by its gate ({'; '.join(record['gate']['reasons'])}); "
@@ -121,7 +121,7 @@ def cmd_promote(cfg: NightlyConfig, args: argparse.Namespace) -> int:
 
 def cmd_rollback(cfg: NightlyConfig, args: argparse.Namespace) -> int:
     reg = Registry(cfg.registry, cfg.model_name)
-    with NightlyLock(Path(cfg.registry) / "nightly.lock", cfg.lock_stale_seconds):
+    with nightly_lock(cfg.registry, cfg.lock_stale_seconds):
         pointer = reg.rollback(args.to)
     print(f"champion: {pointer['version']} (was {pointer['rolled_back_from']})")
     return 0

@@ -198,8 +198,6 @@ class NightlyConfig:
         _check(self.lock_stale_seconds > 0, "lock_stale_seconds must be > 0")
         _check(not is_uri(self.work_dir), "work_dir must be a local (or mounted) path; put shards on a remote file "
                                           "system with the 'shards' key")
-        _check(not is_uri(self.registry), "registry must be a local (or mounted) path: the lock and the atomic "
-                                          "champion pointer need POSIX rename (docs/nightly.md)")
 
     @property
     def shards_root(self) -> str:

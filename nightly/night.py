@@ -24,7 +24,7 @@ import torch
 from nightly import report
 from nightly.config import NightlyConfig
 from nightly.gate import build_eval_cache, compare, decide, score_model
-from nightly.lock import NightlyLock
+from nightly.lock import nightly_lock
 from nightly.registry import Registry, code_version, write_json_atomic
 from nightly.shards import build_unit, manifest_summary, projection_share
 from nightly.spans import FingerprintCache, Unit, discover, file_stats, labelling_config, unit_status
@@ -65,6 +65,7 @@ class Night:
         self.night = night or default_night()
         self.dir = Path(config.work_dir) / "nights" / self.night
         self.registry = Registry(config.registry, config.model_name)
+        self.registry_cache = Path(config.work_dir) / "registry-cache"  # local copies of a remote registry's models
         self.allow_split_change = allow_split_change
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.state: dict = {}
@@ -90,7 +91,7 @@ class Night:
 
     # -- the run -------------------------------------------------------------------------------------------
     def run(self) -> NightResult:
-        with NightlyLock(Path(self.config.registry) / "nightly.lock", self.config.lock_stale_seconds):
+        with nightly_lock(self.config.registry, self.config.lock_stale_seconds):
             return self._run_locked()
 
     def _run_locked(self) -> NightResult:
@@ -229,7 +230,8 @@ class Night:
         from rex.api import train
 
         champion = self.registry.champion_version()
-        init_from = str(self.registry.model_dir(champion)) if champion and self.config.rex.warm_start else None
+        init_from = (str(self.registry.local_model_dir(champion, self.registry_cache))
+                     if champion and self.config.rex.warm_start else None)
         rex_cfg = self.config.rex.build(self.train_dirs(), init_from)
         if rex_cfg.data.feature_cache is None:  # frozen encoders: one cache for every night (new instances only)
             rex_cfg.data.feature_cache = str(Path(self.config.work_dir) / "feature-cache")
@@ -259,8 +261,8 @@ class Night:
                                shards=shards)
             champ = None
             if champion:
-                champ = score_model(self.registry.model_dir(champion), cache, rex_cfg.data, rex_cfg.train.seed,
-                                    self.device, shards=shards)
+                champ = score_model(self.registry.local_model_dir(champion, self.registry_cache), cache, rex_cfg.data,
+                                    rex_cfg.train.seed, self.device, shards=shards)
             plot = self.dir / ("pr.png" if name == "test" else f"pr-{len(comparisons)}.png")
             comparisons[name] = compare(cand, champ, plot,
                                         title=f"night {self.night}: candidate vs {champion or 'no champion'}")

@@ -8,9 +8,10 @@ refused (IncompleteOutputError), other Parquet files beside them are warned abou
 ``$XDS_CACHE_DIR/verified-shards`` (default ``~/.cache/xds``), ``always`` hashes on every read, ``off`` checks
 sizes only; ``XDS_VERIFY_SHARDS`` sets the default. Why cached: docs/reliability.md. A folder with a run's
 staging folder or lock but no manifest is refused too. Without a manifest every Parquet file is read (with a 1.0
-manifest, which lists no files, with a warning). Roots may be local directories, files or globs, or remote URIs
-(``gs://``, ``s3://``, ...) that ``pyarrow.fs`` understands. Only the columns rex needs are read, and the row
-filters (split, language, label source, minimum projection confidence) are pushed down to the scanner.
+manifest, which lists no files, with a warning). Roots may be local directories, files or globs, or remote URIs:
+``pyarrow.fs``'s own (``gs://``, ``s3://``, ``hdfs://``) or any other fsspec URL (``memory://``, ``az://``). Only
+the columns rex needs are read, and the row filters (split, language, label source, minimum projection
+confidence) are pushed down to the scanner.
 """
 
 from __future__ import annotations
@@ -88,7 +89,24 @@ class ShardFile:
 
     @property
     def uri(self) -> str:
-        return self.path if isinstance(self.filesystem, pafs.LocalFileSystem) else f"{self.filesystem.type_name}://{self.path}"
+        if isinstance(self.filesystem, pafs.LocalFileSystem):
+            return self.path
+        if isinstance(self.filesystem, pafs.PyFileSystem):  # an fsspec file system (filesystem_for)
+            protocol = self.filesystem.handler.fs.protocol
+            return f"{protocol[0] if isinstance(protocol, tuple) else protocol}://{self.path}"
+        return f"{self.filesystem.type_name}://{self.path}"
+
+
+def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(pyarrow file system, path) of a ``scheme://`` URI: pyarrow's own file systems (local, gs, s3, hdfs), else
+    any fsspec file system (memory, az, http, ...) wrapped for pyarrow."""
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(uri)
+        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
 VERIFY_MODES = ("cached", "always", "off")
@@ -122,7 +140,7 @@ def resolve_shards(roots: Sequence[str], verify: str | None = None) -> list[Shar
                     found[shard.uri] = shard
             continue
         if "://" in root:
-            filesystem, path = pafs.FileSystem.from_uri(root)
+            filesystem, path = filesystem_for(root)
         else:
             filesystem, path = pafs.LocalFileSystem(), os.path.abspath(root)
         for shard in _expand(filesystem, path, root, mode):
