@@ -113,6 +113,7 @@ class ShardRow(NamedTuple):
     kb_version: str
     pipeline_version: str
     split: str | None = None
+    origin: str | None = None  # '<file>:<line>' of the bitext pair
 
     def to_dict(self) -> dict:
         """The SHARD_SCHEMA dict the Parquet writer takes."""
@@ -161,7 +162,7 @@ def make_row(record: TokenizedPair, side: str, head: Mention, tail: Mention, rel
                                     "tail": tail._asdict(), "label_source": label_source})
     return ShardRow(instance_id, pair.pair_id, source_instance_id, lang, text, tuple(tok.tokens), tuple(tok.starts),
                     tuple(tok.ends), head, tail, tuple(sorted(relations)), label_source, confidence, aligner,
-                    kb_version, pipeline_version)
+                    kb_version, pipeline_version, origin=pair.origin)
 
 
 # --- coder -------------------------------------------------------------------------------------------------------

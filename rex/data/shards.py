@@ -1,7 +1,8 @@
 """Finding shard files, checking their schema on open, and streaming filtered rows with pyarrow.dataset.
 
-Shards are the pipeline's Parquet files (``schemas.shard.SHARD_SCHEMA``), under ``<root>/<split>/*.parquet``.
-A root folder with a ``manifest.json`` (the folder's or, for a split folder, its parent's) is read as its manifest
+Shards are the pipeline's Parquet files (``schemas.shard.SHARD_SCHEMA``), under ``<root>/data/<split>/lang=<lang>/``
+(manifest 1.3) or ``<root>/<split>/`` (before). A root folder with a ``manifest.json`` (the folder's or, for a split
+folder or the ``data`` folder, the run folder's) is read as its manifest
 says: exactly the files it lists (each must exist with the listed size and sha256), an incomplete folder is
 refused (IncompleteOutputError), other Parquet files beside them are warned about and not read. Checksums
 (``verify``): ``cached`` (default) hashes a listed file once per (URI, size, mtime) and remembers the match in
@@ -33,6 +34,7 @@ import pyarrow.parquet as pq
 
 from schemas.io import SchemaMismatchError, check_schema
 from schemas.manifest import (
+    DATASET_ROOT,
     LOCK_NAME,
     MANIFEST_NAME,
     STAGING_PREFIX,
@@ -173,12 +175,18 @@ def _expand(filesystem: pafs.FileSystem, path: str, root: str, verify: str) -> l
 
 
 def _governing(path: str) -> list[tuple[str, tuple[str, ...]]]:
-    """(folder that may hold the manifest, splits it governs here): the root itself, and for a split folder
-    (``out/run1/dev``) its parent."""
+    """(folder that may hold the manifest, splits it governs here): the root itself, for a split folder
+    (``out/run1/dev``) its parent, and for the dataset root (``out/run1/data``) or a split folder in it
+    (``out/run1/data/dev``) the run's folder above it."""
     out = [(path, SPLITS)]
     name = posixpath.basename(path.rstrip("/"))
+    parent = posixpath.dirname(path.rstrip("/"))
     if name in SPLITS:
-        out.append((posixpath.dirname(path.rstrip("/")), (name,)))
+        out.append((parent, (name,)))
+        if posixpath.basename(parent) == DATASET_ROOT:
+            out.append((posixpath.dirname(parent), (name,)))
+    elif name == DATASET_ROOT:
+        out.append((parent, SPLITS))
     return out
 
 
