@@ -57,7 +57,7 @@ def make_world(tmp_path: Path, gold: dict, spans: int = 2, **overrides) -> tuple
 
 def pair_splits(shards_root: Path) -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = {}
-    for path in shards_root.glob("*/*/*/*.parquet"):
+    for path in shards_root.rglob("*.parquet"):
         if path.parent.name == "rejects":
             continue
         table = pq.read_table(path, columns=["head", "tail", "split"])
