@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -35,6 +38,7 @@ from pipelines.commit import (
     read_manifest,
     remove_staging,
     reuse_decision,
+    write_json,
 )
 from pipelines.config import PipelineConfig, parse_config
 from pipelines.deadletter import NAMESPACE
@@ -44,13 +48,22 @@ from pipelines.lock import LockedError
 from pipelines.lock import output_lock as lock_output
 from pipelines.project import AlignProject
 from pipelines.read import ReadBitext, check_patterns, expand_inputs
-from pipelines.resources import KBInfo, KBSpec, alias_counts, check_aliases, load_run_kb, pipeline_version
+from pipelines.resources import (
+    KBInfo,
+    KBSpec,
+    alias_counts,
+    check_aliases,
+    code_version,
+    load_run_kb,
+    pipeline_version,
+)
 from pipelines.split import SplitRows
 from pipelines.tokenize import TokenizeBitext
 from pipelines.validate import ValidateBitext
 from pipelines.write import WriteOutputs
 from schemas.kb import KBFormatError
-from schemas.manifest import STAGING_PREFIX
+from schemas.manifest import MANIFEST_NAME, STAGING_PREFIX
+from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
 LOCK_STALE_SECONDS = 600.0  # a lock without a heartbeat this long (holder on another host died) is taken over
@@ -142,7 +155,8 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, output: str | None 
     manifest = {
         **splits, "rejects": rejects, "read_records": records, "accepted": tokenized, "input_files": input_files,
         "kb": kb_info,
-    } | "Write" >> WriteOutputs(output or config.output, config.to_json(), pipeline_version())
+    } | "Write" >> WriteOutputs(output or config.output, config.to_json(), pipeline_version(), config.langs,
+                                code_version())
     if commit_to:
         manifest | "Commit" >> beam.Map(commit_step, commit_to, config.to_json(), config.overwrite)
     return manifest
@@ -178,12 +192,36 @@ def check_staged_inputs(staging: str, output: str, overwrite: bool) -> None:
     logger.warning("--overwrite: replacing the run in %s (different inputs)", output)
 
 
+def prune_empty_shards(staging: str, run_seconds: float | None = None) -> None:
+    """Leave out of the staged run the shard files without rows (a split x language sink with nothing to write
+    still writes one empty file, which ``datasets`` cannot read) and record ``run_seconds``; the staged manifest
+    is rewritten, the empty files deleted. The manifest's row counts are unchanged (the files held none)."""
+    manifest = read_manifest(staging)
+    if manifest is None:
+        return  # commit() refuses a staging folder without a manifest
+    keep, empty = [], []
+    for out in manifest["outputs"]:
+        if out["split"] in SPLITS and not _parquet_rows(join(staging, out["path"])):
+            empty.append(join(staging, out["path"]))
+        else:
+            keep.append(out)
+    if empty:
+        FileSystems.delete(empty)
+    write_json(join(staging, MANIFEST_NAME), {**manifest, "outputs": keep, "run_seconds": run_seconds})
+
+
+def _parquet_rows(path: str) -> int:
+    with FileSystems.open(path, compression_type="uncompressed") as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
+
+
 def commit_step(manifest_path: str, output: str, config_json: str, overwrite: bool) -> str:
     """The last step of a job that commits itself (a template): the rerun checks, then the commit."""
     staging = manifest_path.rsplit("/", 1)[0]
     try:
         reuse_decision(output, config_json, None, overwrite)
         check_staged_inputs(staging, output, overwrite)
+        prune_empty_shards(staging)
         commit(staging, output)
     finally:
         remove_staging(staging)
@@ -196,6 +234,7 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
     another run (without ``--overwrite``), LockedError when a run into it is in progress. With ``--dry_run`` the
     job is only built and translated; with ``--template_location`` the template is written and its jobs commit
     their own output."""
+    started = time.monotonic()
     config, beam_args = parse_config(argv)
     options = PipelineOptions(flags=beam_args)
     launch = plan_launch(config, options)
@@ -229,6 +268,7 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
             result.wait_until_finish()
             if paths is None:
                 check_staged_inputs(staging, config.output, config.overwrite)
+            prune_empty_shards(staging, round(time.monotonic() - started, 1))
             if lock is not None:
                 lock.check()  # a run that stalled past the lock's staleness and was taken over does not commit
             commit(staging, config.output)

@@ -41,7 +41,8 @@ def _counts(items: Iterable[tuple[tuple, int]], names: tuple[str, ...]) -> list[
 def build_manifest(*, config_json: str, kb_version: str, pipeline_version: str, read_records: int,
                    accepted_pairs: int, instance_counts: Iterable, row_counts: Iterable, reject_counts: Iterable,
                    inputs: Iterable[dict], outputs: Iterable[tuple[str, str]],
-                   kb_facts_version: str | None = None) -> dict:
+                   kb_facts_version: str | None = None, dataset_root: str | None = None,
+                   code_version: str | None = None) -> dict:
     """The manifest dict, validated. ``read_records`` counts the records the read stage parsed;
     input_pairs adds the read stage's rejects (lines that could not be parsed). ``outputs`` are
     (split, path relative to the manifest's folder)."""
@@ -65,6 +66,9 @@ def build_manifest(*, config_json: str, kb_version: str, pipeline_version: str, 
         "versions": library_versions(),
         "manifest_version": MANIFEST_VERSION,
         "kb_facts_version": kb_facts_version,
+        "dataset_root": dataset_root,
+        "code_version": code_version,
+        "run_seconds": None,  # filled in at the commit by the launcher that timed the run
         "files": None,  # filled in, with complete = True, when the run is committed (pipelines.commit)
         "complete": False,
     }

@@ -18,6 +18,7 @@ import functools
 import importlib.metadata
 import logging
 import os
+import subprocess
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -39,6 +40,21 @@ def pipeline_version() -> str:
         return importlib.metadata.version("xds")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def code_version() -> str:
+    """pipeline_version, plus the commit when the code runs from a git checkout ('0.1.0+g1a2b3c4d5e6f', '.dirty'
+    with uncommitted changes); just pipeline_version when git or the checkout is absent."""
+    version = pipeline_version()
+    where = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        sha = subprocess.run(["git", "-C", where, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return version
+    return f"{version}+g{sha}{'.dirty' if dirty else ''}" if sha else version
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,34 @@
 
 Layout under ``--output``::
 
-    train/train-00000-of-0000N.parquet   dev/...   test/...
+    data/train/lang=en/part-00000-of-0000N.parquet   data/dev/lang=de/...   data/test/...
     rejects/rejects-00000-of-0000N.parquet
     manifest.json                        written last, after every shard is final
+
+``data/`` holds the shards alone (schemas.manifest.DATASET_ROOT): ``pyarrow.dataset.dataset(OUT/data,
+partitioning="hive")``, ``datasets.load_dataset("parquet", data_dir=OUT/data)`` (splits from the folder names) and
+DuckDB's ``read_parquet('OUT/data/**/*.parquet', hive_partitioning=true)`` read it in one call. The ``lang=``
+folders are one Parquet sink per split x language of the run; an empty one writes an empty file, which the commit
+leaves out (pipelines.distant_supervision.prune_empty_shards).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.io.parquetio import WriteToParquet
 
 from pipelines import manifest as mf
 from pipelines.records import Reject, ShardRow
+from schemas.manifest import DATASET_ROOT
 from schemas.rejects import REJECT_SCHEMA
 from schemas.shard import SHARD_SCHEMA, SPLITS
+
+
+def shard_prefix(output: str, split: str, lang: str) -> str:
+    """The file prefix of one split x language: ``<output>/data/<split>/lang=<lang>/part``."""
+    return f"{output}/{DATASET_ROOT}/{split}/lang={lang}/part"
 
 
 def _parquet(pcoll, prefix: str, schema, label: str):
@@ -39,17 +53,24 @@ class WriteOutputs(beam.PTransform):
     schema's dicts here, at the Parquet writer.
     """
 
-    def __init__(self, output: str, config_json: str, pipeline_version: str) -> None:
+    def __init__(self, output: str, config_json: str, pipeline_version: str, langs: Sequence[str],
+                 code_version: str | None = None) -> None:
         super().__init__()
         self.output, self.config_json, self.pipeline_version = output, config_json, pipeline_version
+        self.langs, self.code_version = tuple(langs), code_version
 
     def expand(self, pcolls: dict):
         root = pcolls["rejects"].pipeline
         files, by_split = [], {}
+        langs = self.langs
         for split in SPLITS:
             by_split[split] = pcolls[split] | f"Dicts_{split}" >> beam.Map(ShardRow.to_dict)
-            written = _parquet(by_split[split], f"{self.output}/{split}/{split}", SHARD_SCHEMA, f"Write_{split}")
-            files.append(written | f"Name_{split}" >> beam.Map(lambda path, s=split: (s, self._relative(path))))
+            parts = by_split[split] | f"ByLang_{split}" >> beam.Partition(lambda row, n: langs.index(row["lang"]),
+                                                                          len(langs))
+            for lang, part in zip(langs, parts, strict=True):
+                written = _parquet(part, shard_prefix(self.output, split, lang), SHARD_SCHEMA, f"Write_{split}_{lang}")
+                files.append(written | f"Name_{split}_{lang}" >> beam.Map(
+                    lambda path, s=split: (s, self._relative(path))))
         rejects = pcolls["rejects"] | "RejectDicts" >> beam.Map(Reject.to_dict)
         written = _parquet(rejects, f"{self.output}/rejects/rejects", REJECT_SCHEMA, "WriteRejects")
         files.append(written | "NameRejects" >> beam.Map(lambda path: ("rejects", self._relative(path))))
@@ -78,8 +99,8 @@ class WriteOutputs(beam.PTransform):
 
     def _write(self, path: str, kb: dict, **counts) -> str:
         manifest = mf.build_manifest(config_json=self.config_json, kb_version=kb["kb_version"],
-                                     kb_facts_version=kb.get("kb_facts_version"),
-                                     pipeline_version=self.pipeline_version, **counts)
+                                     kb_facts_version=kb.get("kb_facts_version"), dataset_root=DATASET_ROOT,
+                                     code_version=self.code_version, pipeline_version=self.pipeline_version, **counts)
         return mf.write_manifest(manifest, path)
 
 

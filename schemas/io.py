@@ -17,7 +17,8 @@ class SchemaMismatchError(ValueError):
 def check_schema(actual: pa.Schema, expected: pa.Schema, where: str) -> None:
     """Raise SchemaMismatchError naming ``where`` when ``actual`` cannot be read as ``expected``.
 
-    Field names and types must match; the schema version's major part must match ours.
+    Field names and types must match; the schema version's major part must match ours. A nullable field the file
+    lacks (one a later minor version added) is not a mismatch: readers get nulls for it.
     """
     meta = actual.metadata or {}
     name = meta.get(NAME_KEY, b"").decode()
@@ -32,6 +33,8 @@ def check_schema(actual: pa.Schema, expected: pa.Schema, where: str) -> None:
     problems = []
     for f in expected:
         idx = actual.get_field_index(f.name)
+        if idx < 0 and f.nullable:  # added by a later minor version: older files read it as null
+            continue
         if idx < 0:
             problems.append(f"missing field '{f.name}'")
         elif not actual.field(idx).type.equals(f.type):

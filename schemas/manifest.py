@@ -21,8 +21,10 @@ from schemas.version import SCHEMA_VERSION, field, with_meta
 MANIFEST_NAME = "manifest.json"
 STAGING_PREFIX = ".staging-"  # <output>/.staging-<run id>/: a run in progress (or one that died) writes here
 LOCK_NAME = ".xds-run.lock"  # <output>/.xds-run.lock: held while a run writes into <output>
-# 1.1: manifest_version, complete, files; 1.2: kb_facts_version (all nullable: 1.0 manifests still validate)
-MANIFEST_VERSION = "1.2"
+# 1.1: manifest_version, complete, files; 1.2: kb_facts_version; 1.3: dataset_root (shards under
+# data/<split>/lang=<lang>/), code_version, run_seconds (all nullable: 1.0 manifests still validate)
+MANIFEST_VERSION = "1.3"
+DATASET_ROOT = "data"  # <output>/data: the shards alone, the folder pyarrow, datasets and DuckDB read as one dataset
 
 _COUNT = pa.struct(
     [
@@ -92,6 +94,16 @@ MANIFEST_SCHEMA = with_meta(
         field("kb_facts_version", pa.string(),
               "KnowledgeBase.facts_version: the facts alone (kb_version also changes with the alias languages "
               "loaded); a fact index used with these shards must have the same (null: before 1.2).", nullable=True),
+        field("dataset_root", pa.string(),
+              "Folder (relative to this manifest) holding the shards alone, as <split>/lang=<lang>/part-*.parquet: "
+              "the root that pyarrow.dataset (partitioning='hive'), datasets.load_dataset('parquet', data_dir=...) "
+              "and DuckDB read (null: before 1.3, shards under <split>/).", nullable=True),
+        field("code_version", pa.string(),
+              "Package version and, when run from a git checkout, its commit ('0.1.0+g<sha>', '.dirty' with "
+              "uncommitted changes).", nullable=True),
+        field("run_seconds", pa.float64(),
+              "Wall time of the run from launch to commit (null: before 1.3, or a job that committed itself).",
+              nullable=True),
         field("complete", pa.bool_(),
               "True: every listed file was in place when this manifest was written, last (null: a 1.0 manifest).",
               nullable=True),

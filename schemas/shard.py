@@ -63,6 +63,10 @@ SHARD_SCHEMA = with_meta(
         field("split", pa.string(), "'train', 'dev' or 'test', by a hash of the unordered entity pair."),
         field("kb_version", pa.string(), "KnowledgeBase.version of the KB used for labelling."),
         field("pipeline_version", pa.string(), "Version of the package that wrote the row."),
+        field("origin", pa.string(),
+              "'<file>:<line>' of the bitext pair the row comes from (for Moses input the source-side file; the "
+              "target file has the same line); null for KB verbalisation rows and before schema 1.1.",
+              nullable=True),
     ],
     "Distantly-labelled relation instances.",
 )

@@ -6,7 +6,7 @@ import pyarrow as pa
 
 # Bump the minor part for additive changes (new nullable field), the major part for anything that
 # breaks readers. Readers accept the same major version.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: shard rows carry their origin (nullable)
 
 VERSION_KEY = b"xds.schema_version"
 NAME_KEY = b"xds.schema"

@@ -22,8 +22,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def read_rows(out: Path, split: str | None = None) -> list[dict]:
-    parts = [read_parquet(p, SHARD_SCHEMA) for p in sorted(glob.glob(f"{out}/{split or '*'}/*.parquet"))
-             if "/rejects/" not in p]
+    parts = [read_parquet(p, SHARD_SCHEMA) for p in sorted(glob.glob(f"{out}/data/{split or '*'}/lang=*/*.parquet"))]
     return pa.concat_tables(parts).to_pylist() if parts else []
 
 
@@ -49,6 +48,9 @@ def test_example_en_zh_end_to_end(tmp_path):
     berlin = [r for r in en if r["text"] == "Berlin is the capital of Germany."
               and r["head"]["surface"] == "Berlin"][0]
     assert berlin["relations"] == ["P1376", "P17"] and berlin["split"] == split_of("Q64", "Q183")
+    assert berlin["origin"] == f"{EXAMPLES / 'data' / 'en-zh.tsv'}:1"
+    assert all(r["origin"].startswith(str(EXAMPLES / "data" / "en-zh.tsv") + ":") for r in rows)
+    assert manifest["dataset_root"] == "data" and manifest["run_seconds"] > 0 and manifest["code_version"]
     assert berlin["tail"] == {"kb_id": "Q183", "token_start": 5, "token_end": 6, "char_start": 25, "char_end": 32,
                               "surface": "Germany"}
     # the Traditional-script line was normalised and linked through the Traditional KB alias 德國

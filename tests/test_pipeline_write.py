@@ -38,15 +38,17 @@ def test_write_outputs(tmp_path):
             "input_files": p | "Inputs" >> beam.Create([str(in_file)]),
             "kb": p | "KB" >> beam.Create([{"kb_version": "kb-1", "kb_facts_version": "facts-1"}]),
         }
-        manifest_path = pcolls | WriteOutputs(out, json.dumps({"k": 1}), "0")
+        manifest_path = pcolls | WriteOutputs(out, json.dumps({"k": 1}), "0", ("de", "en"), "0+gabc")
         assert_that(manifest_path, equal_to([f"{out}/manifest.json"]))
-    train = read_parquet(glob.glob(f"{out}/train/*.parquet")[0], SHARD_SCHEMA)
+    train = read_parquet(glob.glob(f"{out}/data/train/lang=en/part-*.parquet")[0], SHARD_SCHEMA)
     assert train.num_rows == 1 and train.column("relations").to_pylist() == [["P17"]]
+    assert train.column("origin").to_pylist() == ["in.tsv:1"]
     assert read_parquet(glob.glob(f"{out}/rejects/*.parquet")[0], REJECT_SCHEMA).num_rows == 1
     manifest = json.loads(open(f"{out}/manifest.json", encoding="utf-8").read())
     assert (manifest["input_pairs"], manifest["accepted_pairs"], manifest["rejected_pairs"]) == (2, 1, 1)
     assert manifest["instances"] == [{"split": "train", "lang": "en", "relation": "P17", "count": 1}]
     assert manifest["inputs"][0]["bytes"] == in_file.stat().st_size
     assert (manifest["kb_version"], manifest["kb_facts_version"]) == ("kb-1", "facts-1")
+    assert (manifest["dataset_root"], manifest["code_version"]) == ("data", "0+gabc")
     assert {o["split"] for o in manifest["outputs"]} >= {"train", "rejects"}
     assert all((tmp_path / "run" / o["path"]).exists() for o in manifest["outputs"])  # relative to the folder

@@ -43,6 +43,7 @@ def shard_row(**overrides) -> dict:
         "split": "train",
         "kb_version": "kb-0",
         "pipeline_version": "0.1.0",
+        "origin": "in.tsv:1",
     }
     row.update(overrides)
     row["instance_id"] = make_instance_id(row)
@@ -58,6 +59,15 @@ def test_shard_round_trip(tmp_path):
     meta = pq.read_schema(path).metadata
     assert meta[VERSION_KEY].decode() == SCHEMA_VERSION
     assert meta[NAME_KEY] == b"shard"
+
+
+def test_a_file_of_an_earlier_minor_version_without_a_nullable_field_still_reads(tmp_path):
+    older = pa.schema([f for f in SHARD_SCHEMA if f.name != "origin"],
+                      metadata={**SHARD_SCHEMA.metadata, VERSION_KEY: b"1.0"})
+    path = str(tmp_path / "old.parquet")
+    rows = [{k: v for k, v in shard_row().items() if k != "origin"}]
+    pq.write_table(pa.Table.from_pylist(rows, schema=older), path)
+    assert read_parquet(path, SHARD_SCHEMA).column("origin").to_pylist() == [None]
     # field docs travel with the file
     assert pq.read_schema(path).field("relations").metadata[b"doc"].startswith(b"KB relation ids")
 

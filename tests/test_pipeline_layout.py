@@ -1,0 +1,84 @@
+"""The output layout the ecosystem reads in one call: ``OUT/data/<split>/lang=<lang>/part-*.parquet`` (the shards
+alone, no empty files), rejects and the manifest beside it; pyarrow, Hugging Face ``datasets`` and DuckDB each
+read ``OUT/data`` with one call and get the manifest's row counts; rex reads the run folder, ``data/`` and a split
+folder in it through the manifest."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.distant_supervision import run
+from rex.data.shards import resolve_shards
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CORPUS = ("Steve Jobs worked for Apple .\tSteve Jobs arbeitete für Apple .\n"
+          "Berlin is big .\tBerlin ist groß .\n"
+          "Munich is in Bavaria .\tMünchen liegt in Bayern .\n"
+          "bad line\n")
+LINKS = "0-0 1-1 2-2 3-3 4-4 5-5\n0-0 1-1 2-2 3-3\n0-0 1-1 2-2 3-3 4-4\n\n"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("layout")
+    (tmp / "c.tsv").write_text(CORPUS, encoding="utf-8")
+    (tmp / "c.links").write_text(LINKS, encoding="utf-8")
+    out = tmp / "out"
+    run(["--input", str(tmp / "c.tsv"), "--src-lang", "en", "--tgt-lang", "de", "--kb", str(EXAMPLES / "kb"),
+         "--output", str(out), "--alignments", str(tmp / "c.links"), "--no-relation-rate", "1"])
+    return out
+
+
+def expected(out: Path) -> Counter:
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return Counter({(r["split"], r["lang"]): r["count"] for r in manifest["rows"]})
+
+
+def test_the_layout_is_data_split_lang_with_no_empty_files(built):
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    shards = sorted(p.relative_to(built).as_posix() for p in (built / "data").rglob("*.parquet"))
+    assert shards == sorted(f["path"] for f in manifest["files"] if f["split"] != "rejects")
+    assert all(p.startswith("data/") and "/lang=" in p for p in shards)
+    assert all(pq.ParquetFile(built / p).metadata.num_rows > 0 for p in shards)
+    assert manifest["dataset_root"] == "data" and (built / "rejects").is_dir()
+    rows = ds.dataset(built / "data", partitioning="hive").to_table().to_pylist()
+    assert {r["origin"].rsplit(":", 1)[1] for r in rows} == {"1", "3"}  # each row names its input line
+
+
+def test_pyarrow_reads_the_dataset_root_in_one_call(built):
+    table = ds.dataset(built / "data", partitioning="hive").to_table(columns=["split", "lang"])
+    assert Counter(zip(table["split"].to_pylist(), table["lang"].to_pylist(), strict=True)) == expected(built)
+
+
+def test_duckdb_reads_the_dataset_root_in_one_call(built):
+    duckdb = pytest.importorskip("duckdb", reason="duckdb is not installed (pip install -e '.[dev]')")
+    rows = duckdb.sql(f"SELECT split, lang, count(*) FROM read_parquet('{built}/data/**/*.parquet', "
+                      "hive_partitioning = true) GROUP BY ALL").fetchall()
+    assert Counter({(s, lang): n for s, lang, n in rows}) == expected(built)
+
+
+def test_hf_datasets_reads_the_dataset_root_in_one_call_with_its_splits(built, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets", reason="datasets is not installed (pip install -e '.[dev]')")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    datasets.disable_progress_bars()
+    loaded = datasets.load_dataset("parquet", data_dir=str(built / "data"), cache_dir=str(tmp_path / "hf"))
+    names = {"train": "train", "dev": "validation", "test": "test"}  # datasets calls a dev/ folder "validation"
+    got = Counter()
+    for split, table in loaded.items():
+        for row_split, lang in zip(table["split"], table["lang"], strict=True):
+            assert names[row_split] == split
+            got[(row_split, lang)] += 1
+    assert got == expected(built)
+
+
+def test_rex_reads_the_run_the_dataset_root_and_a_split_folder_through_the_manifest(built):
+    every = {s.path for s in resolve_shards([str(built)])}
+    assert len(every) >= 2 and {s.path for s in resolve_shards([str(built / "data")])} == every
+    split = next(p for p in (built / "data").iterdir())
+    assert {Path(s.path).parent.parent.name for s in resolve_shards([str(split)])} == {split.name}
