@@ -28,7 +28,7 @@ rows = {}
 for entry in manifest["rows"]:
     rows[entry["lang"]] = rows.get(entry["lang"], 0) + entry["count"]
 rejects = {e["reason"]: e["count"] for e in manifest["rejects"] if e["stage"] == "project"}
-table = ds.dataset([ds.dataset(f"{out}/{split}", format="parquet") for split in ("train", "dev", "test")]).to_table(
+table = ds.dataset(f"{out}/{manifest['dataset_root']}", partitioning="hive").to_table(
     columns=["label_source", "projection_confidence", "aligner"], filter=ds.field("label_source") == "projected")
 confidence = table.column("projection_confidence").to_pylist()
 print(f"  rows {rows}; projection rejects {sum(rejects.values())} {rejects}; aligner "

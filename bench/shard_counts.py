@@ -62,11 +62,13 @@ def reference(path: Path) -> dict[str, tuple[int, int, int]]:
 def counts(root: Path) -> tuple[dict, dict]:
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     rows: Counter = Counter()
-    for split in ("train", "dev", "test"):
-        for path in sorted((root / split).glob("*.parquet")):
-            table = pq.read_table(path, columns=["lang"]).to_pydict()
-            for lang in table["lang"]:
-                rows[(lang, split)] += 1
+    listed = [f["path"] for f in manifest.get("files") or [] if f["split"] in ("train", "dev", "test")]
+    paths = [root / p for p in listed] or [p for split in ("train", "dev", "test")  # before manifest 1.1
+                                            for p in sorted((root / split).glob("*.parquet"))]
+    for path in sorted(paths):
+        table = pq.read_table(path, columns=["lang", "split"]).to_pydict()
+        for lang, split in zip(table["lang"], table["split"], strict=True):
+            rows[(lang, split)] += 1
     for item in manifest["instances"]:
         if item["relation"] != "NA":
             rows[(item["lang"], "pos")] += item["count"]
