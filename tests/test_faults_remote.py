@@ -332,3 +332,40 @@ def test_rex_refuses_an_incomplete_or_changed_remote_folder(built, memory_root, 
         fs.pipe_file(f"{base}/.staging-0123/manifest.json", b"{}")
     with pytest.raises(IncompleteOutputError, match=message):
         resolve_shards([url])
+
+
+# ---- a night on a URL registry ---------------------------------------------------------------------------------
+
+def test_nights_on_a_url_registry_promote_warm_start_and_refuse_a_second_run(tmp_path, memory_root, capsys):
+    """End to end on memory:// (an object store without rename): night 1 registers and promotes, night 2 warm-starts
+    from the champion downloaded into work_dir/registry-cache and is gated against it; a held lease gives exit 75."""
+    from nightly import cli
+    from nightly.config import NightlyConfig
+    from nightly.night import Night
+    from nightly.synthetic import write_kb, write_span
+    from tests.test_nightly_nights import SOURCE
+
+    kb = write_kb(tmp_path / "kb", people=60, cities=15)
+    write_span(tmp_path / "bitext", "2024-01-01", kb, seed=1)
+    registry = f"{memory_root}/registry"
+    raw = {"bitext": {"root": str(tmp_path / "bitext"), "sources": [SOURCE]}, "kb": {"dir": str(tmp_path / "kb")},
+           "work_dir": str(tmp_path / "work"), "registry": registry,
+           "pipeline": {"args": ["--no-relation-rate", "1.0"]},
+           "rex": {"preset": "quick", "max_steps": 30, "warm_max_steps": 20}, "gate": {"min_positive_bags": 3}}
+    (tmp_path / "nightly.json").write_text(json.dumps(raw))
+    cfg = NightlyConfig.from_dict(raw)
+    first = Night(cfg, "n1").run()
+    assert first.outcome in ("promoted", "not_promoted")
+    reg = Registry(registry)
+    assert reg.versions() == ["v0001"] and reg.fs.exists(reg._key("versions/v0001/model/model.safetensors"))
+    reg.promote("v0001", "test: make it the champion whatever the first gate said")
+    write_span(tmp_path / "bitext", "2024-01-02", kb, seed=2)
+    second = Night(cfg, "n2").run()
+    assert reg.versions() == ["v0001", "v0002"]
+    assert reg.version("v0002")["gated_against"] == "v0001"
+    assert (tmp_path / "work" / "registry-cache" / "v0001" / "model.safetensors").exists()
+    assert second.outcome in ("promoted", "not_promoted")
+    with nightly_lock(registry, 600):
+        write_span(tmp_path / "bitext", "2024-01-03", kb, seed=3)
+        assert cli.main(["run", "--config", str(tmp_path / "nightly.json"), "--night", "n3"]) == 75
+    assert "another nightly run holds" in capsys.readouterr().err
