@@ -38,10 +38,11 @@ from pipelines.commit import commit, new_staging
 from pipelines.hashing import unit_hash
 from pipelines.manifest import build_manifest, instance_keys, write_manifest
 from pipelines.read import fingerprint
-from pipelines.resources import load_run_kb, pipeline_version
+from pipelines.resources import code_version, load_run_kb, pipeline_version
 from pipelines.split import split_of
 from schemas.io import write_parquet
 from schemas.kb import KnowledgeBase
+from schemas.manifest import DATASET_ROOT
 from schemas.shard import SHARD_SCHEMA, make_instance_id
 
 logger = logging.getLogger(__name__)
@@ -209,8 +210,8 @@ def verbalize(kb: KnowledgeBase, templates: dict[str, dict[str, str]], langs: Se
 
 def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None, langs: Sequence[str],
         per_relation: int, output: str, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict:
-    """Writes ``<output>/train/verbalized-00000-of-00001.parquet`` and ``<output>/manifest.json``; returns the
-    manifest."""
+    """Writes ``<output>/data/train/lang=<lang>/verbalized-00000-of-00001.parquet`` and ``<output>/manifest.json``;
+    returns the manifest."""
     kb = load_run_kb(kb_dir, tuple(extra_alias_dirs), tuple(langs))
     templates_path = templates_path or FileSystems.join(kb_dir, "TREx_prompts.csv")
     templates = read_templates(templates_path)
@@ -221,10 +222,13 @@ def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None
             rows.append(item)
         else:
             rejects[("verbalize", item)] += 1
-    relative = "train/verbalized-00000-of-00001.parquet"
     staging = new_staging(output)  # written aside, then committed with its complete manifest last
-    FileSystems.mkdirs(FileSystems.join(staging, "train"))
-    write_parquet(rows, FileSystems.join(staging, relative), SHARD_SCHEMA)
+    outputs = []
+    for lang in sorted({row["lang"] for row in rows}):  # the pipeline's layout: data/<split>/lang=<lang>/
+        relative = f"{DATASET_ROOT}/train/lang={lang}/verbalized-00000-of-00001.parquet"
+        FileSystems.mkdirs(FileSystems.join(staging, relative.rsplit("/", 1)[0]))
+        write_parquet([row for row in rows if row["lang"] == lang], FileSystems.join(staging, relative), SHARD_SCHEMA)
+        outputs.append(("train", relative))
     instances = Counter(key for row in rows for key in instance_keys(row))
     config = {"job": "verbalize", "kb": kb_dir, "extra_alias_dirs": list(extra_alias_dirs),
               "templates": templates_path, "langs": list(langs), "per_relation": per_relation,
@@ -234,7 +238,8 @@ def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None
         pipeline_version=version,
         read_records=len(rows) + sum(rejects.values()), accepted_pairs=len(rows),
         instance_counts=instances.items(), row_counts=Counter(("train", row["lang"]) for row in rows).items(),
-        reject_counts=rejects.items(), inputs=[fingerprint(templates_path)], outputs=[("train", relative)])
+        reject_counts=rejects.items(), inputs=[fingerprint(templates_path)], outputs=outputs,
+        dataset_root=DATASET_ROOT, code_version=code_version())
     write_manifest(manifest, FileSystems.join(staging, "manifest.json"))
     manifest = commit(staging, output)
     logger.info("verbalized %d rows (%s); not written: %s", len(rows),

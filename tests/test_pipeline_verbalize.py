@@ -66,8 +66,9 @@ def _kb(root):
 def test_run_writes_train_only_rows_with_every_kb_label_and_counts_that_add_up(tmp_path):
     pairs = _kb(tmp_path / "kb")
     manifest = run(str(tmp_path / "kb"), [], None, ["en", "fr"], 0, str(tmp_path / "out"))
-    table = read_parquet(str(tmp_path / "out" / "train" / "verbalized-00000-of-00001.parquet"), SHARD_SCHEMA)
-    rows = table.to_pylist()
+    files = sorted((tmp_path / "out" / "data" / "train").glob("lang=*/verbalized-00000-of-00001.parquet"))
+    assert [f.parent.name for f in files] == ["lang=en", "lang=fr"]
+    rows = [row for f in files for row in read_parquet(str(f), SHARD_SCHEMA).to_pylist()]
     train_pairs = [p for p in pairs if split_of(*p) == "train"]
     assert 0 < len(train_pairs) < len(pairs)  # the fixture has held-out pairs to leave out
     assert {(r["head"]["kb_id"], r["tail"]["kb_id"]) for r in rows} == set(train_pairs)
@@ -85,5 +86,5 @@ def test_run_writes_train_only_rows_with_every_kb_label_and_counts_that_add_up(t
         split_of(*pairs[0]) != "train")
     assert ("verbalize", "no_alias") in rejects and ("verbalize", "no_template") in rejects
     on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert on_disk["accepted_pairs"] == len(rows) == pq.read_metadata(
-        tmp_path / "out" / "train" / "verbalized-00000-of-00001.parquet").num_rows
+    assert on_disk["accepted_pairs"] == len(rows) == sum(pq.read_metadata(f).num_rows for f in files)
+    assert on_disk["dataset_root"] == "data"
