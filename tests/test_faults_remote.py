@@ -9,6 +9,7 @@ or the new one after a kill between any two steps, and rex reads exactly the fil
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -369,3 +370,53 @@ def test_nights_on_a_url_registry_promote_warm_start_and_refuse_a_second_run(tmp
         write_span(tmp_path / "bitext", "2024-01-03", kb, seed=3)
         assert cli.main(["run", "--config", str(tmp_path / "nightly.json"), "--night", "n3"]) == 75
     assert "another nightly run holds" in capsys.readouterr().err
+
+
+# ---- a pipeline run into a remote output -----------------------------------------------------------------------
+
+@pytest.fixture
+def fake_store(tmp_path, monkeypatch) -> str:
+    """tests/remote_fs.py's object-store stand-in (Beam's ``xdsfake://``), also registered with fsspec over the same
+    folder, so the pipeline writes through Beam and locks through fsspec, as it would on ``gs://`` with gcsfs."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    from tests.remote_fs import PREFIX, FakeObjectStore
+
+    monkeypatch.setattr(FakeObjectStore, "root", str(tmp_path / "store"))
+
+    class FakeFs(LocalFileSystem):
+        protocol = ("xdsfake",)
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            path = str(path)
+            if path.startswith(PREFIX):
+                return os.path.join(FakeObjectStore.root, path[len(PREFIX):]).rstrip("/")
+            return super()._strip_protocol(path)
+
+    monkeypatch.setitem(importlib.import_module("fsspec.registry")._registry, "xdsfake", FakeFs)
+    return PREFIX
+
+
+def test_a_pipeline_run_into_a_remote_output_refuses_a_held_lease_and_takes_a_stale_one(fake_store, tmp_path):
+    from pipelines.distant_supervision import run
+    from tests.test_faults import argv, corpus
+
+    inputs, out = corpus(tmp_path / "in"), f"{fake_store}out"
+    held = lock_for(f"{out}/.xds-run.lock")
+    assert isinstance(held, LeaseLock) and held.exclusive is False  # an unknown backend: best-effort, and says so
+    with held, pytest.raises(LockedError, match=f"another run holds {out}/.xds-run.lock"):
+        run(argv(inputs, out))
+    # a stale lease (another host, no heartbeat for 20 minutes) is taken over and the run commits
+    lease_record(held, 2, host="other-host", pid=1, token="t", heartbeat_at=time.time() - 1200)
+    run(argv(inputs, out))
+    store = tmp_path / "store" / "out"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert sorted(p.name for p in (store / ".xds-run.lock").iterdir()) == ["lease-000000003.json"]
+    assert json.loads((store / ".xds-run.lock" / "lease-000000003.json").read_text())["released"] is True
+    shards = resolve_shards([out])  # rex reads it through fsspec; the released lease does not count as a run
+    assert sorted(s.path.rsplit("/out/", 1)[1] for s in shards) == sorted(
+        f["path"] for f in manifest["files"] if f["split"] != "rejects")
+    run(argv(inputs, out))  # an identical rerun takes lease 4 and rewrites the folder
+    assert LeaseLock(f"{out}/.xds-run.lock").leases() == [4]
