@@ -7,8 +7,8 @@ the old complete output, or a folder without a complete manifest, which every re
 
 Reuse: an output folder holding another run's files is refused (OutputInUseError) unless ``--overwrite``; a
 rerun with the same inputs (sha256) and the same resolved config is an exact rewrite. One run per local output
-at a time: ``<output>/.xds-run.lock`` (pipelines.lock; a crashed run's lock is taken over). Remote outputs
-(``gs://``) get staging and the commit order, but no lock (object stores have no exclusive create here).
+at a time: ``<output>/.xds-run.lock`` (pipelines.lock: a file lock locally, a lease through fsspec on remote outputs;
+a crashed run's lock is taken over).
 All file operations go through Beam's FileSystems, so any path the pipeline can write works.
 """
 

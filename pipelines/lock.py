@@ -267,11 +267,15 @@ class LeaseLock:
 
         def beat() -> None:
             while not self._stop.wait(max(0.2, self.stale_seconds / 4)):
-                if not self._still_ours():
-                    self.lost.set()
-                    logger.error("lost the lock %s: lease %s was taken over by a newer one", self.url, self.number)
-                    return
-                self.fs.pipe_file(self._path(self.number), self._record())
+                try:
+                    if not self._still_ours():
+                        self.lost.set()
+                        logger.error("lost the lock %s: lease %s was taken over by a newer one", self.url,
+                                     self.number)
+                        return
+                    self.fs.pipe_file(self._path(self.number), self._record())
+                except OSError as err:  # a transient store error: the next beat tries again
+                    logger.warning("lock %s: heartbeat failed (%s)", self.url, err)
 
         self._thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
         self._thread.start()
