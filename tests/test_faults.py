@@ -64,6 +64,11 @@ def built(tmp_path_factory) -> Path:
     return root / "out"
 
 
+def first_shard(out: Path) -> Path:
+    """The first shard file the output's manifest lists."""
+    return out / next(f["path"] for f in manifest_of(out)["files"] if f["split"] != "rejects")
+
+
 def copy_of(built: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(built, tmp_path / "copy"))
 
@@ -72,7 +77,7 @@ def copy_of(built: Path, tmp_path: Path) -> Path:
 
 def test_the_manifest_lists_every_file_with_rows_and_sha256_and_nothing_else_is_left(built):
     manifest = manifest_of(built)
-    assert manifest["complete"] is True and manifest["manifest_version"] == MANIFEST_VERSION == "1.2"
+    assert manifest["complete"] is True and manifest["manifest_version"] == MANIFEST_VERSION == "1.3"
     on_disk = sorted(str(p.relative_to(built)) for p in built.rglob("*.parquet"))
     assert sorted(f["path"] for f in manifest["files"]) == on_disk
     for entry in manifest["files"]:
@@ -82,7 +87,7 @@ def test_the_manifest_lists_every_file_with_rows_and_sha256_and_nothing_else_is_
     # the rows the files hold are the rows the manifest counts; the lock and the staging folder are gone
     assert sum(f["rows"] for f in manifest["files"] if f["split"] != "rejects") == sum(
         r["count"] for r in manifest["rows"])
-    assert sorted(p.name for p in built.iterdir()) == ["dev", "manifest.json", "rejects", "test", "train"]
+    assert sorted(p.name for p in built.iterdir()) == ["data", "manifest.json", "rejects", "report.md", "report.png"]
 
 
 def test_an_identical_rerun_rewrites_the_same_bytes(built, tmp_path):
@@ -101,8 +106,9 @@ def test_another_run_into_a_used_folder_is_refused_and_overwrite_replaces_it(bui
         run(other)
     assert "\n" not in str(err.value)
     assert tree(out) == before  # refused before anything was written
-    stray = out / "train" / "train-00001-of-00002.parquet"  # a file of the old run the new one does not write
-    shutil.copy(out / "train" / "train-00000-of-00001.parquet", stray)
+    shard = next(f["path"] for f in manifest_of(out)["files"] if f["split"] != "rejects")
+    stray = (out / shard).with_name("part-00001-of-00002.parquet")  # a file of the old run the new one does not write
+    shutil.copy(out / shard, stray)
     run([*other, "--overwrite"])
     manifest = manifest_of(out)
     assert manifest["config"]["max_token_distance"] == 3 and not stray.exists()
@@ -180,12 +186,13 @@ def test_rex_reads_the_listed_files_and_warns_about_others(built, tmp_path, capl
     out = copy_of(built, tmp_path)
     listed = sorted(str(out / f["path"]) for f in manifest_of(out)["files"] if f["split"] != "rejects")
     assert [s.path for s in resolve_shards([str(out)])] == listed
-    shutil.copy(out / "train" / "train-00000-of-00001.parquet", out / "train" / "old-run.parquet")
+    shutil.copy(first_shard(out), first_shard(out).with_name("old-run.parquet"))
     with caplog.at_level(logging.WARNING):
         assert [s.path for s in resolve_shards([str(out)])] == listed
     assert "does not list are not read" in caplog.text and "old-run.parquet" in caplog.text
-    # a split folder is governed by its parent's manifest
-    assert [s.path for s in resolve_shards([str(out / "dev")])] == [p for p in listed if "/dev/" in p]
+    # a split folder (data/<split>) is governed by the run's manifest
+    split = first_shard(out).parent.parent
+    assert [s.path for s in resolve_shards([str(split)])] == [p for p in listed if f"/{split.name}/" in p]
 
 
 @pytest.mark.parametrize("fault, message", [
@@ -201,22 +208,22 @@ def test_rex_refuses_an_incomplete_or_changed_folder(built, tmp_path, fault, mes
         manifest["complete"] = False
         (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     elif fault == "missing":
-        (out / manifest["files"][0]["path"]).unlink()
+        first_shard(out).unlink()
     elif fault == "resized":
-        with open(out / "train" / "train-00000-of-00001.parquet", "ab") as handle:
+        with open(first_shard(out), "ab") as handle:
             handle.write(b"appended")
     else:
         (out / "manifest.json").write_text('{"complete": tru', encoding="utf-8")
     with pytest.raises(IncompleteOutputError, match=message):
         resolve_shards([str(out)])
     with pytest.raises(IncompleteOutputError, match=message):  # rex index build --heldout-shards reads the same way
-        heldout_pairs_from_shards([str(out / "dev"), str(out / "test")] if fault != "resized" else [str(out)])
+        heldout_pairs_from_shards([str(p) for p in (out / "data").iterdir()] if fault != "resized" else [str(out)])
 
 
 def test_a_same_size_rewrite_is_caught_by_the_checksum(built, tmp_path, monkeypatch):
     monkeypatch.setenv("XDS_CACHE_DIR", str(tmp_path / "cache"))
     out = copy_of(built, tmp_path)
-    shard = out / "train" / "train-00000-of-00001.parquet"
+    shard = first_shard(out)
     assert resolve_shards([str(out)])  # hashed once, remembered by (URI, size, mtime)
     assert len(list((tmp_path / "cache" / "verified-shards").iterdir())) == len(resolve_shards([str(out)]))
     before = shard.stat().st_mtime_ns
@@ -224,7 +231,7 @@ def test_a_same_size_rewrite_is_caught_by_the_checksum(built, tmp_path, monkeypa
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
     os.utime(shard, ns=(before + 10**9, before + 10**9))  # a rewrite moves the mtime
-    with pytest.raises(IncompleteOutputError, match=r"train-00000-of-00001.parquet has sha256 .* \(changed after"):
+    with pytest.raises(IncompleteOutputError, match=r"part-00000-of-00001.parquet has sha256 .* \(changed after"):
         resolve_shards([str(out)])
     # the limit of the cache: a rewrite that puts the old mtime back is caught only by verify='always'
     os.utime(shard, ns=(before, before))
