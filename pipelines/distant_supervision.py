@@ -48,6 +48,7 @@ from pipelines.lock import LockedError
 from pipelines.lock import output_lock as lock_output
 from pipelines.project import AlignProject
 from pipelines.read import ReadBitext, check_patterns, expand_inputs
+from pipelines.report import write_report
 from pipelines.resources import (
     KBInfo,
     KBSpec,
@@ -225,6 +226,7 @@ def commit_step(manifest_path: str, output: str, config_json: str, overwrite: bo
         commit(staging, output)
     finally:
         remove_staging(staging)
+    _write_report(output)
     return f"{output}/manifest.json"
 
 
@@ -264,6 +266,8 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         try:
             p = make_pipeline(options)
             build_pipeline(p, config, staging)
+            logger.info("running on %s: read, validate, tokenize, link, label, align + project, split, write into "
+                        "%s (counts at the end)", launch.runner, staging)
             result = p.run()
             result.wait_until_finish()
             if paths is None:
@@ -271,13 +275,46 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
             prune_empty_shards(staging, round(time.monotonic() - started, 1))
             if lock is not None:
                 lock.check()  # a run that stalled past the lock's staleness and was taken over does not commit
-            commit(staging, config.output)
+            manifest = commit(staging, config.output)
         finally:
             remove_staging(staging)  # after a commit: already gone; after a failure: no half-written output
     for name, value in sorted(counter_totals(result).items()):
-        logger.info("counter %s = %d", name, value)
-    logger.info("wrote %s/manifest.json", config.output)
+        logger.debug("counter %s = %d", name, value)
+    report = _write_report(config.output)
+    for line in summary(config.output, manifest, report):
+        logger.info("%s", line)
     return result
+
+
+def _write_report(output: str) -> str | None:
+    """The run's report.md and report.png (pipelines.report); a failure is a warning: the output is committed."""
+    try:
+        return write_report(output)
+    except (OSError, ValueError, RuntimeError) as err:
+        logger.warning("%s: the run is committed but its report could not be written (%s); rerun "
+                       "'python -m pipelines.report %s'", output, err, output)
+        return None
+
+
+def summary(output: str, manifest: dict, report: str | None) -> list[str]:
+    """The lines the command ends with: where the shards are, the counts, the time."""
+    rows: dict[str, dict[str, int]] = {}
+    for item in manifest["rows"]:
+        rows.setdefault(item["lang"], {})[item["split"]] = item["count"]
+    rejects: dict[str, int] = {}
+    for item in manifest["rejects"]:
+        rejects[item["stage"]] = rejects.get(item["stage"], 0) + item["count"]
+    lines = [f"wrote {join(output, MANIFEST_NAME)} in {manifest.get('run_seconds') or 0:.1f} s",
+             f"pairs: {manifest['input_pairs']:,} read, {manifest['accepted_pairs']:,} accepted, "
+             f"{manifest['rejected_pairs']:,} rejected",
+             "rows: " + "; ".join(f"{lang} {sum(by.values()):,} ({' / '.join(f'{s} {by.get(s, 0):,}' for s in SPLITS)})"
+                                  for lang, by in sorted(rows.items())),
+             "rejects by stage: " + (", ".join(f"{k} {v:,}" for k, v in sorted(rejects.items())) or "none"),
+             f"shards: {join(output, manifest.get('dataset_root') or '')} (pyarrow.dataset(..., partitioning='hive'), "
+             "datasets.load_dataset('parquet', data_dir=...), DuckDB read_parquet('.../**/*.parquet'))"]
+    if report:
+        lines.append(f"report: {report}")
+    return lines
 
 
 def check_kb(kb, config: PipelineConfig) -> None:
@@ -305,12 +342,16 @@ def counter_totals(result) -> dict[str, int]:
 def main() -> None:
     # force: an import-time logging.warning (Beam's apitools notice) has already configured the root logger
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for name in ("pipelines", __name__):  # our progress and counters at INFO, Beam's chatter stays at WARNING
-        logging.getLogger(name).setLevel(logging.INFO)
+    verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
+    for name in ("pipelines", __name__):  # our progress and summary at INFO (counters with -v), Beam's at WARNING
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    import jieba  # its dictionary messages are DEBUG lines on its own handler and again through the root one
+
+    jieba.setLogLevel(logging.WARNING)
     try:
         run()
     except (OutputInUseError, LockedError, KBFormatError, FileNotFoundError, LaunchError) as err:
-        if "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]:
+        if verbose:
             raise
         sys.exit(f"xds-pipeline: {err}")
 

@@ -82,3 +82,13 @@ def test_rex_reads_the_run_the_dataset_root_and_a_split_folder_through_the_manif
     assert len(every) >= 2 and {s.path for s in resolve_shards([str(built / "data")])} == every
     split = next(p for p in (built / "data").iterdir())
     assert {Path(s.path).parent.parent.name for s in resolve_shards([str(split)])} == {split.name}
+
+
+def test_the_run_writes_a_quality_report_beside_the_manifest(built):
+    report = (built / "report.md").read_text(encoding="utf-8")
+    assert "| en | 4 | 4 | 0 | 0 | 0.0 % | 50.0 % |" in report  # en rows: all linked, half without a relation
+    assert "| de | 4 | 0 | 4 | 0 | 100.0 % | 50.0 % |" in report  # de rows: all projected
+    assert "| P108 |" in report and "| read | wrong_field_count | 1 |" in report
+    assert "![rows per language" in report and (built / "report.png").read_bytes()[:4] == b"\x89PNG"
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["run_seconds"] > 0 and manifest["code_version"].startswith(manifest["pipeline_version"])
