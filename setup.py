@@ -22,6 +22,7 @@ CORE = [
     "py3langid==0.4.0",
     "pyahocorasick==2.3.1",
     "rapidfuzz==3.14.6",
+    "anyascii==0.3.3",  # transliteration: a name written in another script is still a look-alike
     "eflomal==2.0.0",
     "simalign==0.4",
     "networkx>=3,<4",

@@ -15,6 +15,19 @@ def fold(word: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=200_000)
+def latin_fold(word: str) -> str:
+    """:func:`fold`, then, for a word with letters outside the Latin script, its ASCII transliteration
+    (anyascii): 'Путин' -> 'putin', 'Αθήνα' -> 'athina'. Han, kana and Thai stay as they are: their
+    romanisation ('BeiJing') says little about how a name is written in a Latin-script language."""
+    folded = fold(word)
+    if folded.isascii() or any(map(is_unsegmented, folded)):
+        return folded
+    from anyascii import anyascii
+
+    return anyascii(folded).lower()
+
+
 # Unicode blocks, as (first, last) code points, of the scripts that get special treatment.
 HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))  # CJK extension A, unified, compatibility ideographs
 KANA = ((0x3040, 0x30FF), (0x31F0, 0x31FF))  # hiragana and katakana, katakana phonetic extensions

@@ -8,7 +8,7 @@ pairs; gold sets keep their own tokenisation.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alignment.eval.gold import GoldSet, load_jsonl_gold, load_pharaoh_gold
@@ -41,7 +41,8 @@ def simple_tokenize(text: str) -> list[str]:
     return tokens
 
 
-def _read_parallel(src_path: Path, tgt_path: Path, reverse: bool = False) -> Iterator[TokenPair]:
+def _read_parallel(src_path: Path, tgt_path: Path, reverse: bool = False,
+                   tokenize: Callable[[str], list[str]] = simple_tokenize) -> Iterator[TokenPair]:
     with open(src_path, encoding="utf-8") as src_file, open(tgt_path, encoding="utf-8") as tgt_file:
         src_lines, tgt_lines = src_file.read().splitlines(), tgt_file.read().splitlines()
     if src_path.name.startswith("wmttest2024"):  # line 1 of every WMT24 file is a contamination canary
@@ -49,7 +50,7 @@ def _read_parallel(src_path: Path, tgt_path: Path, reverse: bool = False) -> Ite
     if len(src_lines) != len(tgt_lines):
         raise ValueError(f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}")
     for src, tgt in zip(src_lines, tgt_lines, strict=True):
-        pair = (simple_tokenize(src), simple_tokenize(tgt))
+        pair = (tokenize(src), tokenize(tgt))
         if pair[0] and pair[1]:
             yield (pair[1], pair[0]) if reverse else pair
 
@@ -96,10 +97,13 @@ def europarl_pairs(lang: str, shared: Path = SHARED_DATA) -> list[TokenPair]:
     return [([t for t, _ in a], [t for t, _ in b]) for a, b in zip(en, xx, strict=True)]
 
 
-def extra_bitext(src: str, tgt: str, shared: Path = SHARED_DATA, europarl: bool = True) -> list[TokenPair]:
+def extra_bitext(src: str, tgt: str, shared: Path = SHARED_DATA, europarl: bool = True,
+                 tokenize: Callable[[str], list[str]] | None = None) -> list[TokenPair]:
     """All raw bitext in shared data for a language pair (ISO 639-1 codes), oriented src -> tgt.
 
-    ``europarl=False`` leaves out the europarl-ner-parallel sentences (when they are the test set)."""
+    ``europarl=False`` leaves out the europarl-ner-parallel sentences (when they are the test set).
+    ``tokenize`` (default :func:`simple_tokenize`) may return the stripped line instead, for callers that
+    tokenise themselves; europarl-ner-parallel comes tokenised, so it is only added with the default."""
     ntrex = {"fr": "fra", "es": "spa", "de": "deu"}
     wmt = shared / "wmt-news"
     jobs: list[tuple[Path, Path, bool]] = []
@@ -116,8 +120,8 @@ def extra_bitext(src: str, tgt: str, shared: Path = SHARED_DATA, europarl: bool 
                 jobs.append((wmt / "wmt24" / "wmttest2024.src.en", ref, flip))
     pairs: list[TokenPair] = []
     for src_path, tgt_path, flip in jobs:
-        pairs.extend(_read_parallel(src_path, tgt_path, reverse=flip))
-    if europarl and "en" in (src, tgt) and {src, tgt} & {"de", "es", "it"}:
+        pairs.extend(_read_parallel(src_path, tgt_path, reverse=flip, tokenize=tokenize or simple_tokenize))
+    if europarl and tokenize is None and "en" in (src, tgt) and {src, tgt} & {"de", "es", "it"}:
         other = tgt if src == "en" else src
         pairs.extend(europarl_pairs(other, shared) if src == "en" else
                      [(b, a) for a, b in europarl_pairs(other, shared)])

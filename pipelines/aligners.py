@@ -75,20 +75,25 @@ class CorpusContext:
 
 
 def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool,
-                   settings: EflomalSettings = EflomalSettings()) -> CorpusContext:
-    """The CorpusContext of a sample of token pairs.
+                   settings: EflomalSettings = EflomalSettings(), lang: str | None = None) -> CorpusContext:
+    """The CorpusContext of a sample of token pairs whose target language is ``lang``.
 
-    Function words only from 500 target sentences or more, and never words of scripts written without
-    spaces: there every word is short, and the most frequent ones of Chinese news are 美国 and 特朗普
-    (a first real-data run rejected 140 correct projections of them)."""
+    Function words: the target's most frequent short words written in lower case, from 500 target sentences
+    or more, and only words of spaCy's stop-word list for ``lang`` (numbers left out; none for a language
+    without a list, or without ``lang``). Never words of scripts written without spaces: there every word is
+    short, and the most frequent ones of Chinese news are 美国 and 特朗普 (a first real-data run rejected 140
+    correct projections of them). Measured in bench/projection_relx.py and bench/projection.py."""
     from alignment.projection.scoring import frequent_short_words
     from alignment.text import is_unsegmented
+    from pipelines.tokenize import stop_words
 
     pairs = list(pairs)
     priors = fit_eflomal_priors(pairs, settings) if fit_priors else None
     words: frozenset[str] = frozenset()
-    if len(pairs) >= MIN_FUNCTION_WORD_SENTENCES:
-        words = frozenset(w for w in frequent_short_words(tgt for _, tgt in pairs) if not any(map(is_unsegmented, w)))
+    allowed = stop_words(lang) if lang else frozenset()
+    if len(pairs) >= MIN_FUNCTION_WORD_SENTENCES and allowed:
+        words = frozenset(w for w in frequent_short_words((tgt for _, tgt in pairs), allowed=allowed)
+                          if not any(map(is_unsegmented, w)))
     return CorpusContext(priors, words)
 
 

@@ -19,6 +19,7 @@ from functools import partial
 import apache_beam as beam
 from apache_beam.utils import shared
 
+from alignment.projection.scoring import entity_function_words
 from alignment.projection.span import ProjectionFailure, project_span
 from alignment.word.core import WordAlignment
 from pipelines import aligners
@@ -27,6 +28,7 @@ from pipelines.hashing import unit_hash
 from pipelines.normalize import normalize_text
 from pipelines.records import LabelledPair, Reject, ShardRow, make_row, span_from_tokens
 from pipelines.resources import KBSpec, acquire_kb, pipeline_version
+from pipelines.tokenize import APOSTROPHE_SUFFIX_LANGS, stop_words
 
 STAGE = "project"
 NEEDS_ALIGNMENT = "needs_alignment"
@@ -40,11 +42,13 @@ def _instance_reject(record: LabelledPair, row: ShardRow, reason: str, detail: s
 
 def project_instances(record: LabelledPair, alignment: WordAlignment, aligner_name: str,
                       tgt_aliases: Callable[[str], Sequence[str]], *, min_confidence: float = 0.0, version: str = "",
-                      function_words: frozenset[str] = frozenset()) -> tuple[list[ShardRow], list[Reject]]:
+                      function_words: frozenset[str] = frozenset(),
+                      src_function_words: frozenset[str] = frozenset()) -> tuple[list[ShardRow], list[Reject]]:
     """(projected target rows, rejects) for the source instances of ``record``.
 
     ``function_words``: the target language's frequent short words, trimmed from projected span edges
-    (see :func:`alignment.projection.scoring.frequent_short_words`)."""
+    (see :func:`pipelines.aligners.corpus_context`); ``src_function_words``: the source language's stop
+    words (a source mention made of them is projected without trimming; see ``project_span``)."""
     src, tgt = record.tokenized.token_pair()
     rows, rejects, seen = [], [], set()
     for row in record.src_instances:
@@ -52,9 +56,11 @@ def project_instances(record: LabelledPair, alignment: WordAlignment, aligner_na
         for role in ("head", "tail"):
             mention = getattr(row, role)
             aliases = tgt_aliases(mention.kb_id)
-            words = function_words - {a.lower() for a in aliases} if function_words and aliases else function_words
             result = project_span((mention.token_start, mention.token_end), alignment, src, tgt,
-                                  tgt_aliases=aliases, min_confidence=min_confidence, function_words=words)
+                                  tgt_aliases=aliases, min_confidence=min_confidence,
+                                  function_words=entity_function_words(function_words, aliases),
+                                  src_function_words=src_function_words,
+                                  apostrophe_suffixes=record.tokenized.pair.tgt_lang in APOSTROPHE_SUFFIX_LANGS)
             if isinstance(result, ProjectionFailure):
                 rejects.append(_instance_reject(record, row, f"{role}:{result.reason}", result.detail))
                 break
@@ -142,7 +148,8 @@ class _AlignProjectFn(beam.DoFn):
                 continue
             aliases = partial(self._aliases, record.tokenized.pair.tgt_lang)
             rows, rejects = project_instances(record, alignment, self.aligner.name, aliases, version=self.version,
-                                              min_confidence=self.min_confidence, function_words=function_words)
+                                              min_confidence=self.min_confidence, function_words=function_words,
+                                              src_function_words=stop_words(record.tokenized.pair.src_lang))
             for row in rejects:
                 yield beam.pvalue.TaggedOutput(REJECTS, row)
             yield from finish_pair(record, rows)
@@ -195,7 +202,7 @@ class AlignProject(beam.PTransform):
                                                              beam.pvalue.AsSingleton(total))
                     | f"CollectSample_{lang}" >> beam.combiners.ToList()
                     | f"CorpusContext_{lang}" >> beam.Map(
-                        aligners.corpus_context, fit_priors=spec.fits_priors, settings=spec.eflomal)
+                        aligners.corpus_context, fit_priors=spec.fits_priors, settings=spec.eflomal, lang=lang)
                 )
                 side["context"] = beam.pvalue.AsSingleton(context)
             aligned = (

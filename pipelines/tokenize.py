@@ -31,6 +31,9 @@ STAGE = "tokenize"
 _LOCK = threading.Lock()
 
 
+# Languages whose proper nouns take case suffixes after an apostrophe, split off by load_spacy (projection
+# then never ends a span on such a suffix: alignment.projection.scoring.is_suffix_token).
+APOSTROPHE_SUFFIX_LANGS = frozenset({"tr"})
 # Turkish: letters, an apostrophe, then letters to the end of the token (the suffix of a proper noun).
 _TURKISH_SUFFIX_INFIX = r"(?<=[^\W\d_])['’](?=[^\W\d_]+$)"
 
@@ -51,10 +54,25 @@ def load_spacy(lang: str):
             nlp = spacy.blank(lang)
         except (ImportError, KeyError) as err:
             raise ValueError(f"no spaCy language for {lang!r}") from err
-        if lang == "tr":
+        if lang in APOSTROPHE_SUFFIX_LANGS:
             infixes = [*nlp.Defaults.infixes, _TURKISH_SUFFIX_INFIX]
             nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
         return nlp
+
+
+@functools.cache
+def stop_words(lang: str) -> frozenset[str]:
+    """spaCy's stop-word list of ``lang`` without its number words ("dos", "iki": part of names and dates);
+    empty for a language spaCy has none for."""
+    import spacy
+    from spacy.attrs import LIKE_NUM
+
+    try:
+        defaults = spacy.util.get_lang_class(lang).Defaults
+    except (ImportError, KeyError):
+        return frozenset()
+    like_num = defaults.lex_attr_getters.get(LIKE_NUM)
+    return frozenset(w for w in defaults.stop_words if not (like_num and like_num(w)))
 
 
 def tokenize_text(nlp, text: str) -> Tokens:

@@ -46,7 +46,7 @@ def test_unaligned_entity_found_by_look_alike():
     tgt = "Frau Fontaine sagte".split()
     result = project_span((1, 2), _links((0, 0), (2, 2)), src, tgt)
     assert isinstance(result, ProjectedSpan)
-    assert (result.token_start, result.token_end, result.method) == (1, 2, "string_unaligned")
+    assert (result.token_start, result.token_end, result.method) == (1, 2, "identical_unaligned")
 
 
 def test_transliterated_name_with_accents_confirms_and_fixes_boundary():
@@ -108,3 +108,52 @@ def test_case_repair_adds_unaligned_capitalised_neighbour():
     assert (result.token_start, result.token_end) == (1, 3)
     plain = project_span((1, 3), alignment, src, tgt, use_case=False)
     assert (plain.token_start, plain.token_end) == (1, 2)
+
+
+def test_an_identical_name_beats_one_stray_link_but_not_an_ambiguous_one():
+    src = "Jacksonville is a city".split()
+    tgt = "in Jacksonville gibt es zwei Städte".split()
+    stray = _links((0, 4), (3, 5))  # "Jacksonville" linked to "zwei"
+    result = project_span((0, 1), stray, src, tgt)
+    assert (result.token_start, result.token_end, result.method) == (1, 2, "identical")
+    # the name twice in the source, once in the target: the target one may be the other occurrence's
+    src2 = "Bangladesh party aids Bangladesh group".split()
+    tgt2 = "Bangladesh Partei hilft Bangladesch-Gruppe".split()
+    links = _links((0, 0), (1, 1), (2, 2), (3, 3))
+    result = project_span((3, 4), links, src2, tgt2)
+    assert (result.token_start, result.token_end) == (3, 4)
+
+
+def test_identical_needs_the_same_accents_and_transliteration_counts_across_scripts():
+    src = "Chante toured".split()
+    tgt = "Chanté und Chantes Tour".split()
+    result = project_span((0, 1), _links((0, 2), (1, 3)), src, tgt)
+    assert (result.token_start, result.token_end) == (2, 3)  # the linked token; "Chanté" is another name
+    src = "Putin said".split()
+    tgt = "сказал Путин".split()
+    result = project_span((0, 1), _links((0, 0), (1, 0)), src, tgt)  # a stray link onto "сказал"
+    assert (result.token_start, result.token_end, result.method) == (1, 2, "identical")
+
+
+def test_suffix_tokens_never_end_a_span():
+    src = "from Istanbul to".split()
+    tgt = "Stambul ' dan geldi".split()
+    links = _links((1, 0), (1, 1), (1, 2), (2, 3))
+    result = project_span((1, 2), links, src, tgt, apostrophe_suffixes=True)
+    assert (result.token_start, result.token_end) == (0, 1)
+    # without the language's rule the word after a lone apostrophe is a word (Italian "dell ' obiettivo")
+    assert project_span((1, 2), links, src, tgt).token_end == 3
+    tgt = "Sendikası 'nın üyesi".split()
+    result = project_span((0, 1), _links((0, 0), (0, 1)), ["Union", "member"], tgt)
+    assert (result.token_start, result.token_end) == (0, 1)
+
+
+def test_a_pronoun_source_is_projected_without_trimming_or_rejection():
+    src = "He said".split()
+    tgt = "Er sagte".split()
+    links = _links((0, 0), (1, 1))
+    words = frozenset({"er", "sie"})
+    failure = project_span((0, 1), links, src, tgt, function_words=words)
+    assert isinstance(failure, ProjectionFailure) and failure.reason == "function_words"
+    result = project_span((0, 1), links, src, tgt, function_words=words, src_function_words=frozenset({"he"}))
+    assert (result.token_start, result.token_end) == (0, 1)

@@ -4,6 +4,7 @@
 from alignment.projection.scoring import (
     ScoringWeights,
     best_candidate,
+    entity_function_words,
     frequent_short_words,
     link_evidence,
     projected_type,
@@ -79,6 +80,15 @@ def test_function_words_trimmed_at_edges_but_not_when_copied_from_source():
     assert trim_function_words(0, 2, ["the", "Netherlands"], ["den", "Niederlanden"], words) == (1, 2)
     assert trim_function_words(0, 2, ["von", "Wogau"], ["von", "Wogau"], words) == (0, 2)
     assert trim_function_words(0, 1, ["the"], ["die"], words) == (0, 1)  # one token is always kept
+    # a capitalised article inside the sentence belongs to a name; at the sentence start it is only capitalised
+    assert trim_function_words(1, 3, ["Cairo"], ["in", "Der", "Spiegel"], words) == (1, 3)
+    assert trim_function_words(0, 2, ["Netherlands"], ["Die", "Niederlanden"], words) == (1, 2)
+    assert trim_function_words(2, 4, ["Netherlands"], ["so", ":", "Die", "Niederlanden"], words) == (3, 4)
+    assert trim_function_words(2, 4, ["Netherlands"], ["so", ",", "Die", "Niederlanden"], words) == (2, 4)
+    # the source edge is itself a function word: its translation stays ("The National" -> "Der National")
+    assert trim_function_words(0, 2, ["The", "National"], ["Der", "National"], words, frozenset({"the"})) == (0, 2)
+    assert trim_function_words(1, 3, ["the", "Netherlands"], ["in", "den", "Niederlanden"], words,
+                               frozenset({"the"})) == (2, 3)
 
 
 def test_project_span_with_function_words_trims_and_rejects():
@@ -97,6 +107,15 @@ def test_frequent_short_words_skips_long_and_rare_words():
     sentences = [["die", "Kommission", "und", "der", "Rat"], ["die", "Kommission", "und"], ["die", "Rat"]]
     assert frequent_short_words(sentences, n=2) == frozenset({"die", "und"})
     assert "kommission" not in frequent_short_words(sentences, n=10)
+    names = [["New", "York", "und", "die"], ["new", "und"]]
+    assert frequent_short_words(names, n=10) == frozenset({"und", "die", "new"})  # only where written lower-case
+    assert frequent_short_words(names, n=10, allowed=frozenset({"und", "die"})) == frozenset({"und", "die"})
+
+
+def test_entity_function_words_spare_the_entitys_own_alias_words():
+    words = frozenset({"el", "la", "de"})
+    assert entity_function_words(words, ["El Cairo"]) == {"la", "de"}
+    assert entity_function_words(words, []) == words
 
 
 def test_projected_type_marks_single_lower_case_words_misc():

@@ -72,19 +72,22 @@ def test_eflomal_config_by_call_size():
 def test_corpus_context_function_words_only_from_enough_sentences():
     from pipelines.aligners import MIN_FUNCTION_WORD_SENTENCES, corpus_context
 
-    pairs = [(["the", "house", str(k)], ["das", "Haus", "ist", "alt", str(k)])
+    pairs = [(["the", "house", str(k)], ["los", "Madrid", "es", "alt", "dos", str(k)])
              for k in range(MIN_FUNCTION_WORD_SENTENCES)]
-    context = corpus_context(pairs, fit_priors=False)
-    assert context.priors is None and {"das", "ist", "alt", "haus"} <= context.function_words
-    assert corpus_context(pairs[:10], fit_priors=False).function_words == frozenset()
+    context = corpus_context(pairs, fit_priors=False, lang="es")
+    # stop words written in lower case only: not "Madrid" (capitalised), "alt" (no stop word), "dos" (a number)
+    assert context.priors is None and context.function_words == {"los", "es"}
+    assert corpus_context(pairs, fit_priors=False).function_words == frozenset()  # no language: no list
+    assert corpus_context(pairs[:10], fit_priors=False, lang="es").function_words == frozenset()
     assert corpus_context(pairs[:10], fit_priors=True).priors is not None
 
 
 def test_corpus_context_has_no_function_words_of_unsegmented_scripts():
     from pipelines.aligners import MIN_FUNCTION_WORD_SENTENCES, corpus_context
 
-    pairs = [(["the", "US"], ["美国", "的", "and"])] * MIN_FUNCTION_WORD_SENTENCES
-    assert corpus_context(pairs, fit_priors=False).function_words == {"and"}
+    pairs = [(["the", "US"], ["美国", "的", "和", "and"])] * MIN_FUNCTION_WORD_SENTENCES
+    assert corpus_context(pairs, fit_priors=False, lang="zh").function_words == frozenset()  # 的 and 和 are stop words
+    assert corpus_context(pairs, fit_priors=False, lang="en").function_words == {"and"}
 
 
 def _record(origin, src, tgt):

@@ -140,18 +140,74 @@ def best_candidate(
     return best
 
 
+def _trimmable(k: int, tgt_tokens: Tokens, src_edge: str, function_words: frozenset[str]) -> bool:
+    """Whether target token ``k`` at a span edge is a function word to trim: a listed word, not the source
+    edge word itself ("von Wogau"), and not capitalised inside a sentence (an article that belongs to a name:
+    "El Cairo", "Der Spiegel"). A sentence starts at token 0 and after punctuation other than a comma or
+    semicolon (". Das Parlament", "- Das Parlament", a quotation mark)."""
+    token = tgt_tokens[k]
+    if token.lower() not in function_words or fold(token) == fold(src_edge):
+        return False
+    starts_sentence = k == 0 or (is_punct(tgt_tokens[k - 1]) and tgt_tokens[k - 1] not in (",", ";"))
+    return starts_sentence or not token[:1].isupper()
+
+
 def trim_function_words(
-    start: int, end: int, src_span: Tokens, tgt_tokens: Tokens, function_words: frozenset[str]
+    start: int, end: int, src_span: Tokens, tgt_tokens: Tokens, function_words: frozenset[str],
+    src_function_words: frozenset[str] = frozenset(),
 ) -> tuple[int, int]:
     """Drop function words (lower-cased membership) from both edges of [start, end), keeping one token;
-    an edge word equal (accent-folded) to the source span's edge word stays ("von Wogau" -> "von Wogau")."""
-    while end - start > 1 and tgt_tokens[start].lower() in function_words and fold(tgt_tokens[start]) != fold(
-            src_span[0]):
-        start += 1
-    while end - start > 1 and tgt_tokens[end - 1].lower() in function_words and fold(tgt_tokens[end - 1]) != fold(
-            src_span[-1]):
-        end -= 1
+    an edge word equal (accent-folded) to the source span's edge word stays ("von Wogau" -> "von Wogau"),
+    and so does a capitalised one that does not start the sentence ("El Cairo"). An edge whose source word
+    is a capitalised one of ``src_function_words`` keeps its function words: they translate a name's own
+    article ("The National" -> "Der National"; "the Netherlands" -> "Niederlanden")."""
+    def names_own(word: str) -> bool:
+        return word.lower() in src_function_words and word[:1].isupper()
+
+    if not names_own(src_span[0]):
+        while end - start > 1 and _trimmable(start, tgt_tokens, src_span[0], function_words):
+            start += 1
+    if not names_own(src_span[-1]):
+        while end - start > 1 and _trimmable(end - 1, tgt_tokens, src_span[-1], function_words):
+            end -= 1
     return start, end
+
+
+APOSTROPHES = ("'", "’")
+
+
+def is_suffix_token(k: int, tokens: Tokens, apostrophe_suffixes: bool = False) -> bool:
+    """Token ``k`` is a clitic or case suffix cut off a word by the tokenizer: an apostrophe on its own, or a
+    token that starts with one ("'s", Turkish "'nın"). With ``apostrophe_suffixes`` (languages whose
+    tokenizer splits "Ankara'ya" into "Ankara ' ya": pipelines.tokenize.APOSTROPHE_SUFFIX_LANGS) also a
+    lower-case token right after a lone apostrophe that follows a word; elsewhere that token is the word
+    after an elided article (Italian "dell ' obiettivo"). Such a token never starts or ends an entity span."""
+    token = tokens[k]
+    return (token in APOSTROPHES or (token[:1] in APOSTROPHES and any(ch.isalpha() for ch in token))
+            or (apostrophe_suffixes and k > 1 and tokens[k - 1] in APOSTROPHES and token[:1].islower()
+                and tokens[k - 2][-1:].isalpha()))
+
+
+def trim_suffix_tokens(start: int, end: int, src_span: Tokens, tgt_tokens: Tokens,
+                       apostrophe_suffixes: bool = False) -> tuple[int, int]:
+    """Drop suffix tokens (:func:`is_suffix_token`) from both edges of [start, end), keeping one token,
+    unless the source span has one at that edge too."""
+    if not is_suffix_token(0, src_span):
+        while end - start > 1 and is_suffix_token(start, tgt_tokens, apostrophe_suffixes):
+            start += 1
+    if not is_suffix_token(len(src_span) - 1, src_span):
+        while end - start > 1 and is_suffix_token(end - 1, tgt_tokens, apostrophe_suffixes):
+            end -= 1
+    return start, end
+
+
+def entity_function_words(function_words: frozenset[str], aliases: Iterable[str]) -> frozenset[str]:
+    """The function words to trim from one entity's projection: none of the words of its own target
+    aliases ("El" stays in "El Cairo" when "El Cairo" is an alias; "USA" is never trimmed from the USA)."""
+    if not function_words:
+        return function_words
+    own = {word for alias in aliases for word in [alias.lower(), *alias.lower().split()]}
+    return function_words - own if own else function_words
 
 
 def only_function_words(tokens: Tokens, function_words: frozenset[str]) -> bool:
@@ -159,15 +215,16 @@ def only_function_words(tokens: Tokens, function_words: frozenset[str]) -> bool:
     return all(token.lower() in function_words or is_punct(token) for token in tokens)
 
 
-def frequent_short_words(sentences: Iterable[Tokens], n: int = 40, max_letters: int = 4) -> frozenset[str]:
-    """The ``n`` most frequent lower-cased words of at most ``max_letters`` letters in ``sentences``.
-
-    On a few hundred sentences or more these are the language's articles, prepositions and
-    conjunctions ("die", "der", "di", "la", "de"); the letter limit keeps frequent content words
-    of a small corpus (Italian "commissione") out.
+def frequent_short_words(sentences: Iterable[Tokens], n: int = 40, max_letters: int = 4,
+                         allowed: frozenset[str] | None = None) -> frozenset[str]:
+    """The ``n`` most frequent words of at most ``max_letters`` letters in ``sentences``, counted where they
+    are written in lower case (names are capitalised: "New York", "ABD", "Çin" never count), and, when
+    ``allowed`` is given, only words of that set (a language's stop-word list: the frequent short words
+    of a few thousand news sentences still include "john", "tv", "yeni", "iki").
     """
-    counts = Counter(token.lower() for tokens in sentences for token in tokens
-                     if 0 < sum(ch.isalpha() for ch in token) <= max_letters)
+    counts = Counter(token for tokens in sentences for token in tokens
+                     if 0 < sum(ch.isalpha() for ch in token) <= max_letters and token.islower()
+                     and (allowed is None or token in allowed))
     return frozenset(word for word, _ in counts.most_common(n))
 
 

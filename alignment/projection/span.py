@@ -3,10 +3,12 @@
 Pure functions, token indices 0-based, spans [start, end). Target n-grams near the tokens linked to the
 span, and alias / look-alike matches anywhere, are scored by alignment agreement (links of the span
 inside vs outside the candidate, links of other source words into it, unaligned tokens, string
-similarity; see :mod:`alignment.projection.scoring`); the best one wins. Then case repair, and, when the
+similarity; see :mod:`alignment.projection.scoring`); the best one wins. An identical string (the source
+name written exactly the same way in the target sentence, or transliterated exactly) weighs as a KB alias.
+Then case repair, clitic and case suffixes cut off the edges ("Ankara ' ya", "Tesla 's"), and, when the
 caller gives ``function_words``, edge function words are trimmed and a span of function words only is
-rejected (``only_function_words``). (The earlier "heaviest aligned cluster" method, kept as a benchmark
-baseline, is ``bench/projection_region.py``.)
+rejected (``function_words``), unless the source span is itself function words (a pronoun). (The earlier
+"heaviest aligned cluster" method, kept as a benchmark baseline, is ``bench/projection_region.py``.)
 
 Alias matching also works for unsegmented scripts (Chinese, Japanese): a match may cover
 parts of tokens and is widened to the covering tokens, and an unaligned span is projected only
@@ -19,6 +21,7 @@ Below ``min_confidence`` -> ``ProjectionFailure('low_confidence')``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -33,8 +36,9 @@ from alignment.projection.scoring import (
     link_evidence,
     only_function_words,
     trim_function_words,
+    trim_suffix_tokens,
 )
-from alignment.text import fold, is_unsegmented
+from alignment.text import fold, is_unsegmented, latin_fold
 from alignment.word.core import Tokens, WordAlignment
 
 
@@ -101,14 +105,15 @@ def find_mentions(text: str, tgt_tokens: Tokens) -> list[tuple[int, int]]:
 
 def lookalike_ngrams(src_text: str, tgt_tokens: Tokens, max_len: int,
                      min_similarity: float) -> list[tuple[int, int, float]]:
-    """Target n-grams (n <= max_len, not starting/ending with punctuation) similar to the source text.
+    """Target n-grams (n <= max_len, not starting/ending with punctuation) similar to the source text,
+    compared accent-folded and transliterated (:func:`alignment.text.latin_fold`: "Putin" ~ "Путин").
 
     n-grams whose length alone rules the similarity out are skipped: the normalised Indel similarity of
     strings of lengths a and b is at most 1 - |a - b| / (a + b)."""
-    key = fold(src_text)
+    key = latin_fold(src_text)
     if len(key) < 3:
         return []
-    folded = [fold(token) for token in tgt_tokens]
+    folded = [latin_fold(token) for token in tgt_tokens]
     punct = [is_punct(token) for token in tgt_tokens]
     shortest = len(key) * min_similarity / (2 - min_similarity)
     longest = len(key) * (2 - min_similarity) / min_similarity if min_similarity > 0 else float("inf")
@@ -129,11 +134,34 @@ def lookalike_ngrams(src_text: str, tgt_tokens: Tokens, max_len: int,
     return found
 
 
+def _identical(written: str, tokens: Tokens) -> bool:
+    """The target tokens spell the source name exactly (case and accents too: "Chante" is not "Chanté"), or,
+    in another script, exactly as it transliterates ("Путин" for "Putin")."""
+    text = " ".join(tokens)
+    if text == written:
+        return True
+    return not any(map(_latin, text)) and latin_fold(text) == latin_fold(written)
+
+
+def _latin(ch: str) -> bool:
+    return ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN")
+
+
+def _occurrences(span: Tokens, tokens: Tokens) -> int:
+    """How many times the token sequence ``span`` occurs in ``tokens``."""
+    n = len(span)
+    return sum(tuple(tokens[k:k + n]) == tuple(span) for k in range(len(tokens) - n + 1))
+
+
 def _matches(src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str], span_len: int,
              min_similarity: float) -> dict[tuple[int, int], tuple[float, str]]:
-    """Alias (similarity 1) and look-alike matches anywhere in the sentence: span -> (similarity, kind)."""
+    """Alias (similarity 1), identical-string and look-alike matches anywhere in the sentence:
+    span -> (similarity, kind). An identical string is the source name written the same way (after
+    accent folding and transliteration)."""
     lookalikes = lookalike_ngrams(src_text, tgt_tokens, span_len + 2, min_similarity)
-    found = {(s, e): (score, "string") for s, e, score in lookalikes}
+    written = " ".join(src_text.split())
+    found = {(s, e): (score, "identical" if _identical(written, tgt_tokens[s:e]) else "string")
+             for s, e, score in lookalikes if score > 0}
     for alias in tgt_aliases:
         for s, e in find_mentions(alias, tgt_tokens):
             found[(s, e)] = (1.0, "alias")
@@ -142,14 +170,20 @@ def _matches(src_text: str, tgt_tokens: Tokens, tgt_aliases: Sequence[str], span
 
 def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens, tgt_tokens: Tokens,
             tgt_aliases: Sequence[str], min_similarity: float, use_case: bool, weights: ScoringWeights,
-            function_words: frozenset[str]) -> tuple[tuple[int, int], float, str] | ProjectionFailure | None:
+            function_words: frozenset[str], src_function_words: frozenset[str], apostrophe_suffixes: bool,
+            ) -> tuple[tuple[int, int], float, str] | ProjectionFailure | None:
     """Best-scoring candidate, repaired; (span, confidence, method), a failure, or None (no link and no match)."""
     start, end = span
     src_span = src_tokens[start:end]
     evidence = link_evidence(span, alignment, len(tgt_tokens), weights.weak_weight, src_tokens, tgt_tokens,
                              weights.case_check)
     matches = _matches(" ".join(src_span), tgt_tokens, tgt_aliases, end - start, min_similarity)
-    aliases = frozenset(c for c, m in matches.items() if m[1] == "alias")
+    # An identical string weighs as a KB alias: one stray link must not beat the name written out in the
+    # sentence. Only when it is unambiguous: the name once in each sentence ("Bangladesh" twice in the source
+    # and once in the target belongs to either occurrence, and the links decide).
+    identical = [c for c, m in matches.items() if m[1] == "identical"]
+    once = len(identical) == 1 and _occurrences(src_span, src_tokens) == 1
+    aliases = frozenset(c for c, m in matches.items() if m[1] == "alias" or (m[1] == "identical" and once))
     found = best_candidate(src_span, tgt_tokens, evidence, {c: m[0] for c, m in matches.items()}, weights, aliases)
     aligned_src = {i for i, _ in alignment.links if start <= i < end}
     if found is None:
@@ -165,8 +199,9 @@ def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens,
         confidence, method = max(confidence, similarity), kind if aligned_src else f"{kind}_unaligned"
     if use_case:
         a, b = case_repair(a, b, src_span, tgt_tokens, {j for j, linked in enumerate(evidence.linked) if linked})
+    a, b = trim_suffix_tokens(a, b, src_span, tgt_tokens, apostrophe_suffixes)
     if function_words:
-        a, b = trim_function_words(a, b, src_span, tgt_tokens, function_words)
+        a, b = trim_function_words(a, b, src_span, tgt_tokens, function_words, src_function_words)
     return (a, b), confidence, method
 
 
@@ -182,12 +217,16 @@ def project_span(
     use_case: bool = True,
     weights: ScoringWeights = DEFAULT_WEIGHTS,
     function_words: frozenset[str] = frozenset(),
+    src_function_words: frozenset[str] = frozenset(),
+    apostrophe_suffixes: bool = False,
 ) -> ProjectedSpan | ProjectionFailure:
     """Project source token span ``span`` = [start, end) to the target side (see the module docstring).
 
     ``tgt_aliases`` are the entity's names in the target language (may be empty); ``function_words``
     (lower-cased, e.g. from :func:`alignment.projection.scoring.frequent_short_words`) are trimmed from the
-    span's edges.
+    span's edges. A source span made only of ``src_function_words`` (a pronoun: "He", "his") is projected
+    without trimming, and its twin may be function words too ("er", "sein"). ``apostrophe_suffixes``: the
+    target tokenizer splits case suffixes after an apostrophe ("Ankara ' ya"; see ``is_suffix_token``).
     """
     start, end = span
     if not 0 <= start < end <= len(src_tokens):
@@ -195,8 +234,10 @@ def project_span(
     for i, j in alignment.links:
         if j >= len(tgt_tokens):
             return ProjectionFailure("bad_alignment", f"link {i}-{j} outside {len(tgt_tokens)} target tokens")
+    if src_function_words and only_function_words(src_tokens[start:end], src_function_words):
+        function_words = frozenset()
     found = _scored(span, alignment, src_tokens, tgt_tokens, tgt_aliases, min_similarity, use_case, weights,
-                    function_words)
+                    function_words, src_function_words, apostrophe_suffixes)
     if found is None:
         return ProjectionFailure("unaligned", "no source token of the span is aligned and no alias or look-alike found")
     if isinstance(found, ProjectionFailure):
