@@ -300,7 +300,8 @@ def test_rex_reads_exactly_the_listed_files_through_fsspec(built, kind, tmp_path
     fs = upload(built, url)
     manifest = json.loads((built / "manifest.json").read_text())
     listed = sorted(f["path"] for f in manifest["files"] if f["split"] != "rejects")
-    fs.pipe_file(fs._strip_protocol(url) + "/train/old-run.parquet", (built / listed[0]).read_bytes())
+    beside = listed[0].rsplit("/", 1)[0]  # a stray file in a listed shard's folder
+    fs.pipe_file(f"{fs._strip_protocol(url)}/{beside}/old-run.parquet", (built / listed[0]).read_bytes())
     shards = resolve_shards([url], verify="always")
     assert sorted(s.uri.split("/shards/", 1)[1] for s in shards) == listed
     assert all(s.uri.startswith("memory://" if kind == "memory" else "/") for s in shards)
@@ -319,12 +320,13 @@ def test_rex_refuses_an_incomplete_or_changed_remote_folder(built, memory_root, 
     fs = upload(built, url)
     base = fs._strip_protocol(url)
     manifest = json.loads((built / "manifest.json").read_text())
+    shard = next(f["path"] for f in manifest["files"] if f["split"] != "rejects")
     if fault == "incomplete":
         fs.pipe_file(f"{base}/manifest.json", json.dumps({**manifest, "complete": False}).encode())
     elif fault == "missing":
-        fs.rm_file(f"{base}/{manifest['files'][0]['path']}")
+        fs.rm_file(f"{base}/{shard}")
     elif fault == "rewritten":  # same size, other bytes; memory:// has no mtime, so every read hashes
-        path = f"{base}/train/train-00000-of-00001.parquet"
+        path = f"{base}/{shard}"
         data = bytearray(fs.cat_file(path))
         data[len(data) // 2] ^= 0xFF
         fs.pipe_file(path, bytes(data))
