@@ -372,6 +372,9 @@ def test_nights_on_a_url_registry_promote_warm_start_and_refuse_a_second_run(tmp
         write_span(tmp_path / "bitext", "2024-01-03", kb, seed=3)
         assert cli.main(["run", "--config", str(tmp_path / "nightly.json"), "--night", "n3"]) == 75
     assert "another nightly run holds" in capsys.readouterr().err
+    assert cli.main(["status", "--config", str(tmp_path / "nightly.json"), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert [v["version"] for v in status["versions"]] == ["v0001", "v0002"] and status["lock"] is None
 
 
 # ---- a pipeline run into a remote output -----------------------------------------------------------------------
