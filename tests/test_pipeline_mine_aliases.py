@@ -82,7 +82,8 @@ def test_the_written_folder_is_an_extra_alias_folder(tmp_path, capsys):
     assert info["aliases"] == {"de": 2} and info["inputs"][0]["kb_version"] == "kb-x"
     kb_dir = tmp_path / "kb"
     (kb_dir / "facts").mkdir(parents=True)
-    (kb_dir / "facts" / "P36.jsonl").write_text(json.dumps({"sub_uri": "Q183", "predicate_id": "P36", "obj_uri": "Q64"}) + "\n")
+    fact = {"sub_uri": "Q183", "predicate_id": "P36", "obj_uri": "Q64"}
+    (kb_dir / "facts" / "P36.jsonl").write_text(json.dumps(fact) + "\n")
     (kb_dir / "aliases").mkdir()
     (kb_dir / "aliases" / "en.txt").write_text("Q183\tGermany\nQ64\tBerlin\n")
     kb = load_kb(str(kb_dir), (str(out),), langs=("en", "de"))
