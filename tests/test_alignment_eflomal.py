@@ -102,3 +102,41 @@ def test_several_runs_align_every_pair():
     pairs = [(["the", "house"], ["das", "haus"]), (["the", "cat"], ["die", "katze"])] * 5
     out = EflomalAligner(EflomalConfig(runs=3)).align(pairs)
     assert len(out) == len(pairs) and all(i < 2 and j < 2 for a in out for i, j in a.links)
+
+
+def test_iteration_schedule_is_eflomals_rule():
+    from alignment.word.eflomal_aligner import iteration_schedule
+
+    assert iteration_schedule(2) == (884, 884, 3536)  # what eflomal.Aligner passes its binary for 2 sentences
+    assert iteration_schedule(16384) == (9, 9, 39)
+    assert iteration_schedule(16384, 0.5) == (5, 5, 20)
+    assert iteration_schedule(100, model=1) == (500, 0, 0)
+
+
+@pytest.mark.skipif("not __import__('alignment.word.eflomal_aligner', fromlist=['x']).seeding_available()",
+                    reason="no unprivileged user/mount namespaces here: eflomal cannot be seeded")
+def test_seeded_runs_are_identical_and_seeds_differ():
+    from alignment.word.eflomal_aligner import run_eflomal
+
+    pairs = _corpus(200, seed=3, vocab=60)
+    seeded = EflomalConfig(n_iterations=(2, 2, 8), n_samplers=1, seed=11)
+    first = run_eflomal(pairs, seeded)
+    assert run_eflomal(pairs, seeded) == first
+    runs = [run_eflomal(pairs, EflomalConfig(n_iterations=(2, 2, 8), n_samplers=1, seed=s)) for s in (12, 13, 14)]
+    assert any(run != first for run in runs)
+
+
+def test_fit_priors_with_links_answers_every_pair():
+    from alignment.word.eflomal_aligner import fit_priors_with_links, symmetrized
+
+    pairs = _corpus(300, seed=4) + [([], ["t1"])]
+    priors, forward, reverse = fit_priors_with_links(pairs, FAST)
+    assert priors.n_pairs == 300 and len(forward) == len(reverse) == 301
+    assert forward[-1] == reverse[-1] == set()
+    links = [symmetrized(f, r, "intersection") for f, r in zip(forward[:300], reverse[:300], strict=True)]
+    assert _accuracy(pairs[:300], links) > 0.9
+
+
+def test_seed_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="seed"):
+        EflomalConfig(seed=-1)

@@ -9,10 +9,13 @@ HMM jump counts and fertility counts from a forward and a reverse run.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
+import math
 import os
 import re
+import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -52,7 +55,10 @@ class EflomalConfig:
     ``runs`` > 1 makes that many independent eflomal runs and keeps, per direction, the links a majority
     of them found (before symmetrisation): 3 runs lowered AER on RO-EN from 0.302 (mean of 5 single runs)
     to 0.296 and on EN-FR from 0.084 to 0.079, at 3x the time (docs/alignment.md).
-    eflomal 2.0 seeds its sampler from the clock and has no seed option, so runs are not bit-identical.
+    ``seed``: eflomal 2.0 has no seed option; its binary seeds each direction's sampler from 8 bytes of
+    ``/dev/urandom``. With a seed, the binary runs in a private mount namespace where ``/dev/urandom`` is a
+    file holding the seed (:func:`seeding_available`; Linux with unprivileged user namespaces), which makes a
+    run with one sampler bit-identical; run k of ``runs`` uses ``seed + k``. None: as eflomal does.
     """
 
     symmetrization: str = "grow-diag-final-and"
@@ -67,6 +73,7 @@ class EflomalConfig:
     lookalike_min_similarity: float = 0.7
     parallel_directions: bool = True
     runs: int = 1
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.symmetrization not in METHODS:
@@ -77,6 +84,8 @@ class EflomalConfig:
             raise ValueError(f"model must be 1 (IBM1), 2 (+HMM) or 3 (+fertility), got {self.model}")
         if self.runs < 1:
             raise ValueError(f"runs must be >= 1, got {self.runs}")
+        if self.seed is not None and not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed must be in 0..2**64-1, got {self.seed}")
 
 
 @dataclass
@@ -153,6 +162,53 @@ def vote_links(runs: Sequence[list[set[tuple[int, int]]]]) -> list[set[tuple[int
             for k in range(len(runs[0]))]
 
 
+def iteration_schedule(n_pairs: int, rel_iterations: float = 1.0, model: int = 3) -> tuple[int, int, int]:
+    """eflomal's sampler iterations (IBM1, HMM, fertility) for a call of ``n_pairs`` pairs: its own rule
+    (``eflomal.cython.align``), about 5000/sqrt(n) times ``rel_iterations``. Pass the result as
+    ``EflomalConfig.n_iterations`` to give a small call the schedule of a bigger one."""
+    iters = max(2, int(round(rel_iterations * 5000 / math.sqrt(max(n_pairs, 1)))))
+    quarter = max(1, iters // 4)
+    if model == 1:
+        return (iters, 0, 0)
+    if model == 2:
+        return (max(2, quarter), iters, 0)
+    return (max(2, quarter), quarter, iters)
+
+
+def _binary() -> str:
+    path = os.path.join(os.path.dirname(eflomal.__file__), "bin", "eflomal")
+    if not os.path.exists(path):
+        raise RuntimeError(f"eflomal's binary is not at {path}; reinstall eflomal (pip install eflomal==2.0.0)")
+    return path
+
+
+_SEEDED = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+           'mount --bind "$0" /dev/urandom && exec "$@"']
+
+
+@functools.cache
+def seeding_available() -> bool:
+    """Whether this machine can run eflomal seeded: ``unshare`` with unprivileged user and mount namespaces."""
+    try:
+        return subprocess.run([*_SEEDED[:4], "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _command(config: EflomalConfig, n_pairs: int, files: dict[str, str], seed_file: str | None) -> list[str]:
+    iters = config.n_iterations or iteration_schedule(n_pairs, config.rel_iterations, config.model)
+    args = [_binary(), "-m", str(config.model), "-s", files["src"], "-t", files["tgt"], "-n", str(config.n_samplers),
+            "-N", str(config.null_prior), "-1", str(iters[0]), "-q"]
+    if config.model >= 2:
+        args += ["-2", str(iters[1])]
+    if config.model >= 3:
+        args += ["-3", str(iters[2])]
+    for flag, key in (("-f", "fwd"), ("-r", "rev"), ("-p", "priors")):
+        if key in files:
+            args += [flag, files[key]]
+    return args if seed_file is None else [*_SEEDED, seed_file, *args]
+
+
 def run_eflomal(
     pairs: Sequence[TokenPair], config: EflomalConfig, priors: EflomalPriors | str | None = None
 ) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
@@ -160,17 +216,20 @@ def run_eflomal(
 
     ``priors`` may be given as :class:`EflomalPriors` or already as priors-file text (cheaper when
     the same priors serve many bundles). Look-alike priors of the pairs are appended: eflomal sums
-    repeated lexical entries.
+    repeated lexical entries. The files are prepared with eflomal's own ``Aligner.prepare_files`` and its
+    binary is run with the options its ``align`` passes (plus the pinned iterations and the seed, if any).
     """
     if not pairs:
         return [], []
     if config.runs > 1:
-        single = replace(config, runs=1)
-        results = [run_eflomal(pairs, single, priors) for _ in range(config.runs)]
+        results = [run_eflomal(pairs, replace(config, runs=1, seed=None if config.seed is None else config.seed + k),
+                               priors) for k in range(config.runs)]
         return vote_links([f for f, _ in results]), vote_links([r for _, r in results])
-    aligner = eflomal.Aligner(
-        model=config.model, n_iterations=config.n_iterations, n_samplers=config.n_samplers,
-        rel_iterations=config.rel_iterations, null_prior=config.null_prior,
+    if config.seed is not None and not seeding_available():
+        raise RuntimeError("EflomalConfig.seed needs unshare with unprivileged user and mount namespaces, "
+                           "which this machine does not allow; leave seed=None")
+    prepare = eflomal.Aligner(
+        model=config.model, n_samplers=config.n_samplers, null_prior=config.null_prior,
         source_prefix_len=config.prefix_len, target_prefix_len=config.prefix_len,
     )
     cleaned = [(clean_tokens(src), clean_tokens(tgt)) for src, tgt in pairs]
@@ -182,26 +241,47 @@ def run_eflomal(
     src_lines = [" ".join(src) + "\n" for src, _ in cleaned]
     tgt_lines = [" ".join(tgt) + "\n" for _, tgt in cleaned]
     with tempfile.TemporaryDirectory(prefix="eflomal-") as tmp:
-        fwd_path, rev_path = os.path.join(tmp, "fwd"), os.path.join(tmp, "rev")
+        files = {key: os.path.join(tmp, key) for key in ("src", "tgt", "fwd", "rev")}
+        if priors_text:
+            files["priors"] = os.path.join(tmp, "priors")
+        with (open(files["src"], "wb") as src_file, open(files["tgt"], "wb") as tgt_file,
+              open(files.get("priors", os.devnull), "w", encoding="utf-8") as priors_file):
+            prepare.prepare_files(src_lines, src_file, tgt_lines, tgt_file,
+                                  io.StringIO(priors_text) if priors_text else None, priors_file)
+        seed_file = None
+        if config.seed is not None:
+            seed_file = os.path.join(tmp, "seed")
+            with open(seed_file, "wb") as handle:
+                handle.write(config.seed.to_bytes(8, "little"))
 
-        def call(**outputs: str) -> None:
-            priors_input = io.StringIO(priors_text) if priors_text else None
-            aligner.align(src_lines, tgt_lines, priors_input=priors_input, quiet=True, **outputs)
+        def call(*directions: str) -> None:
+            chosen = {k: v for k, v in files.items() if k not in ("fwd", "rev") or k in directions}
+            done = subprocess.run(_command(config, len(pairs), chosen, seed_file), capture_output=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"eflomal exited with {done.returncode}: {done.stderr.decode(errors='replace')}")
 
         if config.parallel_directions:
             with ThreadPoolExecutor(max_workers=2) as pool:  # each call waits on its own eflomal process
-                for job in [pool.submit(call, links_filename_fwd=fwd_path),
-                            pool.submit(call, links_filename_rev=rev_path)]:
+                for job in [pool.submit(call, "fwd"), pool.submit(call, "rev")]:
                     job.result()
         else:
-            call(links_filename_fwd=fwd_path, links_filename_rev=rev_path)
-        return _read_links(fwd_path, len(pairs)), _read_links(rev_path, len(pairs))
+            call("fwd", "rev")
+        return _read_links(files["fwd"], len(pairs)), _read_links(files["rev"], len(pairs))
 
 
 def fit_priors(pairs: Sequence[TokenPair], config: EflomalConfig = EflomalConfig()) -> EflomalPriors:
     """Align ``pairs`` with eflomal and count its priors (lexical, HMM jumps, fertility) from both directions."""
+    return fit_priors_with_links(pairs, config)[0]
+
+
+def fit_priors_with_links(
+    pairs: Sequence[TokenPair], config: EflomalConfig = EflomalConfig()
+) -> tuple[EflomalPriors, list[set[Link]], list[set[Link]]]:
+    """:func:`fit_priors`, also returning the run's forward and reverse links of every pair (empty sets for a
+    pair with an empty side): pairs that need links and are in the priors sample get them from this run."""
     _check_lengths(pairs, config.max_tokens)
-    kept = [(src, tgt) for src, tgt in pairs if src and tgt]
+    positions = [k for k, (src, tgt) in enumerate(pairs) if src and tgt]
+    kept = [pairs[k] for k in positions]
     forward, reverse = run_eflomal(kept, config)
     src_lines = [" ".join(clean_tokens(src)) for src, _ in kept]
     tgt_lines = [" ".join(clean_tokens(tgt)) for _, tgt in kept]
@@ -209,7 +289,20 @@ def fit_priors(pairs: Sequence[TokenPair], config: EflomalConfig = EflomalConfig
     rev_lines = [" ".join(f"{i}-{j}" for i, j in sorted(links)) for links in reverse]
     lexical, hmmf, hmmr, ferf, ferr = eflomal.calculate_priors(src_lines, tgt_lines, fwd_lines, rev_lines)
     logger.info("eflomal priors from %d pairs: %d lexical entries", len(kept), len(lexical))
-    return EflomalPriors(dict(lexical), dict(hmmf), dict(hmmr), dict(ferf), dict(ferr), len(kept))
+    priors = EflomalPriors(dict(lexical), dict(hmmf), dict(hmmr), dict(ferf), dict(ferr), len(kept))
+    out_fwd: list[set[Link]] = [set() for _ in pairs]
+    out_rev: list[set[Link]] = [set() for _ in pairs]
+    for k, fwd, rev in zip(positions, forward, reverse, strict=True):
+        out_fwd[k], out_rev[k] = fwd, rev
+    return priors, out_fwd, out_rev
+
+
+def symmetrized(forward: set[Link], reverse: set[Link], method: str) -> WordAlignment:
+    """One pair's symmetrised links; each scored 1.0 when both directions found it, 0.5 when one did."""
+    links = symmetrize(forward, reverse, method)
+    both = forward & reverse
+    return WordAlignment.from_links(links, {link: 1.0 if link in both else 0.5 for link in links}) \
+        if links else WordAlignment(())
 
 
 class EflomalAligner:
@@ -238,10 +331,5 @@ class EflomalAligner:
         return out_fwd, out_rev
 
     def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
-        out = []
-        for fwd, rev in zip(*self.directional(pairs), strict=True):
-            links = symmetrize(fwd, rev, self.config.symmetrization)
-            both = fwd & rev
-            out.append(WordAlignment.from_links(links, {link: 1.0 if link in both else 0.5 for link in links})
-                       if links else WordAlignment(()))
-        return out
+        return [symmetrized(fwd, rev, self.config.symmetrization) for fwd, rev in zip(*self.directional(pairs),
+                                                                                       strict=True)]
