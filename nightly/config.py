@@ -81,8 +81,20 @@ class BitextConfig:
 
 @dataclass
 class KBConfig:
+    """The KB, extra alias folders, and aliases mined from the night's own projections.
+
+    ``mine_aliases``: target languages to mine aliases for after the shards step (pipelines.mine_aliases over
+    every unit's shards). A mined set is adopted into ``<work_dir>/aliases-mined`` (and used from the next night
+    on, as one more alias folder) only when it adds at least ``mine_min_new`` aliases to the adopted one: each
+    adoption changes the KB version, and a KB change rebuilds every span."""
+
     dir: str
     extra_aliases: list[str] = field(default_factory=list)
+    mine_aliases: list[str] = field(default_factory=list)
+    mine_min_new: int = 20
+
+    def __post_init__(self) -> None:
+        _check(self.mine_min_new >= 1, "kb.mine_min_new must be >= 1")
 
 
 @dataclass
@@ -198,6 +210,17 @@ class NightlyConfig:
         _check(self.lock_stale_seconds > 0, "lock_stale_seconds must be > 0")
         _check(not is_uri(self.work_dir), "work_dir must be a local (or mounted) path; put shards on a remote file "
                                           "system with the 'shards' key")
+
+    @property
+    def mined_aliases_dir(self) -> str:
+        """Where mined aliases are adopted (used as an alias folder once it exists)."""
+        return str(Path(self.work_dir) / "aliases-mined")
+
+    def alias_dirs(self) -> list[str]:
+        """The alias folders the pipeline loads: ``kb.extra_aliases`` and, once adopted, the mined aliases."""
+        mined = self.mined_aliases_dir
+        adopted = bool(self.kb.mine_aliases) and Path(mined, "mined.json").exists()
+        return [*self.kb.extra_aliases, *([mined] if adopted else [])]
 
     @property
     def shards_root(self) -> str:

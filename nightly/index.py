@@ -42,7 +42,7 @@ def ensure_index(config: NightlyConfig, langs: Sequence[str], fractions: Sequenc
     from rex.retrieval.build import build_fact_index
     from rex.retrieval.kge import KGEConfig
 
-    kb = load_kb(config.kb.dir, config.kb.extra_aliases, langs=list(langs))
+    kb = load_kb(config.kb.dir, config.alias_dirs(), langs=list(langs))
     target = index_dir(config, kb.version, fractions)
     if (target / "meta.json").exists():
         return {"index_dir": str(target), "built": False, "reason": "reused (same KB version, fractions, settings)"}

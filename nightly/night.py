@@ -1,4 +1,4 @@
-"""One night: plan -> shards -> index -> train -> gate -> register -> promote -> report, resumable.
+"""One night: plan -> shards -> aliases -> index -> train -> gate -> register -> promote -> report, resumable.
 
 The night's state is ``<work_dir>/nights/<night>/state.json`` (written atomically after every step). A step
 recorded as done is skipped on a rerun of the same night; the plan (which units the night covers) is frozen
@@ -34,7 +34,7 @@ from rex.config import RetrievalConfig, RexConfig
 logger = logging.getLogger(__name__)
 
 EXIT_CODES = {"promoted": 0, "nothing_to_do": 0, "not_promoted": 3, "failed": 1, "locked": 75}
-STEPS = ("plan", "shards", "index", "train", "gate", "register", "promote", "report")
+STEPS = ("plan", "shards", "aliases", "index", "train", "gate", "register", "promote", "report")
 
 
 class NightError(RuntimeError):
@@ -159,7 +159,7 @@ class Night:
         cache.save()
         fractions = self._fractions(found.units)
         langs = sorted({lang for s in self.config.bitext.sources for lang in s.langs})
-        kb_version = load_run_kb(self.config.kb.dir, tuple(self.config.kb.extra_aliases), tuple(langs)).version
+        kb_version = load_run_kb(self.config.kb.dir, tuple(self.config.alias_dirs()), tuple(langs)).version
         lineage_units = {s.unit.key: {"inputs": s.fingerprints, "kb_version": s.kb_version} for s in statuses}
         latest = self.registry.versions()[-1] if self.registry.versions() else None
         same_as_latest = latest is not None and self.registry.version(latest)["lineage"]["units"] == lineage_units
@@ -207,6 +207,18 @@ class Night:
             self._save()
         cache.save()
         self._done("shards", built=built, skipped=skipped)
+
+    def step_aliases(self) -> None:
+        """Mine aliases from every unit's projections; adopt them for the next nights when they add enough."""
+        langs = self.config.kb.mine_aliases
+        if not langs:
+            self._done("aliases", adopted=False, reason="alias mining off")
+            return
+        from nightly.aliases import mine_and_adopt
+
+        self._done("aliases", **mine_and_adopt([u.output for u in self.units()], langs,
+                                                self.config.mined_aliases_dir, self.config.kb.mine_min_new,
+                                                self.dir / "aliases-mined"))
 
     def step_index(self) -> None:
         if not self.config.retrieval.enabled:

@@ -132,7 +132,7 @@ def pipeline_args(unit: Unit, config: NightlyConfig, output: str) -> list[str]:
         argv += ["--input", value]
     argv += ["--input-format", unit.source.format, "--src-lang", unit.source.src_lang,
              "--tgt-lang", ",".join(unit.source.tgt_langs), "--kb", config.kb.dir, "--output", output]
-    for extra in config.kb.extra_aliases:
+    for extra in config.alias_dirs():
         argv += ["--kb-extra-aliases", extra]
     return argv + list(config.pipeline.args) + list(config.pipeline.beam_args)
 
@@ -205,7 +205,7 @@ def unit_status(unit: Unit, config: NightlyConfig, cache: FingerprintCache,
                 stats: dict[str, tuple[int, float]]) -> UnitStatus:
     """Complete or stale (with the reason) against tonight's inputs, KB version and pipeline config."""
     fps = relative_fingerprints(unit, cache, stats)
-    kb_version = load_run_kb(config.kb.dir, tuple(config.kb.extra_aliases), unit.source.langs).version
+    kb_version = load_run_kb(config.kb.dir, tuple(config.alias_dirs()), unit.source.langs).version
     manifest = read_manifest(unit.output)
     if manifest is None:
         return UnitStatus(unit, False, "new" if not FileSystems.exists(unit.output) else "incomplete (no manifest)",

@@ -15,7 +15,8 @@ mentions, and keeps a surface as an alias when
 * no other entity claims the same surface with at least half its count (as the alias matcher's ambiguity
   margin: then neither gets it).
 
-Output, in ``--output`` (written to a staging folder and renamed, so it is whole or absent):
+Shard folders may be on any Beam file system; the output is a local folder. Output, in ``--output`` (written
+to a staging folder and renamed, so it is whole or absent):
 ``<lang>.txt`` in the KB's alias format (``entity<TAB>alias<TAB>...``), usable as is with
 ``--kb-extra-aliases``; ``provenance.jsonl``: per alias its count, share, mean confidence and up to three
 example pair ids; ``mined.json``: the inputs (shard folders and their KB versions), settings and counts.
@@ -38,7 +39,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from pipelines.resources import pipeline_version
 from pipelines.tokenize import stop_words
@@ -132,25 +136,32 @@ def resolve_conflicts(aliases: Iterable[MinedAlias], margin: float = 2.0) -> tup
     return sorted(kept, key=lambda a: (a.lang, a.entity, -a.count, a.alias)), dropped
 
 
-def shard_files(folder: str) -> list[str]:
-    """The Parquet shard files of a finished shard folder: the manifest's list, or, for a manifest without
-    one (1.0), the split folders' Parquet files. ValueError without a manifest."""
-    path = os.path.join(folder, MANIFEST_NAME)
-    if not os.path.exists(path):
+def _read_manifest(folder: str) -> dict:
+    path = FileSystems.join(folder, MANIFEST_NAME)
+    if not FileSystems.exists(path):
         raise ValueError(f"{folder}: no {MANIFEST_NAME} (not a finished shard folder)")
-    with open(path, encoding="utf-8") as handle:
-        manifest = json.load(handle)
-    listed = listed_shards(manifest, folder)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def shard_files(folder: str) -> list[str]:
+    """The Parquet shard files of a finished shard folder (any Beam file system): the manifest's list, or, for
+    a manifest without one (1.0), the split folders' Parquet files. ValueError without a manifest."""
+    listed = listed_shards(_read_manifest(folder), folder)
     if listed:
-        return [os.path.join(folder, f["path"]) for f in listed]
-    return sorted(os.path.join(root, name) for split in ("train", "dev", "test")
-                  for root, _, names in os.walk(os.path.join(folder, split)) for name in names
-                  if name.endswith(".parquet"))
+        return [FileSystems.join(folder, f["path"]) for f in listed]
+    found = []
+    for split in ("train", "dev", "test"):
+        pattern = FileSystems.join(folder, split, "**.parquet")
+        found += [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
+    return sorted(found)
 
 
 def read_rows(path: str) -> Iterator[dict]:
     """The mining columns of one shard file, row by row."""
-    yield from pq.read_table(path, columns=COLUMNS).to_pylist()
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        table = pq.read_table(pa.BufferReader(handle.read()), columns=COLUMNS)
+    yield from table.to_pylist()
 
 
 def _by_entity(observation: Observation):
@@ -217,9 +228,9 @@ def run(shards: Sequence[str], langs: Sequence[str], output: str, settings: Mini
     files = [f for folder in shards for f in shard_files(folder)]
     inputs = []
     for folder in shards:
-        with open(os.path.join(folder, MANIFEST_NAME), encoding="utf-8") as handle:
-            manifest = json.load(handle)
-        inputs.append({"shards": os.path.abspath(folder), "kb_version": manifest.get("kb_version"),
+        manifest = _read_manifest(folder)
+        where = folder if "://" in folder else os.path.abspath(folder)
+        inputs.append({"shards": where, "kb_version": manifest.get("kb_version"),
                        "kb_facts_version": manifest.get("kb_facts_version")})
     info = {"pipeline_version": pipeline_version(), "inputs": inputs, "shard_files": len(files),
             "settings": asdict(settings), "langs": sorted(langs)}
