@@ -54,7 +54,7 @@ COPY examples ./examples
 # Smoke test: every package imports, the pipeline runs on the bundled example corpora (EN-DE, EN-ZH, EN-FR) into
 # shards, and the baked KB loads. Nothing of it stays in the image.
 RUN python -c "import schemas, alignment, pipelines, rex, nightly, apache_beam, torch, faiss, spacy, transformers, peft" \
-    && python -m examples.demo --out /tmp/smoke --skip-train --skip-nightly \
+    && python -m examples.demo --output /tmp/smoke --skip-train --skip-nightly \
     && python -c "import os; from schemas.kb import load_kb; print(load_kb(os.environ['XDS_KB']).version)" \
     && rm -rf /tmp/smoke
 

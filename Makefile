@@ -12,7 +12,7 @@ $(STAMP): setup.py Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m examples.demo --out out/demo
+	$(PY) -m examples.demo --output out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

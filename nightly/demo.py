@@ -1,7 +1,7 @@
 """Two nights on the bundled example (examples/data, examples/kb): night 1 promotes, night 2 adds a span,
 warm-starts from the champion and is gated.
 
-    python -m nightly.demo --out out/nightly-demo
+    python -m nightly.demo --output out/nightly-demo
 
 Each example corpus is cut in two: its first 30 lines are span 2024-01-01, the rest (with the corpora's
 deliberately bad lines) span 2024-01-02, which arrives before night 2. The bundled example alone would leave
@@ -25,6 +25,7 @@ from nightly.config import NightlyConfig
 from nightly.night import Night
 from nightly.report import gate_table
 from nightly.synthetic import write_kb, write_span
+from schemas.cli import HelpFormatter, add_deprecated
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FIRST_SPAN_LINES = 30
@@ -108,13 +109,16 @@ def run_two_nights(out_dir: str | Path, steps: int = 120, warm_steps: int = 60) 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out/nightly-demo")
-    parser.add_argument("--steps", type=int, default=120)
-    parser.add_argument("--warm-steps", type=int, default=60)
+    parser = argparse.ArgumentParser(prog="python -m nightly.demo", description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--output", default="out/nightly-demo", metavar="DIR", help="the demo's folder (its bitext "
+                        "spans, KB, registry and work dir are recreated)")
+    parser.add_argument("--steps", type=int, default=120, help="rex steps of night 1 (from scratch)")
+    parser.add_argument("--warm-steps", type=int, default=60, help="rex steps of night 2 (warm start)")
+    add_deprecated(parser, "--output", "--out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    return run_two_nights(args.out, args.steps, args.warm_steps)
+    return run_two_nights(args.output, args.steps, args.warm_steps)
 
 
 if __name__ == "__main__":

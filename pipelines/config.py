@@ -13,6 +13,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from schemas.cli import HelpFormatter, split_codes
+
 INPUT_FORMATS = ("tsv", "jsonl", "moses")
 ALIGNERS = ("eflomal", "hybrid", "simalign-argmax", "simalign-itermax", "simalign-match", "precomputed")
 CASE_POLICIES = ("exact", "fold")
@@ -81,17 +83,38 @@ class PipelineConfig:
         return json.dumps(fields, sort_keys=True)
 
 
+EPILOG = """Every other flag goes to Beam's PipelineOptions: --runner (default: the local FnApiRunner),
+--direct_num_workers N --direct_running_mode multi_processing, and for Dataflow --project, --region,
+--temp_location, --setup_file or --sdk_container_image, --dry_run True (docs/dataflow.md).
+Flags that take several values take them after one flag or repeated (--input a.tsv b.tsv = --input a.tsv
+--input b.tsv). Old spellings of renamed flags still work and print a deprecation warning."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xds-pipeline", description="Cross-lingual distant-supervision pipeline.")
-    p.add_argument("--input", action="append", required=True,
-                   help="Input file, glob or Beam FileSystem path (repeatable). For moses: PREFIX (reads "
+    p = argparse.ArgumentParser(prog="xds-pipeline", description="Cross-lingual distant-supervision pipeline: bitext "
+                                "and a KB in, labelled relation instances in both languages out (Parquet shards, "
+                                "rejects, manifest and a run report under --output).",
+                                epilog=EPILOG, formatter_class=HelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="Debug logs, the Beam counters, and errors with "
+                   "their traceback.")
+    p.add_argument("-q", "--quiet", action="store_true", help="No start and progress lines (warnings, errors and the "
+                   "closing summary still print).")
+    p.add_argument("--input", action="extend", nargs="+", required=True, metavar="PATH",
+                   help="Input files, globs or Beam FileSystem paths. For moses: PREFIX (reads "
                         "PREFIX.<src-lang> and PREFIX.<tgt-lang>) or SRC_FILE,TGT_FILE.")
-    p.add_argument("--input-format", choices=INPUT_FORMATS, default="tsv")
-    p.add_argument("--src-lang", required=True)
-    p.add_argument("--tgt-lang", required=True, help="Target language, or several separated by commas.")
-    p.add_argument("--kb", required=True, help="KB folder in the X-FACTR layout (see schemas.kb).")
-    p.add_argument("--kb-extra-aliases", action="append", default=[], help="Extra alias folder (repeatable).")
-    p.add_argument("--output", required=True, help="Output folder (local or any Beam FileSystem path).")
+    p.add_argument("--input-format", choices=INPUT_FORMATS, default="tsv",
+                   help="tsv: src<TAB>tgt; jsonl: {\"src\", \"tgt\"} or keyed by language code, optional id and "
+                        "doc_id; moses: a file per language.")
+    p.add_argument("--src-lang", required=True, metavar="LANG", help="Source language (ISO 639-1).")
+    p.add_argument("--tgt-lang", action="extend", nargs="+", required=True, metavar="LANG",
+                   help="Target languages: one, or several (de zh or de,zh) in one run.")
+    p.add_argument("--kb", required=True, metavar="DIR", help="KB folder in the X-FACTR layout (see schemas.kb), "
+                   "local or any Beam FileSystem path.")
+    p.add_argument("--kb-extra-aliases", action="extend", nargs="+", default=[], metavar="DIR",
+                   help="Extra alias folders (<lang>.txt in the KB's alias format, e.g. mined by "
+                        "pipelines.mine_aliases).")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="Output folder (local or any Beam FileSystem path).")
     p.add_argument("--overwrite", action="store_true",
                    help="Replace another run's output in --output (its files are removed at commit). Without it a "
                         "folder holding a different run (other inputs or config) is refused.")
@@ -114,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "least MARGIN times the runner-up's; otherwise the mention is skipped and counted.")
     p.add_argument("--keep-lowercase-aliases", action="store_true",
                    help="Also match all-lower-case aliases in exact-case languages (default: skip them).")
-    p.add_argument("--max-token-distance", type=int, default=40)
+    p.add_argument("--max-token-distance", type=int, default=40,
+                   help="Most tokens between a head and a tail mention for the pair to be an instance.")
     p.add_argument("--no-relation-rate", type=float, default=0.2,
                    help="Share of no-relation pairs kept (deterministic, hash-based).")
     p.add_argument("--aligner", choices=ALIGNERS, default="eflomal",
@@ -141,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eflomal-runs", type=int, default=1,
                    help="Independent eflomal runs per call, links voted by majority: 3 lowered AER on every gold set "
                         "(RO-EN 0.302 -> 0.298, EN-FR 0.082 -> 0.077) at 3x the aligner's time.")
-    p.add_argument("--min-projection-confidence", type=float, default=0.0)
+    p.add_argument("--min-projection-confidence", type=float, default=0.0,
+                   help="Projected instances below this confidence (the lower of head and tail) are rejected.")
     p.add_argument("--split-fractions", default="0.8,0.1,0.1", help="train,dev,test fractions.")
     return p
 
@@ -191,7 +216,7 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         parser.error("--aligner precomputed needs --alignments PATH")
     config = PipelineConfig(
         inputs=tuple(args.input), input_format=args.input_format, src_lang=args.src_lang,
-        tgt_langs=tuple(lang.strip() for lang in args.tgt_lang.split(",") if lang.strip()),
+        tgt_langs=tuple(split_codes(args.tgt_lang)),
         kb=args.kb, kb_extra_aliases=tuple(args.kb_extra_aliases), output=args.output.rstrip("/"),
         max_chars=args.max_chars, max_tokens=args.max_tokens, langid_min_letters=args.langid_min_letters,
         langid_min_prob=args.langid_min_prob, min_alias_chars=args.min_alias_chars,

@@ -11,6 +11,7 @@ See docs/pipeline.md.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -22,7 +23,13 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    GoogleCloudOptions,
+    PipelineOptions,
+    StandardOptions,
+    TestOptions,
+)
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.utils import shared
 
@@ -42,10 +49,12 @@ from pipelines.commit import (
 )
 from pipelines.config import PipelineConfig, parse_config
 from pipelines.deadletter import NAMESPACE
+from pipelines.kb_tables import WriteKBTables
 from pipelines.label import LabelInstances
 from pipelines.link import LinkMentions
 from pipelines.lock import LockedError
 from pipelines.lock import output_lock as lock_output
+from pipelines.progress import CountProgress, ProgressLine
 from pipelines.project import AlignProject
 from pipelines.read import ReadBitext, check_patterns, expand_inputs
 from pipelines.report import write_report
@@ -67,10 +76,14 @@ from schemas.manifest import MANIFEST_NAME, STAGING_PREFIX
 from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
+# the closing summary: printed with -q too (main keeps this logger at INFO)
+summary_logger = logging.getLogger(f"{__name__}.summary")
 LOCK_STALE_SECONDS = 600.0  # a lock without a heartbeat this long (holder on another host died) is taken over
 
 
 LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner", "FnApiRunner", "PrismRunner")
+# runners whose workers run inside the launching process (unless --direct_running_mode multi_processing)
+IN_PROCESS_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner", "FnApiRunner")
 
 
 class LaunchError(ValueError):
@@ -86,12 +99,14 @@ class Launch:
     end). ``reads_inputs``: the launcher matches and fingerprints the inputs itself (a local runner on local
     inputs: a missing input fails at once, and a rerun is recognised before the job starts); otherwise the job
     matches them and the rerun check on inputs runs on the finished job's manifest. ``reads_kb``: the launcher
-    loads and checks the KB (a local folder it can see); otherwise the workers do (resources.KBInfo)."""
+    loads and checks the KB (a local folder it can see); otherwise the workers do (resources.KBInfo).
+    ``in_process``: the workers run in this process, so the progress line can count elements (pipelines.progress)."""
 
     mode: str
     reads_inputs: bool
     reads_kb: bool
     runner: str
+    in_process: bool = False
 
 
 def plan_launch(config: PipelineConfig, options: PipelineOptions) -> Launch:
@@ -106,7 +121,9 @@ def plan_launch(config: PipelineConfig, options: PipelineOptions) -> Launch:
         mode = "template" if options.view_as(GoogleCloudOptions).template_location else "run"
     reads_inputs = local and all(is_local(path) for pattern in config.inputs for path in pattern.split(","))
     reads_kb = is_local(config.kb) and (local or os.path.isdir(config.kb))
-    return Launch(mode, reads_inputs, reads_kb, runner)
+    in_process = runner in IN_PROCESS_RUNNERS and options.view_as(DirectOptions).direct_running_mode != (
+        "multi_processing")
+    return Launch(mode, reads_inputs, reads_kb, runner, in_process)
 
 
 def input_paths(config: PipelineConfig) -> list[str]:
@@ -133,10 +150,11 @@ def check_inputs(config: PipelineConfig, reads_inputs: bool) -> list[str] | None
 
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig, output: str | None = None,
-                   commit_to: str | None = None):
+                   commit_to: str | None = None, count_progress: bool = False):
     """Wire every stage into ``p``; return the manifest-path PCollection. ``output`` is where the Write stage
     writes (``run`` passes the staging folder; default ``config.output``). ``commit_to``: the job itself commits
-    the staged output there at its end (a template: no launcher waits for it)."""
+    the staged output there at its end (a template: no launcher waits for it). ``count_progress``: side branches
+    that count elements for the progress line of an in-process run (pipelines.progress)."""
     kb, kb_handle = KBSpec.of(config), shared.Shared()  # one spec and handle: one KB load per worker
     kb_info = p | "KB" >> KBInfo(kb, kb_handle, config.src_lang, config.tgt_langs, config.allow_missing_aliases)
     records, read_rejects, input_files = p | "Read" >> ReadBitext(
@@ -153,9 +171,14 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, output: str | None 
     splits = rows | "Split" >> SplitRows(config.split_fractions)
     rejects = (read_rejects, validate_rejects, tokenize_rejects, link_rejects, project_rejects) | (
         "AllRejects" >> beam.Flatten())
+    if count_progress:  # leaves beside the stages: the stages' own graph is the same with or without them
+        for name, pcoll in (("read", records), ("tokenized", tokenized), ("labelled", labelled), ("rows", rows),
+                            ("rejects", rejects)):
+            pcoll | f"Progress/{name}" >> CountProgress(name)
+    kb_tables = rows | "KBTables" >> WriteKBTables(output or config.output, kb, kb_handle)
     manifest = {
         **splits, "rejects": rejects, "read_records": records, "accepted": tokenized, "input_files": input_files,
-        "kb": kb_info,
+        "kb": kb_info, "kb_tables": kb_tables,
     } | "Write" >> WriteOutputs(output or config.output, config.to_json(), pipeline_version(), config.langs,
                                 code_version())
     if commit_to:
@@ -265,11 +288,13 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         staging = new_staging(config.output)
         try:
             p = make_pipeline(options)
-            build_pipeline(p, config, staging)
+            build_pipeline(p, config, staging, count_progress=launch.in_process)
             logger.info("running on %s: read, validate, tokenize, link, label, align + project, split, write into "
-                        "%s (counts at the end)", launch.runner, staging)
-            result = p.run()
-            result.wait_until_finish()
+                        "%s (a progress line every %d s, the summary at the end)", launch.runner, staging,
+                        ProgressLine().interval)
+            with ProgressLine(started=started):
+                result = p.run()
+                result.wait_until_finish()
             if paths is None:
                 check_staged_inputs(staging, config.output, config.overwrite)
             prune_empty_shards(staging, round(time.monotonic() - started, 1))
@@ -282,7 +307,7 @@ def run(argv: Sequence[str] | None = None) -> beam.runners.runner.PipelineResult
         logger.debug("counter %s = %d", name, value)
     report = _write_report(config.output)
     for line in summary(config.output, manifest, report):
-        logger.info("%s", line)
+        summary_logger.info("%s", line)
     return result
 
 
@@ -339,19 +364,26 @@ def counter_totals(result) -> dict[str, int]:
     return totals
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verbosity = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # the full parse happens in run()
+    verbosity.add_argument("-v", "--verbose", action="store_true")
+    verbosity.add_argument("-q", "--quiet", action="store_true")
+    flags, _ = verbosity.parse_known_args(argv)
     # force: an import-time logging.warning (Beam's apitools notice) has already configured the root logger
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
-    for name in ("pipelines", __name__):  # our progress and summary at INFO (counters with -v), Beam's at WARNING
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    # our start, progress and summary lines at INFO (counters with -v; -q keeps the summary), Beam's at WARNING
+    level = logging.DEBUG if flags.verbose else logging.WARNING if flags.quiet else logging.INFO
+    for name in ("pipelines", __name__):
+        logging.getLogger(name).setLevel(level)
+    summary_logger.setLevel(logging.DEBUG if flags.verbose else logging.INFO)
     import jieba  # its dictionary messages are DEBUG lines on its own handler and again through the root one
 
     jieba.setLogLevel(logging.WARNING)
     try:
-        run()
+        run(argv)
     except (OutputInUseError, LockedError, KBFormatError, FileNotFoundError, LaunchError) as err:
-        if verbose:
+        if flags.verbose:
             raise
         sys.exit(f"xds-pipeline: {err}")
 

@@ -17,14 +17,14 @@ entities' aliases in that language, e.g. ``Marie Curie was born in Warsaw .``, a
   for French/Spanish article and preposition tags, Turkish case suffixes after an apostrophe with vowel harmony
   (``Ankara'da``); the entity span is the name alone.
 
-    python -m pipelines.verbalize --kb ../shared/data/xfactr-kb --extra-alias-dir ../shared/data/xfactr-aliases-extra \\
-        --langs en fr es tr --per-relation 200 --output out/shards-verbalized
+    python -m pipelines.verbalize --kb ../shared/data/xfactr-kb \\
+        --kb-extra-aliases ../shared/data/xfactr-aliases-extra --langs en fr es tr --per-relation 200 \\
+        --output out/shards-verbalized
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import re
@@ -33,21 +33,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
+from tqdm import tqdm
 
 from pipelines.commit import commit, new_staging
 from pipelines.hashing import unit_hash
+from pipelines.kb_tables import table_keys, write_kb_tables
 from pipelines.manifest import build_manifest, instance_keys, write_manifest
 from pipelines.read import fingerprint
 from pipelines.resources import code_version, load_run_kb, pipeline_version
 from pipelines.split import split_of
+from schemas.cli import HelpFormatter, add_deprecated, progress_off, split_codes
 from schemas.io import write_parquet
-from schemas.kb import KnowledgeBase
+from schemas.kb import KnowledgeBase, read_relation_templates
 from schemas.manifest import DATASET_ROOT
 from schemas.shard import SHARD_SCHEMA, make_instance_id
 
 logger = logging.getLogger(__name__)
 
 LABEL_SOURCE = "verbalized"
+DEFAULT_LANGS = ("en", "fr", "es", "tr")
 _TAG = re.compile(r"\[([^\]]*)\]")
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _NO_SPACE = frozenset({"zh", "ja"})  # scripts written without spaces between words
@@ -70,14 +74,7 @@ class Sentence:
 
 def read_templates(path: str) -> dict[str, dict[str, str]]:
     """``TREx_prompts.csv`` -> {relation id: {lang: template}} (empty templates left out)."""
-    with FileSystems.open(path) as raw:
-        rows = list(csv.DictReader(line.decode("utf-8") for line in raw))
-    out: dict[str, dict[str, str]] = {}
-    for row in rows:
-        pid = row.pop("pid")
-        row.pop("relation", None)
-        out[pid] = {lang: text.strip() for lang, text in row.items() if text and "[X" in text and "[Y" in text}
-    return out
+    return read_relation_templates(path)
 
 
 _BACK_VOWELS, _FRONT_VOWELS = "aıou", "eiöü"
@@ -209,15 +206,16 @@ def verbalize(kb: KnowledgeBase, templates: dict[str, dict[str, str]], langs: Se
 
 
 def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None, langs: Sequence[str],
-        per_relation: int, output: str, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict:
+        per_relation: int, output: str, fractions: Sequence[float] = (0.8, 0.1, 0.1), progress: bool = False) -> dict:
     """Writes ``<output>/data/train/lang=<lang>/verbalized-00000-of-00001.parquet`` and ``<output>/manifest.json``;
-    returns the manifest."""
+    returns the manifest. ``progress``: a tqdm count of facts x languages on stderr (on a terminal only)."""
     kb = load_run_kb(kb_dir, tuple(extra_alias_dirs), tuple(langs))
     templates_path = templates_path or FileSystems.join(kb_dir, "TREx_prompts.csv")
     templates = read_templates(templates_path)
     version = pipeline_version()
     rows, rejects = [], Counter()
-    for kind, item in verbalize(kb, templates, langs, per_relation, fractions, version):
+    for kind, item in tqdm(verbalize(kb, templates, langs, per_relation, fractions, version), desc="verbalize",
+                           unit=" facts x langs", disable=progress_off(not progress)):
         if kind == "row":
             rows.append(item)
         else:
@@ -229,6 +227,9 @@ def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None
         FileSystems.mkdirs(FileSystems.join(staging, relative.rsplit("/", 1)[0]))
         write_parquet([row for row in rows if row["lang"] == lang], FileSystems.join(staging, relative), SHARD_SCHEMA)
         outputs.append(("train", relative))
+    counts = Counter(key for row in rows for key in table_keys(row["head"]["kb_id"], row["tail"]["kb_id"],
+                                                               row["relations"]))
+    outputs += write_kb_tables(staging, kb, counts.items(), langs, templates)  # relations.parquet, entities.parquet
     instances = Counter(key for row in rows for key in instance_keys(row))
     config = {"job": "verbalize", "kb": kb_dir, "extra_alias_dirs": list(extra_alias_dirs),
               "templates": templates_path, "langs": list(langs), "per_relation": per_relation,
@@ -248,19 +249,34 @@ def run(kb_dir: str, extra_alias_dirs: Sequence[str], templates_path: str | None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.verbalize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kb", required=True, help="KB folder (facts/, aliases/; TREx_prompts.csv unless "
-                                                    "--templates)")
-    parser.add_argument("--extra-alias-dir", action="append", default=[], help="more alias folders (repeatable)")
-    parser.add_argument("--templates", help="template CSV (pid,relation,<lang>...); default <kb>/TREx_prompts.csv")
-    parser.add_argument("--langs", nargs="+", default=["en", "fr", "es", "tr"], help="languages (default: %(default)s)")
-    parser.add_argument("--per-relation", type=int, default=200, help="facts per relation, 0 = all "
-                                                                     "(default: %(default)s)")
-    parser.add_argument("--output", required=True, help="shard folder to write")
+    parser = argparse.ArgumentParser(prog="python -m pipelines.verbalize", description=__doc__.split("\n\n")[0],
+                                     formatter_class=HelpFormatter,
+                                     epilog="Old spellings of renamed flags (--extra-alias-dir) still work and print a "
+                                     "deprecation warning.")
+    parser.add_argument("--kb", required=True, metavar="DIR", help="KB folder (facts/, aliases/; TREx_prompts.csv "
+                        "unless --templates)")
+    parser.add_argument("--kb-extra-aliases", action="extend", nargs="+", default=[], metavar="DIR",
+                        help="more alias folders, as given to the pipeline")
+    parser.add_argument("--templates", metavar="CSV", help="template CSV (pid,relation,<lang>...); default "
+                        "<kb>/TREx_prompts.csv")
+    parser.add_argument("--langs", action="extend", nargs="+", metavar="LANG",
+                        help="languages, 'en fr' or 'en,fr' (default: en fr es tr)")
+    parser.add_argument("--per-relation", type=int, default=200, help="facts per relation, 0 = all")
+    parser.add_argument("--output", required=True, metavar="DIR", help="shard folder to write")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no info lines")
+    add_deprecated(parser, "--kb-extra-aliases", "--extra-alias-dir")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
-    run(args.kb, args.extra_alias_dir, args.templates, args.langs, args.per_relation, args.output)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    langs = split_codes(args.langs) or list(DEFAULT_LANGS)
+    try:
+        run(args.kb, args.kb_extra_aliases, args.templates, langs, args.per_relation, args.output,
+            progress=not args.quiet)
+    except (OSError, ValueError) as err:  # a missing KB or template file, a bad KB line: one line; -v traceback
+        if args.verbose:
+            raise
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
 
 
 if __name__ == "__main__":

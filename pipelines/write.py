@@ -4,6 +4,7 @@ Layout under ``--output``::
 
     data/train/lang=en/part-00000-of-0000N.parquet   data/dev/lang=de/...   data/test/...
     rejects/rejects-00000-of-0000N.parquet
+    relations.parquet, entities.parquet  the KB's names of the relations and entities (pipelines.kb_tables)
     manifest.json                        written last, after every shard is final
 
 ``data/`` holds the shards alone (schemas.manifest.DATASET_ROOT): ``pyarrow.dataset.dataset(OUT/data,
@@ -48,8 +49,9 @@ class WriteOutputs(beam.PTransform):
     """Writes shards, rejects and the manifest; returns the manifest path (a one-element PCollection).
 
     Input: a dict of PCollections: one per split name (ShardRows), ``rejects`` (Rejects), ``read_records`` and
-    ``accepted`` (only counted), ``input_files`` (the paths read, fingerprinted here) and ``kb`` (one dict with
-    ``kb_version`` and ``kb_facts_version``, read on a worker: resources.KBInfo). Rows and rejects become their
+    ``accepted`` (only counted), ``input_files`` (the paths read, fingerprinted here), ``kb`` (one dict with
+    ``kb_version`` and ``kb_facts_version``, read on a worker: resources.KBInfo) and, optionally, ``kb_tables``
+    (the (split, path) of files written beside the shards: pipelines.kb_tables). Rows and rejects become their
     schema's dicts here, at the Parquet writer.
     """
 
@@ -74,6 +76,8 @@ class WriteOutputs(beam.PTransform):
         rejects = pcolls["rejects"] | "RejectDicts" >> beam.Map(Reject.to_dict)
         written = _parquet(rejects, f"{self.output}/rejects/rejects", REJECT_SCHEMA, "WriteRejects")
         files.append(written | "NameRejects" >> beam.Map(lambda path: ("rejects", self._relative(path))))
+        if "kb_tables" in pcolls:  # (split, relative path) of relations.parquet and entities.parquet
+            files.append(pcolls["kb_tables"])
         rows = [by_split[split] for split in SPLITS] | "AllRows" >> beam.Flatten()
         side = {
             "instance_counts": _count_per_key(rows, "Instances", mf.instance_keys),

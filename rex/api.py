@@ -9,12 +9,14 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from rex.config import DataConfig, EncoderConfig, ModelConfig, RexConfig, TrainConfig
 from rex.data import BagBatches, build_bag_cache, resolve_shards
 from rex.evaluate import metrics_from_scores, score_bags
 from rex.model.io import load_model_dir
 from rex.retrieval.policy import build_retriever
+from schemas.cli import progress_off
 
 
 def train(config: RexConfig, out_dir: str | Path) -> dict:
@@ -44,8 +46,10 @@ def train_quick(shard_dirs: Sequence[str], out_dir: str | Path, steps: int = 150
 
 
 def evaluate_model(model_dir: str | Path, shards: Sequence[str], split: str = "test", plot: str | None = None,
-                   cache_dir: str | None = None, device: str | None = None, retrieval_index: str | None = None) -> dict:
-    """Metrics of a saved model on one split of the given shards (the model's own row filters apply)."""
+                   cache_dir: str | None = None, device: str | None = None, retrieval_index: str | None = None,
+                   progress: bool = False) -> dict:
+    """Metrics of a saved model on one split of the given shards (the model's own row filters apply).
+    ``progress``: a tqdm bar of the scored batches on stderr (on a terminal only)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loaded = load_model_dir(model_dir, dev)
     data_cfg = dataclasses.replace(loaded.config.data, shards=list(shards))
@@ -56,5 +60,7 @@ def evaluate_model(model_dir: str | Path, shards: Sequence[str], split: str = "t
         data = BagBatches(cache, loaded.tokenizer, loaded.labels, batch_size=loaded.config.train.eval_batch_size,
                           max_length=data_cfg.max_length, max_bag_size=data_cfg.max_bag_size,
                           seed=loaded.config.train.seed, shuffle=False, pooling=loaded.config.encoder.pooling)
-        scored = score_bags(loaded.model, DataLoader(data, batch_size=None), dev, retriever)
+        batches = tqdm(DataLoader(data, batch_size=None), desc=f"evaluate {split}", unit=" batches",
+                       disable=progress_off(not progress))
+        scored = score_bags(loaded.model, batches, dev, retriever)
     return metrics_from_scores(scored, loaded.config.model.threshold, plot, title=f"{split} PR curve")

@@ -1,14 +1,18 @@
-"""``rex train | evaluate | predict | index``.
+"""``rex train | evaluate | predict | export-encoder | index``.
 
 Every config field is also a flag, ``--<section>.<field> VALUE`` (e.g. ``--train.max_steps 500``,
-``--data.langs en de``, ``--model.retrieval.index_dir idx``); flags override the ``--config`` file
-(JSON or YAML), which overrides the defaults. The resolved config is validated before anything runs.
+``--data.langs en de``, ``--model.retrieval.index_dir idx``), spelled as the key in a config file; flags
+override the ``--config`` file (JSON or YAML), which overrides the defaults. The resolved config is validated
+before anything runs. The command flags follow the project's conventions (schemas.cli): ``--output`` for what a
+command writes, ``--retrieval-index`` for a fact index (``= --model.retrieval.index_dir`` in training),
+``-`` for stdin/stdout in ``rex predict``, ``-q`` for no progress bars, ``-v`` for tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import sys
@@ -17,6 +21,7 @@ from typing import Any
 
 from rex.config import SECTIONS, RetrievalConfig, RexConfig, load_config
 from rex.retrieval.cli import register
+from schemas.cli import STDIO, HelpFormatter, add_deprecated
 from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -103,38 +108,57 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rex", description="Relation extraction from distant-supervision shards.")
+    parser = _Parser(prog="rex", description="Relation extraction from distant-supervision shards.",
+                     epilog="Old spellings of renamed flags (--out) still work and print a deprecation warning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; errors with their traceback")
     # -v after the command too (`rex train ... -v`); SUPPRESS keeps a subcommand from resetting a leading -v
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="debug logging; errors with their traceback")
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bars (they show only on a terminal anyway)")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", parents=[verbose], help="train a model (resumes from OUT's last checkpoint)",
-                           description="Train a model. Every config field is a flag --<section>.<field>; flags "
-                           "override --config, which overrides the defaults shown.")
+    add = functools.partial(sub.add_parser, formatter_class=HelpFormatter)
+    train = add("train", parents=[verbose, quiet], help="train a model (resumes from --output's last checkpoint)",
+                description="Train a model. Every config field is a flag --<section>.<field>; flags override "
+                "--config, which overrides the defaults shown.")
     train.add_argument("--config", help="JSON or YAML config file")
     train.add_argument("--shards", nargs="+", help="shard roots, files or globs (= --data.shards)")
-    train.add_argument("--out", required=True, help="output directory (checkpoints, model/, metrics)")
+    train.add_argument("--output", required=True, metavar="DIR",
+                       help="output directory (checkpoints, model/, metrics); rerun with the same one to resume")
+    train.add_argument("--retrieval-index", dest="model.retrieval.index_dir", default=argparse.SUPPRESS,
+                       metavar="DIR", help="fact index from `rex index build` (= --model.retrieval.index_dir)")
+    add_deprecated(train, "--output", "--out")
     _add_config_flags(train)
-    ev = sub.add_parser("evaluate", parents=[verbose], help="metrics of a saved model on a split of some shards")
-    ev.add_argument("--model", required=True, help="model directory")
-    ev.add_argument("--shards", nargs="+", required=True)
-    ev.add_argument("--split", default="test", choices=SPLITS)
-    ev.add_argument("--out", help="write the metrics JSON here")
-    ev.add_argument("--plot", help="write the PR curve PNG here")
-    pr = sub.add_parser("predict", parents=[verbose], help="relation scores for JSONL sentences with two entity spans")
-    pr.add_argument("--model", required=True, help="model directory")
-    pr.add_argument("--input", required=True, help="JSONL input (see docs/rex.md)")
-    pr.add_argument("--output", required=True, help="JSONL output")
-    pr.add_argument("--retrieval-index", help="fact index for models that use retrieval")
-    pr.add_argument("--rejects", help="write bad input lines here (JSONL: origin file:line, reason, line) and go on; "
-                    "default: stop at the first bad line")
-    ex = sub.add_parser("export-encoder", parents=[verbose],
-                        help="write a model's Hugging Face encoder (LoRA merged) for AutoModel")
-    ex.add_argument("--model", required=True, help="model directory (encoder.kind='hf')")
-    ex.add_argument("--out", required=True, help="folder to write (AutoModel/AutoTokenizer.from_pretrained load it)")
-    register(sub)
+    ev = add("evaluate", parents=[verbose, quiet], help="metrics of a saved model on a split of some shards",
+             description="Metrics of a saved model on one split of some shards, printed as JSON.")
+    ev.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    ev.add_argument("--shards", nargs="+", required=True, help="shard roots, files or globs")
+    ev.add_argument("--split", default="test", choices=SPLITS, help="split to score")
+    ev.add_argument("--output", metavar="FILE", help="also write the metrics JSON here")
+    ev.add_argument("--plot", metavar="PNG", help="write the PR curves here")
+    ev.add_argument("--retrieval-index", metavar="DIR",
+                    help="fact index for a model trained with retrieval (default: the one it was trained with)")
+    add_deprecated(ev, "--output", "--out")
+    pr = add("predict", parents=[verbose, quiet], help="relation scores for JSONL sentences with two entity spans",
+             description="Relation scores for JSONL sentences with two entity spans (docs/rex.md); output line i "
+             "answers input line i (blank lines skipped). '-' reads stdin / writes stdout.")
+    pr.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    pr.add_argument("--input", required=True, metavar="FILE", help="JSONL input, '-' for stdin (see docs/rex.md)")
+    pr.add_argument("--output", required=True, metavar="FILE", help="JSONL output, '-' for stdout")
+    pr.add_argument("--retrieval-index", metavar="DIR",
+                    help="fact index for a model trained with retrieval (default: the one it was trained with)")
+    pr.add_argument("--rejects", metavar="FILE", help="write bad input lines here (JSONL: origin file:line, reason, "
+                    "line) and go on; '-' is not accepted (stdout may hold the predictions); default: stop at the "
+                    "first bad line")
+    ex = add("export-encoder", parents=[verbose], help="write a model's Hugging Face encoder (LoRA merged) for "
+             "AutoModel")
+    ex.add_argument("--model", required=True, metavar="DIR", help="model directory (encoder.kind='hf')")
+    ex.add_argument("--output", required=True, metavar="DIR",
+                    help="folder to write (AutoModel/AutoTokenizer.from_pretrained load it)")
+    add_deprecated(ex, "--output", "--out")
+    register(sub, parents=[verbose, quiet])
     return parser
 
 
@@ -155,21 +179,25 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from rex.api import train
 
-        results = train(resolve_config(args), args.out)
+        config = resolve_config(args)
+        if args.quiet:
+            config.train.progress = False
+        results = train(config, args.output)
         print(json.dumps(results, indent=1, sort_keys=True))
         if "model_dir" in results:  # rank 0 only under torchrun
             best = results.get("test", {}).get("all", {}).get("pr_auc")
             print(f"model saved to {results['model_dir']} (model card: {results['model_dir']}/README.md; metrics: "
-                  f"{Path(args.out) / 'metrics.json'}" + (f"; test PR-AUC {best:.3f}" if best is not None else "")
+                  f"{Path(args.output) / 'metrics.json'}" + (f"; test PR-AUC {best:.3f}" if best is not None else "")
                   + ")", file=sys.stderr)
         return 0
     if args.command == "evaluate":
         from rex.api import evaluate_model
 
-        metrics = evaluate_model(args.model, args.shards, args.split, plot=args.plot)
+        metrics = evaluate_model(args.model, args.shards, args.split, plot=args.plot,
+                                 retrieval_index=args.retrieval_index, progress=not args.quiet)
         text = json.dumps(metrics, indent=1, sort_keys=True)
-        if args.out:
-            with open(args.out, "w", encoding="utf-8") as out:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as out:
                 out.write(text + "\n")
         print(text)
         return 0
@@ -178,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "export-encoder":
         from rex.export import export_encoder
 
-        print(f"encoder written to {export_encoder(args.model, args.out)}", file=sys.stderr)
+        print(f"encoder written to {export_encoder(args.model, args.output)}", file=sys.stderr)
         return 0
     if hasattr(args, "func"):  # subcommands registered by rex.retrieval.cli
         return int(args.func(args) or 0)
@@ -189,10 +217,13 @@ def _predict(args: argparse.Namespace) -> int:
     from rex.inference import RelationExtractor
     from rex.predict import predict_file
 
+    if args.rejects == STDIO:
+        raise ValueError("--rejects -: give a file (stdout holds the predictions when --output is -)")
     model = RelationExtractor.load(args.model, retrieval_index=args.retrieval_index)
     count, rejected = predict_file(model.loaded, args.input, args.output, model.device, model.retriever,
-                                   rejects_path=args.rejects)
-    print(f"{count} predictions written to {args.output}"
+                                   rejects_path=args.rejects, progress=not args.quiet)
+    where = "stdout" if args.output == STDIO else args.output
+    print(f"{count} predictions written to {where}"
           + (f"; {rejected} bad lines written to {args.rejects}" if args.rejects else ""), file=sys.stderr)
     return 0
 

@@ -24,15 +24,18 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from rex.encoder import MARKERS, encode_batch, mark_text
 from rex.encoder.base import MarkedTokenizer, unmark, window_start
 from rex.evaluate import facts_for, to_device
 from rex.model.io import LoadedModel
 from rex.relation_names import display_name
+from schemas.cli import STDIO, open_input, open_output, progress_off
 
 logger = logging.getLogger(__name__)
 REJECT_TEXT_CHARS = 1000  # of a bad line kept in its reject record
+STDIN_NAME = "<stdin>"  # how errors and rejects name an input read from stdin
 
 
 class InputError(ValueError):
@@ -65,14 +68,15 @@ def parse_line(line: str, where: str) -> dict:
 
 
 def read_lines(path: str, keep_going: bool = False) -> Iterator[str | InputError]:
-    """The lines of a UTF-8 file; InputError naming file and line for bytes that are not UTF-8 (raised, or with
-    ``keep_going`` yielded in the line's place so the caller can reject it and read on)."""
-    with open(path, "rb") as handle:
+    """The lines of a UTF-8 file (``-``: stdin); InputError naming file and line for bytes that are not UTF-8
+    (raised, or with ``keep_going`` yielded in the line's place so the caller can reject it and read on)."""
+    name = STDIN_NAME if path == STDIO else path
+    with open_input(path, binary=True) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                bad = _bad(f"{path}:{number}", f"not UTF-8 ({err.reason} at byte {err.start})")
+                bad = _bad(f"{name}:{number}", f"not UTF-8 ({err.reason} at byte {err.start})")
                 if not keep_going:
                     raise bad from None
                 yield bad
@@ -212,19 +216,20 @@ def predict_lines(loaded: LoadedModel, lines: Iterable[str | InputError], source
 
 
 def predict_file(loaded: LoadedModel, in_path: str, out_path: str, device: torch.device, retriever=None,
-                 rejects_path: str | None = None) -> tuple[int, int]:
-    """Predict every line of ``in_path`` into ``out_path``; returns (predictions, rejected lines). Without
-    ``rejects_path`` the first bad line raises InputError; with it, bad lines go there and the run goes on."""
-    paths = {Path(p).resolve() for p in (out_path, rejects_path) if p}
-    if Path(in_path).resolve() in paths:
+                 rejects_path: str | None = None, progress: bool = False) -> tuple[int, int]:
+    """Predict every line of ``in_path`` into ``out_path`` (``-``: stdin, stdout); returns (predictions, rejected
+    lines). Without ``rejects_path`` the first bad line raises InputError; with it, bad lines go there and the run
+    goes on. ``progress``: a tqdm count of predictions on stderr (on a terminal only)."""
+    paths = {Path(p).resolve() for p in (out_path, rejects_path) if p and p != STDIO}
+    if in_path != STDIO and Path(in_path).resolve() in paths:
         # opening the output for writing would empty the input before a line is read
         bad = out_path if Path(out_path).resolve() == Path(in_path).resolve() else rejects_path
         raise InputError(f"{bad}: the output is the input file; write the predictions elsewhere")
-    if rejects_path and Path(rejects_path).resolve() == Path(out_path).resolve():
+    if rejects_path and out_path != STDIO and Path(rejects_path).resolve() == Path(out_path).resolve():
         raise InputError(f"{rejects_path}: the rejects file is the output file; give another path")
     count, rejected = 0, 0
     with contextlib.ExitStack() as stack:
-        dst = stack.enter_context(open(out_path, "w", encoding="utf-8"))
+        dst = stack.enter_context(open_output(out_path))
         dead = stack.enter_context(open(rejects_path, "w", encoding="utf-8")) if rejects_path else None
 
         def reject(err: InputError, line: str) -> None:
@@ -234,8 +239,9 @@ def predict_file(loaded: LoadedModel, in_path: str, out_path: str, device: torch
                                   ensure_ascii=False) + "\n")
 
         lines = read_lines(in_path, keep_going=dead is not None)
-        for result in predict_lines(loaded, lines, str(Path(in_path)), device, retriever,
-                                    reject=reject if dead is not None else None):
+        source = STDIN_NAME if in_path == STDIO else str(Path(in_path))
+        results = predict_lines(loaded, lines, source, device, retriever, reject=reject if dead is not None else None)
+        for result in tqdm(results, desc="predict", unit=" lines", disable=progress_off(not progress)):
             dst.write(json.dumps(result, ensure_ascii=False) + "\n")
             count += 1
     if rejected:

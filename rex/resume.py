@@ -5,7 +5,7 @@ checkpoint or a warm-start model fills in encoder sections) and which shard file
 ``<out>`` holds a checkpoint, the new request is compared with that record, and any difference outside the
 fields that may change between an interrupted run and its resume (below) is refused with a one-line message
 naming the fields: resuming would otherwise silently keep the checkpoint's encoder and data (``--encoder.hidden
-128`` into an ``--out`` trained with 256 kept 256). Checkpoints from before this record are resumed with a
+128`` into an ``--output`` trained with 256 kept 256). Checkpoints from before this record are resumed with a
 warning that they cannot be checked.
 """
 
@@ -66,8 +66,8 @@ def check_resume(out: Path, identity: dict) -> None:
         raise ValueError(f"{path}: unreadable ({err}); move {out} aside to start a new run") from err
     changed = differences(saved, identity)
     if changed:
-        raise ValueError(f"--out {out} holds checkpoints of a different run ({'; '.join(changed)}); resuming would "
-                         f"keep the checkpoint's model: use another --out, or delete {out / 'checkpoints'} to start "
+        raise ValueError(f"--output {out} holds checkpoints of a different run ({'; '.join(changed)}); resuming would "
+                         f"keep the checkpoint's model: use another --output, or delete {out / 'checkpoints'} to start "
                          "over")
 
 

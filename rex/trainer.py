@@ -46,6 +46,7 @@ from rex.optim import amp_dtype, autocast, build_optimizer
 from rex.relation_names import relation_names_for
 from rex.resume import check_resume, record_run, run_identity
 from rex.retrieval.policy import build_retriever
+from schemas.cli import progress_off
 from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,9 @@ class Trainer:
         self.train_data.set_epoch(p.epoch, p.batch_in_epoch)
         batches, accum, stop = iter(self._loader(self.train_data)), 0, False
         window = {"loss": 0.0, "bce": 0.0, "consistency": 0.0, "n": 0, "examples": 0, "t0": time.perf_counter()}
-        bar = tqdm(total=t.max_steps, initial=p.step, disable=not (t.progress and self.env.is_main), desc="train")
+        # on a terminal only (schemas.cli): a log file gets the metrics.jsonl lines, not carriage-return redraws
+        bar = tqdm(total=t.max_steps, initial=p.step, disable=progress_off(not (t.progress and self.env.is_main)),
+                   desc="train")
         while p.step < t.max_steps and not stop:
             batch = next(batches, None)
             if batch is None:  # next epoch

@@ -64,6 +64,40 @@ FACT_SCHEMA = with_meta(
 )
 
 
+RELATIONS_TABLE = "relations.parquet"  # beside a shard set's manifest: the KB's relations (KB_RELATION_SCHEMA)
+ENTITIES_TABLE = "entities.parquet"  # beside it: the names of the shards' entities (KB_ENTITY_LABEL_SCHEMA)
+
+_TEMPLATE = pa.struct([pa.field("lang", pa.string(), nullable=False),
+                       pa.field("template", pa.string(), nullable=False)])
+
+KB_RELATION_SCHEMA = with_meta(
+    "kb_relations",
+    [
+        sfield("relation", pa.string(), "Relation id as in the shards' relations column (e.g. Wikidata P19)."),
+        sfield("name", pa.string(), "The KB's name of the relation (relations.tsv or X-FACTR's TREx_prompts.csv: "
+               "English); null when the KB has none.", nullable=True),
+        sfield("instances", pa.int64(), "Instances of the relation in this shard set, every split and language (a "
+               "multi-label row counts once per label); 0 for a KB relation the shards do not hold."),
+        sfield("templates", pa.list_(_TEMPLATE), "The KB's cloze template of the relation per language of the run "
+               "('[X] was born in [Y] .', TREx_prompts.csv), where it has one; sorted by language."),
+    ],
+    "Every relation of the KB a shard set was labelled with, with its name and count.",
+)
+
+KB_ENTITY_LABEL_SCHEMA = with_meta(
+    "kb_entity_labels",
+    [
+        sfield("kb_id", pa.string(), "Entity id as in the shards' head.kb_id and tail.kb_id."),
+        sfield("lang", pa.string(), "A language of the run: one row per entity and language."),
+        sfield("label", pa.string(), "The entity's first name in the KB in this language; null when the KB has "
+               "none (join on kb_id and lang).", nullable=True),
+        sfield("aliases", pa.list_(pa.string()), "Every name of the entity in this language in the KB, the label "
+               "first; empty when none."),
+    ],
+    "The names of the entities a shard set mentions, per language of the run.",
+)
+
+
 class KBFormatError(ValueError):
     """A KB file line that cannot be read; the message names the file and line."""
 
@@ -271,6 +305,54 @@ def read_relation_names(path: str) -> dict[str, str]:
             raise KBFormatError(f"{path}:{number}: expected 'relation_id<TAB>name'")
         names[parts[0]] = parts[1]
     return names
+
+
+def read_relation_templates(path: str) -> dict[str, dict[str, str]]:
+    """X-FACTR's ``TREx_prompts.csv`` -> {relation id: {lang: cloze template}} (templates without both ``[X`` and
+    ``[Y`` left out); local or any Beam FileSystem path."""
+    try:
+        with io.TextIOWrapper(_open_binary(path), encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except UnicodeDecodeError as err:
+        raise KBFormatError(f"{path}: not UTF-8 ({err.reason} at byte {err.start} of the file)") from None
+    except csv.Error as err:
+        raise KBFormatError(f"{path}: not CSV ({err})") from None
+    out: dict[str, dict[str, str]] = {}
+    for row in rows:
+        pid = row.pop("pid", None)
+        row.pop("relation", None)
+        if pid:
+            out[pid] = {lang: text.strip() for lang, text in row.items()
+                        if lang and text and "[X" in text and "[Y" in text}
+    return out
+
+
+def kb_templates(kb_dir: str) -> dict[str, dict[str, str]]:
+    """The KB folder's relation templates ({} when it has no ``TREx_prompts.csv``)."""
+    path = _join(kb_dir, "TREx_prompts.csv")
+    return read_relation_templates(path) if _exists(path) else {}
+
+
+def relation_rows(kb: KnowledgeBase, instances: dict[str, int], langs: Sequence[str],
+                  templates: dict[str, dict[str, str]] | None = None) -> list[dict]:
+    """KB_RELATION_SCHEMA rows: every relation of the KB and of ``instances`` (relation -> instances in the
+    shards), sorted by id."""
+    templates = templates or {}
+    return [{"relation": r, "name": kb.relation_names.get(r), "instances": int(instances.get(r, 0)),
+             "templates": [{"lang": lang, "template": templates[r][lang]} for lang in sorted(langs)
+                           if lang in templates.get(r, {})]}
+            for r in sorted(set(kb.relations) | set(instances))]
+
+
+def entity_label_rows(kb: KnowledgeBase, entity_ids: Iterable[str], langs: Sequence[str]) -> list[dict]:
+    """KB_ENTITY_LABEL_SCHEMA rows: one per entity x language, sorted, with the KB's names in that language."""
+    rows = []
+    for entity in sorted(set(entity_ids)):
+        for lang in sorted(langs):
+            names = kb.aliases.get(lang, {}).get(entity, [])
+            rows.append({"kb_id": entity, "lang": lang, "label": names[0] if names else None,
+                         "aliases": list(names)})
+    return rows
 
 
 def _fact_files(kb_dir: str) -> list[str]:

@@ -22,8 +22,10 @@ MANIFEST_NAME = "manifest.json"
 STAGING_PREFIX = ".staging-"  # <output>/.staging-<run id>/: a run in progress (or one that died) writes here
 LOCK_NAME = ".xds-run.lock"  # <output>/.xds-run.lock: held while a run writes into <output>
 # 1.1: manifest_version, complete, files; 1.2: kb_facts_version; 1.3: dataset_root (shards under
-# data/<split>/lang=<lang>/), code_version, run_seconds (all nullable: 1.0 manifests still validate)
-MANIFEST_VERSION = "1.3"
+# data/<split>/lang=<lang>/), code_version, run_seconds (all nullable: 1.0 manifests still validate); 1.4: files
+# may list relations.parquet and entities.parquet (split 'relations' / 'entities': the KB's names, schemas.kb)
+MANIFEST_VERSION = "1.4"
+KB_TABLE_SPLITS = ("relations", "entities")
 DATASET_ROOT = "data"  # <output>/data: the shards alone, the folder pyarrow, datasets and DuckDB read as one dataset
 
 _COUNT = pa.struct(
@@ -50,7 +52,8 @@ _INPUT = pa.struct(
 )
 _FILE = pa.struct(
     [
-        pa.field("split", pa.string(), nullable=False),  # train/dev/test, or "rejects"
+        # train/dev/test, "rejects", or (1.4) "relations" / "entities" for the KB tables beside the shards
+        pa.field("split", pa.string(), nullable=False),
         pa.field("path", pa.string(), nullable=False),  # relative to the manifest's folder
         pa.field("rows", pa.int64(), nullable=False),
         pa.field("bytes", pa.int64(), nullable=False),
@@ -89,8 +92,9 @@ MANIFEST_SCHEMA = with_meta(
         ),
         field("manifest_version", pa.string(), "MANIFEST_VERSION of this manifest (null: 1.0).", nullable=True),
         field("files", pa.list_(_FILE),
-              "Every file of the run (split or 'rejects', path relative to this folder, rows, bytes, sha256); readers "
-              "use exactly these (null: a 1.0 manifest).", nullable=True),
+              "Every file of the run (split, 'rejects', or the KB tables 'relations' and 'entities' (1.4); path "
+              "relative to this folder, rows, bytes, sha256); readers use exactly these (null: a 1.0 manifest).",
+              nullable=True),
         field("kb_facts_version", pa.string(),
               "KnowledgeBase.facts_version: the facts alone (kb_version also changes with the alias languages "
               "loaded); a fact index used with these shards must have the same (null: before 1.2).", nullable=True),

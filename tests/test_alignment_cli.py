@@ -9,7 +9,7 @@ def test_align_then_aer(tmp_path, capsys):
     bitext = tmp_path / "c.src-tgt"
     bitext.write_text("a b ||| x y\nc ||| z\n", encoding="utf-8")
     links = tmp_path / "c.align"
-    assert main(["align", "--bitext", str(bitext), "--out", str(links)]) == 0
+    assert main(["align", "--bitext", str(bitext), "--output", str(links)]) == 0
     assert len(links.read_text().splitlines()) == 2
     gold = tmp_path / "c.gold"
     gold.write_text("1-1 2p2\n1-1\n", encoding="utf-8")
@@ -24,6 +24,6 @@ def test_align_then_aer(tmp_path, capsys):
 def test_bad_input_reports_file_and_line(tmp_path, capsys):
     bitext = tmp_path / "c.src-tgt"
     bitext.write_text("a b ||| x y\nno separator\n", encoding="utf-8")
-    assert main(["align", "--bitext", str(bitext), "--out", str(tmp_path / "o")]) == 1
+    assert main(["align", "--bitext", str(bitext), "--output", str(tmp_path / "o")]) == 1
     assert "c.src-tgt:2" in capsys.readouterr().err
     assert main(["aer", "--pred", str(bitext)]) == 2

@@ -27,6 +27,7 @@ from rex.resume import check_resume, differences, record_run, run_identity
 from rex.retrieval.policy import heldout_pairs_from_shards
 from schemas.kb import KBFormatError, load_kb
 from schemas.manifest import LOCK_NAME, MANIFEST_VERSION, IncompleteOutputError
+from schemas.shard import SPLITS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PAIRS = ("Steve Jobs worked for Apple .\tSteve Jobs arbeitete für Apple .\n"
@@ -66,7 +67,7 @@ def built(tmp_path_factory) -> Path:
 
 def first_shard(out: Path) -> Path:
     """The first shard file the output's manifest lists."""
-    return out / next(f["path"] for f in manifest_of(out)["files"] if f["split"] != "rejects")
+    return out / next(f["path"] for f in manifest_of(out)["files"] if f["split"] in SPLITS)
 
 
 def copy_of(built: Path, tmp_path: Path) -> Path:
@@ -77,7 +78,7 @@ def copy_of(built: Path, tmp_path: Path) -> Path:
 
 def test_the_manifest_lists_every_file_with_rows_and_sha256_and_nothing_else_is_left(built):
     manifest = manifest_of(built)
-    assert manifest["complete"] is True and manifest["manifest_version"] == MANIFEST_VERSION == "1.3"
+    assert manifest["complete"] is True and manifest["manifest_version"] == MANIFEST_VERSION == "1.4"
     on_disk = sorted(str(p.relative_to(built)) for p in built.rglob("*.parquet"))
     assert sorted(f["path"] for f in manifest["files"]) == on_disk
     for entry in manifest["files"]:
@@ -85,9 +86,10 @@ def test_the_manifest_lists_every_file_with_rows_and_sha256_and_nothing_else_is_
         assert pq.ParquetFile(path).metadata.num_rows == entry["rows"]
         assert fingerprint(str(path)) == {"path": str(path), "bytes": entry["bytes"], "sha256": entry["sha256"]}
     # the rows the files hold are the rows the manifest counts; the lock and the staging folder are gone
-    assert sum(f["rows"] for f in manifest["files"] if f["split"] != "rejects") == sum(
+    assert sum(f["rows"] for f in manifest["files"] if f["split"] in SPLITS) == sum(
         r["count"] for r in manifest["rows"])
-    assert sorted(p.name for p in built.iterdir()) == ["data", "manifest.json", "rejects", "report.md", "report.png"]
+    assert sorted(p.name for p in built.iterdir()) == ["data", "entities.parquet", "manifest.json", "rejects",
+                                                     "relations.parquet", "report.md", "report.png"]
 
 
 def test_an_identical_rerun_rewrites_the_same_bytes(built, tmp_path):
@@ -106,7 +108,7 @@ def test_another_run_into_a_used_folder_is_refused_and_overwrite_replaces_it(bui
         run(other)
     assert "\n" not in str(err.value)
     assert tree(out) == before  # refused before anything was written
-    shard = next(f["path"] for f in manifest_of(out)["files"] if f["split"] != "rejects")
+    shard = next(f["path"] for f in manifest_of(out)["files"] if f["split"] in SPLITS)
     stray = (out / shard).with_name("part-00001-of-00002.parquet")  # a file of the old run the new one does not write
     shutil.copy(out / shard, stray)
     run([*other, "--overwrite"])
@@ -184,7 +186,7 @@ def test_refusals_are_one_line_on_the_command_line(built, tmp_path):
 
 def test_rex_reads_the_listed_files_and_warns_about_others(built, tmp_path, caplog):
     out = copy_of(built, tmp_path)
-    listed = sorted(str(out / f["path"]) for f in manifest_of(out)["files"] if f["split"] != "rejects")
+    listed = sorted(str(out / f["path"]) for f in manifest_of(out)["files"] if f["split"] in SPLITS)
     assert [s.path for s in resolve_shards([str(out)])] == listed
     shutil.copy(first_shard(out), first_shard(out).with_name("old-run.parquet"))
     with caplog.at_level(logging.WARNING):
@@ -254,7 +256,7 @@ def test_rex_cli_refuses_an_incomplete_folder_in_one_line(built, tmp_path, capsy
     manifest = manifest_of(out)
     manifest["complete"] = False
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    assert main(["train", "--shards", str(out), "--out", str(tmp_path / "model")]) == 2
+    assert main(["train", "--shards", str(out), "--output", str(tmp_path / "model")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "does not mark this output complete" in err
 

@@ -118,7 +118,7 @@ def test_an_entity_beyond_the_maximum_length_is_warned_about(model_dir, tiny_ber
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("faults-index") / "index"
-    assert main(["index", "build", "--kb", str(EXAMPLES / "kb"), "--out", str(out), "--dim", "8",
+    assert main(["index", "build", "--kb", str(EXAMPLES / "kb"), "--output", str(out), "--dim", "8",
                  "--epochs", "1"]) == 0
     return out
 
@@ -143,7 +143,7 @@ def test_bad_pair_files_name_file_and_line(index_dir, tmp_path, capsys, content,
     pairs.write_bytes(content)
     for argv in (["index", "query", "--index", str(index_dir), "--pairs", str(pairs)],
                  ["index", "query", "--index", str(index_dir), "--pair", "Q64", "Q183", "--exclude-pairs", str(pairs)],
-                 ["index", "build", "--kb", str(EXAMPLES / "kb"), "--out", str(tmp_path / "never"),
+                 ["index", "build", "--kb", str(EXAMPLES / "kb"), "--output", str(tmp_path / "never"),
                   "--heldout-pairs", str(pairs)]):
         capsys.readouterr()
         assert main(argv) == 2, argv

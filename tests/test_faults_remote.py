@@ -29,6 +29,7 @@ from nightly.registry import Registry, RegistryError
 from pipelines.lock import FileLock, LeaseLock, LockedError, lock_for, output_lock
 from rex.data.shards import count_rows, resolve_shards
 from schemas.manifest import IncompleteOutputError
+from schemas.shard import SPLITS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -299,13 +300,13 @@ def test_rex_reads_exactly_the_listed_files_through_fsspec(built, kind, tmp_path
     url = f"{memory_root}/shards" if kind == "memory" else f"file://{tmp_path}/shards"
     fs = upload(built, url)
     manifest = json.loads((built / "manifest.json").read_text())
-    listed = sorted(f["path"] for f in manifest["files"] if f["split"] != "rejects")
+    listed = sorted(f["path"] for f in manifest["files"] if f["split"] in SPLITS)
     beside = listed[0].rsplit("/", 1)[0]  # a stray file in a listed shard's folder
     fs.pipe_file(f"{fs._strip_protocol(url)}/{beside}/old-run.parquet", (built / listed[0]).read_bytes())
     shards = resolve_shards([url], verify="always")
     assert sorted(s.uri.split("/shards/", 1)[1] for s in shards) == listed
     assert all(s.uri.startswith("memory://" if kind == "memory" else "/") for s in shards)
-    assert count_rows(shards) == sum(f["rows"] for f in manifest["files"] if f["split"] != "rejects")
+    assert count_rows(shards) == sum(f["rows"] for f in manifest["files"] if f["split"] in SPLITS)
     assert "does not list are not read" in caplog.text
 
 
@@ -320,7 +321,7 @@ def test_rex_refuses_an_incomplete_or_changed_remote_folder(built, memory_root, 
     fs = upload(built, url)
     base = fs._strip_protocol(url)
     manifest = json.loads((built / "manifest.json").read_text())
-    shard = next(f["path"] for f in manifest["files"] if f["split"] != "rejects")
+    shard = next(f["path"] for f in manifest["files"] if f["split"] in SPLITS)
     if fault == "incomplete":
         fs.pipe_file(f"{base}/manifest.json", json.dumps({**manifest, "complete": False}).encode())
     elif fault == "missing":
@@ -422,6 +423,6 @@ def test_a_pipeline_run_into_a_remote_output_refuses_a_held_lease_and_takes_a_st
     assert json.loads((store / ".xds-run.lock" / "lease-000000003.json").read_text())["released"] is True
     shards = resolve_shards([out])  # rex reads it through fsspec; the released lease does not count as a run
     assert sorted(s.path.rsplit("/out/", 1)[1] for s in shards) == sorted(
-        f["path"] for f in manifest["files"] if f["split"] != "rejects")
+        f["path"] for f in manifest["files"] if f["split"] in SPLITS)
     run(argv(inputs, out))  # an identical rerun takes lease 4 and rewrites the folder
     assert LeaseLock(f"{out}/.xds-run.lock").leases() == [4]

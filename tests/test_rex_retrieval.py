@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -222,7 +223,7 @@ def _shard_row(head: str, tail: str, split: str) -> dict:
             "split": split, "kb_version": "kb-x", "pipeline_version": "0"}
 
 
-def test_cli_build_and_query_with_heldout_shards(tmp_path, kb, capsys):
+def test_cli_build_and_query_with_heldout_shards(tmp_path, kb, capsys, monkeypatch):
     kb_dir = tmp_path / "kb"
     kb_dir.mkdir()
     (kb_dir / "facts.tsv").write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in kb.facts), encoding="utf-8")
@@ -232,7 +233,7 @@ def test_cli_build_and_query_with_heldout_shards(tmp_path, kb, capsys):
     write_parquet(rows, str(shards / "test" / "part-0.parquet"), SHARD_SCHEMA)
     assert heldout_pairs_from_shards([str(shards)]) == {("Q2", "Q4")}
     out = tmp_path / "idx"
-    assert cli_main(["index", "build", "--kb", str(kb_dir), "--out", str(out), "--heldout-shards", str(shards),
+    assert cli_main(["index", "build", "--kb", str(kb_dir), "--output", str(out), "--heldout-shards", str(shards),
                      "--dim", "8", "--epochs", "1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["factory"] == "Flat" and summary["n_facts"] < summary["n_kb_facts"]
@@ -246,6 +247,10 @@ def test_cli_build_and_query_with_heldout_shards(tmp_path, kb, capsys):
     answers = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [a["head"] for a in answers] == ["Q1", "Qx"]
     assert all(len(a["facts"]) < k and a["note"].endswith(f"k={k} facts found") for a in answers)
+    # pairs on stdin: the same answers as --pair
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"Q1\tQ3\nQx\tQy\n")))
+    assert cli_main(["index", "query", "--index", str(out), "--pairs", "-", "--k", str(k)]) == 0
+    assert [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()] == answers
 
 
 def test_one_builder_one_policy(tmp_path, kb, heldout, fact_index):

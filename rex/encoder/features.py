@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from rex.encoder.base import MARKERS, MarkedTokenizer, RexEncoder, encode_batch, entity_pool, unmark
+from schemas.cli import progress_off
 
 logger = logging.getLogger(__name__)
 FORMAT = 1
@@ -148,7 +149,7 @@ def fill(store: FeatureStore, encoder: RexEncoder, tokenizer: MarkedTokenizer, i
     ids_out: list[str] = []
     feats_out: list[np.ndarray] = []
     passes = 0
-    bar = tqdm(total=len(order), disable=not progress, desc="encode features", unit="inst")
+    bar = tqdm(total=len(order), disable=progress_off(not progress), desc="encode features", unit="inst")
     for chunk in _chunks(order, plain, batch_size):
         batch = encode_batch(tokenizer, [todo[i] for i in chunk], max_length, pooling)
         batch = {k: v.to(device) for k, v in batch.items()}

@@ -21,6 +21,7 @@ import torch
 from rex.retrieval.index import FORMAT, FactIndex, build_faiss, model_hash, unit
 from rex.retrieval.kge import KGEConfig, train_kge
 from rex.retrieval.policy import HELDOUT_SPLITS, heldout_pairs_from_shards, unordered  # noqa: F401 (re-exported)
+from schemas.cli import STDIO, open_input
 from schemas.kb import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ def fact_keys(entity_unit: np.ndarray, facts: np.ndarray) -> np.ndarray:
 
 
 def read_pair_lines(path: str) -> list[tuple[str, str]]:
-    """(head, tail) of every 'head<TAB>tail' line of a file, in order (blank lines skipped); ValueError naming
-    file and line for a line that is not UTF-8 or not two non-empty tab-separated ids."""
+    """(head, tail) of every 'head<TAB>tail' line of a file (``-``: stdin), in order (blank lines skipped);
+    ValueError naming file and line for a line that is not UTF-8 or not two non-empty tab-separated ids."""
     pairs: list[tuple[str, str]] = []
-    with open(path, "rb") as handle:
+    with open_input(path, binary=True) as handle:
+        if path == STDIO:
+            path = "<stdin>"
         for number, raw in enumerate(handle, 1):
             try:
                 line = raw.decode("utf-8")
