@@ -9,13 +9,14 @@ from __future__ import annotations
 import pyarrow as pa
 
 from schemas.bitext import BITEXT_SCHEMA
-from schemas.kb import ENTITY_SCHEMA, FACT_SCHEMA
+from schemas.kb import ENTITY_SCHEMA, FACT_SCHEMA, KB_ENTITY_LABEL_SCHEMA, KB_RELATION_SCHEMA
 from schemas.manifest import MANIFEST_SCHEMA
 from schemas.rejects import REJECT_SCHEMA
 from schemas.shard import SHARD_SCHEMA, SPAN_TYPE
 from schemas.version import SCHEMA_VERSION
 
-ALL = [BITEXT_SCHEMA, ENTITY_SCHEMA, FACT_SCHEMA, SHARD_SCHEMA, REJECT_SCHEMA, MANIFEST_SCHEMA]
+ALL = [BITEXT_SCHEMA, ENTITY_SCHEMA, FACT_SCHEMA, SHARD_SCHEMA, REJECT_SCHEMA, KB_RELATION_SCHEMA,
+       KB_ENTITY_LABEL_SCHEMA, MANIFEST_SCHEMA]
 
 
 def _type(t: pa.DataType) -> str:
