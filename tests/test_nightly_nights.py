@@ -283,4 +283,8 @@ def test_no_spans_is_nothing_to_do(tmp_path, gold, capsys):
     cfg, _ = make_world(tmp_path, gold, spans=0)
     (tmp_path / "bitext").mkdir()
     assert cli.main(["run", "--config", _write_config(cfg, tmp_path), "--night", "n1"]) == 0
-    assert "nothing to do: no spans under the bitext root" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "nothing to do: no spans under the bitext root" in captured.out
+    assert captured.err.startswith("night n1: plan (1 of ")  # a line as each step starts
+    assert cli.main(["run", "--config", _write_config(cfg, tmp_path), "--night", "n2", "-q"]) == 0
+    assert capsys.readouterr().err == ""
