@@ -87,7 +87,8 @@ EPILOG = """Every other flag goes to Beam's PipelineOptions: --runner (default: 
 --direct_num_workers N --direct_running_mode multi_processing, and for Dataflow --project, --region,
 --temp_location, --setup_file or --sdk_container_image, --dry_run True (docs/dataflow.md).
 Flags that take several values take them after one flag or repeated (--input a.tsv b.tsv = --input a.tsv
---input b.tsv). Old spellings of renamed flags still work and print a deprecation warning."""
+--input b.tsv). '-' (stdin) is not an input: the job reads its inputs by path, on the workers, and every row and
+reject keeps its file:line."""
 
 
 def build_parser() -> argparse.ArgumentParser:

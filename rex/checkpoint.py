@@ -1,6 +1,6 @@
 """Training checkpoints: a model directory plus the trainer state, written atomically.
 
-``<out>/checkpoints/step-000500/`` = model directory (config.json, labels.json, model.safetensors, tokenizer)
+``<output>/checkpoints/step-000500/`` = model directory (config.json, labels.json, model.safetensors, tokenizer)
 + ``trainer_state.pt`` (optimizer, scheduler, grad scaler, RNG states: tensors and plain containers only,
 loaded with ``torch.load(weights_only=True)`` so nothing is unpickled) + ``state.json`` (step, epoch, data
 position, early-stopping state).

@@ -109,7 +109,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rex", description="Relation extraction from distant-supervision shards.",
-                     epilog="Old spellings of renamed flags (--out) still work and print a deprecation warning.")
+                     epilog="'-' for stdin/stdout works where a command streams lines (predict --input/--output, "
+                     "index query --pairs); not for folders (train, export-encoder, index build --output) nor for "
+                     "evaluate --output (the metrics JSON is printed on stdout anyway). Old spellings of renamed "
+                     "flags (--out) still work and print a deprecation warning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; errors with their traceback")
     # -v after the command too (`rex train ... -v`); SUPPRESS keeps a subcommand from resetting a leading -v
     verbose = argparse.ArgumentParser(add_help=False)
@@ -126,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="JSON or YAML config file")
     train.add_argument("--shards", nargs="+", help="shard roots, files or globs (= --data.shards)")
     train.add_argument("--output", required=True, metavar="DIR",
-                       help="output directory (checkpoints, model/, metrics); rerun with the same one to resume")
+                       help="output directory (checkpoints, model/, metrics); rerun with the same one to resume; "
+                       "a folder, so not '-'")
     train.add_argument("--retrieval-index", dest="model.retrieval.index_dir", default=argparse.SUPPRESS,
                        metavar="DIR", help="fact index from `rex index build` (= --model.retrieval.index_dir)")
     add_deprecated(train, "--output", "--out")
@@ -136,14 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", required=True, metavar="DIR", help="model directory")
     ev.add_argument("--shards", nargs="+", required=True, help="shard roots, files or globs")
     ev.add_argument("--split", default="test", choices=SPLITS, help="split to score")
-    ev.add_argument("--output", metavar="FILE", help="also write the metrics JSON here")
+    ev.add_argument("--output", metavar="FILE", help="also write the metrics JSON here (stdout always gets it)")
     ev.add_argument("--plot", metavar="PNG", help="write the PR curves here")
     ev.add_argument("--retrieval-index", metavar="DIR",
                     help="fact index for a model trained with retrieval (default: the one it was trained with)")
     add_deprecated(ev, "--output", "--out")
     pr = add("predict", parents=[verbose, quiet], help="relation scores for JSONL sentences with two entity spans",
-             description="Relation scores for JSONL sentences with two entity spans (docs/rex.md); output line i "
-             "answers input line i (blank lines skipped). '-' reads stdin / writes stdout.")
+             description="Relation scores for JSONL sentences with two entity spans (docs/rex.md): a line per "
+             "input line, in order, with the input's id echoed (blank lines skipped; a bad line stops the run, or "
+             "goes to --rejects). '-' reads stdin / writes stdout.")
     pr.add_argument("--model", required=True, metavar="DIR", help="model directory")
     pr.add_argument("--input", required=True, metavar="FILE", help="JSONL input, '-' for stdin (see docs/rex.md)")
     pr.add_argument("--output", required=True, metavar="FILE", help="JSONL output, '-' for stdout")

@@ -60,7 +60,7 @@ class DataConfig:
                                  "every run of a multi-way parallel corpus counts once)")
     partition_rows: int = opt(100_000, "rows per hash partition of the bag cache (bounds memory)")
     buffer_partitions: int = opt(2, "partitions mixed in the shuffle buffer")
-    cache_dir: str | None = opt(None, "bag cache folder (default: <out>/bag-cache)")
+    cache_dir: str | None = opt(None, "bag cache folder (default: <output>/bag-cache)")
     num_workers: int = opt(0, "DataLoader worker processes (tokenisation runs there)")
     max_length: int = opt(128, "subword tokens per instance, markers included")
     relations: list[str] | None = opt(None, "train on these relation ids only (default: every relation in train)")
@@ -68,7 +68,7 @@ class DataConfig:
     # frozen encoders (encoder.tune='frozen'): the instance features are keyed by encoder hash and instance id, so
     # later runs (and nights) only encode new instances
     feature_cache: str | None = opt(None, "encoder.tune=frozen: the instance feature cache folder, shared across "
-                                    "runs (default: <out>/feature-cache)")
+                                    "runs (default: <output>/feature-cache)")
     feature_batch_size: int = opt(64, "instances per encoder forward pass when filling the feature cache")
     relation_names: str | None = opt(None, "relation names saved beside the ids in the model (labels.json): a KB "
                                      "folder, TREx_prompts.csv or relations.tsv (default: the KB folders named in "

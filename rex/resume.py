@@ -1,6 +1,6 @@
 """A resumed run must be the run that was interrupted: same shard files, same requested config.
 
-``rex train`` records in ``<out>/run.json`` what a new run was asked for (the config as requested, before a
+``rex train`` records in ``<output>/run.json`` what a new run was asked for (the config as requested, before a
 checkpoint or a warm-start model fills in encoder sections) and which shard files it read (URI and size). When
 ``<out>`` holds a checkpoint, the new request is compared with that record, and any difference outside the
 fields that may change between an interrupted run and its resume (below) is refused with a one-line message

@@ -145,7 +145,7 @@ def test_train_help_gives_every_flag_its_help_default_and_choices(capsys):
     assert "--encoder.kind {transformer,hf}" in flat and "--train.amp {auto,bf16,fp16,off}" in flat
     assert "--data.label_sources {linked,projected,verbalized}" in flat and "--train.progress {true,false}" in flat
     assert "optimizer steps to train (default: 2000)" in flat
-    assert "bag cache folder (default: <out>/bag-cache)" in flat  # the help's own default, not a second one
+    assert "bag cache folder (default: <output>/bag-cache)" in flat  # the help's own default, not a second one
 
 
 @pytest.mark.parametrize("argv,message", [
