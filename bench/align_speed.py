@@ -8,16 +8,36 @@ gold sentences. eflomal runs ~5000/sqrt(bundle) sampler iterations per call (tim
 so big bundles cost less per pair.
 
     python -m bench.align_speed --pair en-cs
+    python -m bench.align_speed --pair en-cs --strategies --seeds 1 2 3 --sample 8192
+
+``--strategies`` compares ways to align the pairs the pipeline needs links for (the gold sentences, standing in
+for the pairs with source instances: 2,500 of 16.5k EN-CS pairs, 15 %, as in the pipeline's corpora) after a
+hash sample of ``--sample`` pairs of the corpus gave the priors: eflomal's own iteration schedule per call size
+(the old pipeline rule), one sampler with the iterations of a full-size call, the needed pairs aligned inside the
+priors run. Every run is seeded (EflomalConfig.seed); the seeds are interleaved (seed 1: every strategy, then
+seed 2, ...) and the spread over seeds is the run-to-run spread. Time is CPU (process_time of this process plus
+its eflomal children), after a warm-up call, with the 1-minute load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import statistics
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from alignment.eval.metrics import alignment_scores
-from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig, fit_priors
+from alignment.word.eflomal_aligner import (
+    EflomalAligner,
+    EflomalConfig,
+    fit_priors,
+    fit_priors_with_links,
+    iteration_schedule,
+    symmetrized,
+)
 from bench.data import extra_bitext, gold_sets
 
 # (label, bundle size, prior sample size (0 = no priors), config)
@@ -50,13 +70,131 @@ def run(gold, extra, bundle: int, prior_sample: int, config: EflomalConfig) -> d
     return {"fit": fit_seconds, "align": align_seconds, "pairs_s": len(corpus) / align_seconds, "aer": aer}
 
 
+def cpu() -> float:
+    """CPU seconds of this process (every thread) and of its finished children (the eflomal binaries)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
+def in_hash_sample(key: str, rate: float) -> bool:
+    from pipelines.hashing import unit_hash
+
+    return rate >= 1 or unit_hash("prior|" + key) < rate
+
+
+@dataclass
+class Outcome:
+    aer: float
+    priors_cpu: float  # the priors run (shared by the strategies that align after it)
+    align_cpu: float  # aligning the needed pairs after the priors run (0 when they were aligned inside it)
+    calls: int
+
+
+SAMPLER_AUTO = 8192  # the old rule: calls of fewer pairs ran 3 samplers
+
+
+def strategies(full_call: int) -> dict[str, Callable]:
+    """name -> fn(gold, needed, sample, priors_run, seed, call) -> Outcome; ``priors_run`` = (priors, cpu)."""
+    base = EflomalConfig()
+
+    def own_schedule(n: int, seed: int) -> EflomalConfig:
+        return replace(base, n_samplers=1 if n >= SAMPLER_AUTO else 3, seed=seed)
+
+    def pinned(n: int, seed: int) -> EflomalConfig:
+        return replace(base, n_samplers=1, n_iterations=iteration_schedule(full_call), seed=seed)
+
+    def in_calls(rule):
+        def run(gold, needed, sample, priors_run, seed, call) -> Outcome:
+            priors, priors_cpu = priors_run
+            started, predicted, calls = cpu(), [], 0
+            for k in range(0, len(needed), call):
+                chunk = needed[k:k + call]
+                predicted += EflomalAligner(rule(len(chunk), seed), priors).align(chunk)
+                calls += 1
+            took = cpu() - started
+            return Outcome(alignment_scores(predicted, gold.sure, gold.possible).aer, priors_cpu, took, calls)
+        return run
+
+    def inside_priors_run(fill: bool):
+        def run(gold, needed, sample, priors_run, seed, call) -> Outcome:
+            # the needed pairs first, then the sample (without the needed pairs), cut to the sample size if `fill`
+            others = [p for p in sample if p[2] >= len(needed)]
+            pairs = [(s, t) for s, t, _ in ([(a, b, i) for i, (a, b) in enumerate(needed)] + others)]
+            if fill:
+                pairs = pairs[:max(len(sample), len(needed))]
+            started = cpu()
+            _, forward, reverse = fit_priors_with_links(pairs, own_schedule(len(pairs), seed))
+            took = cpu() - started
+            predicted = [symmetrized(f, r, base.symmetrization)
+                         for f, r in zip(forward[:len(needed)], reverse[:len(needed)], strict=True)]
+            return Outcome(alignment_scores(predicted, gold.sure, gold.possible).aer, took, 0.0, 1)
+        return run
+
+    return {
+        "eflomal's schedule per call (old rule)": in_calls(own_schedule),
+        "(a) 1 sampler, iterations of a full call": in_calls(pinned),
+        "(b) needed pairs + the sample in one run": inside_priors_run(fill=False),
+        "(b') needed pairs first, filled to the sample size": inside_priors_run(fill=True),
+    }
+
+
+def compare_strategies(args, gold, extra) -> None:
+    corpus = gold.pairs + extra  # index k < len(gold.pairs): a needed pair
+    rate = args.sample / len(corpus)
+    sample = [(s, t, k) for k, (s, t) in enumerate(corpus) if in_hash_sample(f"{args.pair}-{k}", rate)]
+    needed = gold.pairs
+    in_sample = sum(1 for *_, k in sample if k < len(needed))
+    plans = [(name, call) for name in args.strategy_names for call in args.calls]
+    plans = [(n, c) for n, c in plans if not n.startswith("(b")] + sorted({(n, 0) for n, _ in plans
+                                                                            if n.startswith("(b")})
+    table = strategies(args.full_call)
+    print(f"## {args.pair}: {len(corpus)} pairs, {len(needed)} needed (gold), sample {len(sample)} "
+          f"({in_sample} needed pairs in it); full call {args.full_call} = iterations "
+          f"{iteration_schedule(args.full_call)}; {os.cpu_count()} cores")
+    EflomalAligner(replace(EflomalConfig(), n_iterations=(1, 1, 1), n_samplers=1)).align(needed[:200])  # warm-up
+    rows: dict[tuple[str, int], list[tuple[Outcome, tuple[float, float]]]] = {plan: [] for plan in plans}
+    for seed in args.seeds:
+        load = os.getloadavg()[0]
+        started = cpu()
+        priors = fit_priors([(s, t) for s, t, _ in sample],
+                            replace(EflomalConfig(), n_samplers=1 if len(sample) >= SAMPLER_AUTO else 3, seed=seed))
+        priors_run = (priors, cpu() - started)
+        for name, call in plans:
+            before = os.getloadavg()[0]
+            outcome = table[name](gold, needed, sample, priors_run, seed, call or len(needed))
+            rows[(name, call)].append((outcome, (before, os.getloadavg()[0])))
+            print(f"seed {seed} | {name} | calls of {call or '-'} | AER {outcome.aer:.4f} | priors CPU "
+                  f"{outcome.priors_cpu:.1f} s | align CPU {outcome.align_cpu:.1f} s ({outcome.calls} calls) | "
+                  f"load {before:.2f}-{os.getloadavg()[0]:.2f} (seed start {load:.2f})", flush=True)
+    print("\n| strategy | call size | AER mean (min-max over seeds) | align CPU ms per needed pair | "
+          "priors + align CPU ms per needed pair | load |")
+    print("|---|---|---|---|---|---|")
+    for (name, call), runs in rows.items():
+        aers = [o.aer for o, _ in runs]
+        align = statistics.mean(o.align_cpu for o, _ in runs) * 1000 / len(needed)
+        total = statistics.mean(o.align_cpu + o.priors_cpu for o, _ in runs) * 1000 / len(needed)
+        loads = [x for _, pair in runs for x in pair]
+        print(f"| {name} | {call or '-'} | {statistics.mean(aers):.4f} ({min(aers):.4f}-{max(aers):.4f}) | "
+              f"{align:.2f} | {total:.2f} | {min(loads):.1f}-{max(loads):.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", default="en-cs", help="gold set: en-fr ro-en en-cs en-es en-hi")
     parser.add_argument("--settings", nargs="*", type=int, default=None, help="indices into SETTINGS")
+    parser.add_argument("--strategies", action="store_true", help="compare the ways to align the needed pairs")
+    parser.add_argument("--strategy-names", nargs="*", default=list(strategies(16384)))
+    parser.add_argument("--calls", nargs="*", type=int, default=[100, 500, 0],
+                        help="call sizes for the call-based strategies (0 = all needed pairs in one call)")
+    parser.add_argument("--sample", type=int, default=16384, help="prior sample size (hash sample of the corpus)")
+    parser.add_argument("--full-call", type=int, default=16384, help="the call size whose iterations (a) pins")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     args = parser.parse_args()
     gold, src, tgt = gold_sets()[args.pair]
     extra = extra_bitext(src, tgt)
+    if args.strategies:
+        compare_strategies(args, gold, extra)
+        return
     print(f"## {args.pair}: {len(gold.pairs)} gold + {len(extra)} bitext pairs")
     print("| setting | priors fit s | align s | align pairs/s | AER gdfa |")
     print("|---|---|---|---|---|")

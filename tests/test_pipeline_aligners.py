@@ -115,7 +115,7 @@ def test_build_aligner_eflomal_uses_the_context_priors():
     pairs = [(["the", "house"], ["das", "haus"]), (["a", "house"], ["ein", "haus"])]
     priors = fit_eflomal_priors(pairs * 5)
     aligner = build_aligner(AlignerSpec("eflomal"), CorpusContext(priors))
-    assert aligner.name == "eflomal-gdfa" and aligner.aligner.priors is priors
+    assert aligner.name == "eflomal-gdfa" and aligner.aligner.calls.priors is priors
     out = aligner.align_records([_record("f:1", src, tgt) for src, tgt in pairs])
     assert all((1, 1) in a.links for a in out)
 
@@ -137,3 +137,58 @@ def test_build_aligner_hybrid_loads_its_neural_half_through_load():
 def test_build_aligner_refuses_an_unknown_kind():
     with pytest.raises(ValueError, match="unknown aligner 'fast_align'"):
         build_aligner(AlignerSpec("fast_align"), CorpusContext())
+
+
+def test_eflomal_config_with_priors_pins_one_sampler_and_a_full_calls_iterations():
+    from alignment.word.eflomal_aligner import iteration_schedule
+    from pipelines.aligners import FULL_CALL, EflomalSettings, eflomal_config
+
+    for n in (10, 500, FULL_CALL):
+        config = eflomal_config(n, priors=True)
+        assert config.n_samplers == 1 and config.n_iterations == iteration_schedule(FULL_CALL) == (9, 9, 39)
+    assert eflomal_config(10, EflomalSettings(samplers=2, rel_iterations=0.5), priors=True).n_iterations == (5, 5, 20)
+    assert eflomal_config(10, EflomalSettings(samplers=2), priors=True).n_samplers == 2
+    assert eflomal_config(10).n_iterations is None  # without priors: eflomal's own schedule for the call
+
+
+class CountingCalls:
+    """EflomalCalls stand-in: links every pair's first words, counts the pairs it is asked to align."""
+
+    name, symmetrization = "eflomal-gdfa", "grow-diag-final-and"
+
+    def __init__(self):
+        self.pairs = 0
+
+    def directional(self, pairs):
+        self.pairs += len(pairs)
+        return [{(0, 0)} for _ in pairs], [{(0, 0)} for _ in pairs]
+
+
+def test_known_links_answer_from_the_priors_run_and_call_eflomal_for_the_rest():
+    from pipelines.aligners import KnownLinks, pair_key
+
+    known_pair, new_pair = (["a", "b"], ["x", "y"]), (["c", "d"], ["z", "w"])
+    calls = CountingCalls()
+    aligner = KnownLinks({pair_key(known_pair): (((0, 1), (1, 0)), ((0, 1),))}, calls)
+    out = aligner.align([known_pair, new_pair, known_pair])
+    assert calls.pairs == 1 and (aligner.reused, aligner.aligned) == (2, 1)
+    assert out[0] == out[2] and set(out[0].links) == {(0, 1), (1, 0)}
+    assert dict(zip(out[0].links, out[0].scores, strict=True))[(0, 1)] == 1.0  # both directions found it
+    assert out[1].links == ((0, 0),)
+    aligner.align([known_pair])
+    assert calls.pairs == 1  # a batch of known pairs calls no eflomal at all
+
+
+def test_context_of_sample_keeps_the_links_of_needed_pairs_only():
+    from pipelines.aligners import SamplePair, context_of_sample, pair_key
+
+    pairs, gold = dictionary_corpus(200)
+    sample = [SamplePair(f"p{k}", tuple(src), tuple(tgt), k % 4 == 0) for k, (src, tgt) in enumerate(pairs)]
+    context = context_of_sample(list(reversed(sample)), fit_priors=True)
+    assert context.priors is not None and context.priors.n_pairs == 200
+    assert set(context.links) == {pair_key(p) for k, p in enumerate(pairs) if k % 4 == 0}
+    found = {(k, link) for k, p in enumerate(pairs) if k % 4 == 0
+             for link in set(context.links[pair_key(p)][0]) & set(context.links[pair_key(p)][1])}
+    expected = {(k, link) for k in range(0, 200, 4) for link in gold[k]}
+    assert len(found & expected) / len(expected) >= 0.9
+    assert context_of_sample(sample, fit_priors=False).links == {}

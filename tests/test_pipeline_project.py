@@ -8,7 +8,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from alignment.word.core import WordAlignment
-from pipelines.aligners import ByTokens
+from pipelines.aligners import ByTokens, build_aligner
 from pipelines.project import merge_target_rows, project_instances
 from pipelines.records import Mention, ShardRow
 from tests.helpers import EN_DE_CONFIG, align_project, labelled_en_de, stage_pipeline
@@ -101,6 +101,100 @@ def test_align_project_stage_with_eflomal(prior_sample_size):
         jobs = (projected | beam.Filter(lambda r: r.head.surface in ("Steve Jobs", "Apple"))
                 | beam.Map(lambda r: (r.head.surface, r.tail.surface)))
         assert_that(jobs, equal_to([("Steve Jobs", "Apple"), ("Apple", "Steve Jobs")] * 3), label="identical names")
+
+
+class NoEflomalCalls:
+    """Fails the test if any pair reaches an eflomal call (they should all come from the priors run)."""
+
+    def directional(self, pairs):
+        raise AssertionError(f"{len(pairs)} pairs sent to an eflomal call")
+
+
+def links_from_priors_run_only(spec, context, load):
+    """build_aligner, with eflomal calls forbidden: every needed pair must have its links in the context."""
+    aligner = build_aligner(spec, context, load)
+    aligner.aligner.calls = NoEflomalCalls()
+    return aligner
+
+
+def test_needed_pairs_take_their_links_from_the_priors_run():
+    """A sample that holds every needed pair (fewer than prior_sample_size, so all of them are in it) gives their
+    links: the stage calls eflomal for none of them, and projects the identical names."""
+    pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
+             ("Munich is in Bavaria.", "München liegt in Bayern."), ("It rained.", "Es regnete.")]
+    records = [labelled_en_de(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
+    config = dataclasses.replace(EN_DE_CONFIG, prior_sample_size=7, align_batch_size=2)  # 6 needed of 9 pairs
+    with stage_pipeline() as p:
+        rows, _ = p | beam.Create(records) | align_project(config, build=links_from_priors_run_only)
+        projected = rows | beam.Filter(lambda r: r.label_source == "projected")
+        jobs = (projected | beam.Filter(lambda r: r.head.surface in ("Steve Jobs", "Apple"))
+                | beam.Map(lambda r: (r.head.surface, r.tail.surface)))
+        assert_that(jobs, equal_to([("Steve Jobs", "Apple"), ("Apple", "Steve Jobs")] * 3))
+
+
+def test_prior_sample_takes_needed_pairs_first():
+    from pipelines.project import in_sample
+
+    def with_id(record, pair_id):
+        return record._replace(tokenized=record.tokenized._replace(
+            pair=record.tokenized.pair._replace(pair_id=pair_id)))
+
+    jobs = labelled_en_de("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.")
+    needed = [with_id(jobs, f"n{k}") for k in range(40)]
+    other = labelled_en_de("It rained.", "Es regnete.", "f:99")
+    assert not other.src_instances and jobs.src_instances
+    # 40 needed of 1,000 pairs, sample of 50: every needed pair, and 10 of the 960 others expected
+    assert all(list(in_sample(r, 50, 1000, 40))[0].needs_links for r in needed)
+    others = [with_id(other, f"o{k}") for k in range(960)]
+    taken = sum(1 for r in others for _ in in_sample(r, 50, 1000, 40))
+    assert 2 <= taken <= 25
+    # more needed pairs than the sample: only a hash sample of them, and no other pair
+    assert 5 <= sum(1 for r in needed for _ in in_sample(r, 20, 1000, 40)) <= 35
+    assert not any(True for r in others[:200] for _ in in_sample(r, 20, 1000, 40))
+
+
+CALL_SIZES: list[int] = []  # the stage runs in this process (FnApiRunner): the recorder below appends here
+
+
+class RecordingCalls:
+    name, symmetrization = "eflomal-gdfa", "grow-diag-final-and"
+
+    def directional(self, pairs):
+        CALL_SIZES.append(len(pairs))
+        return [set() for _ in pairs], [set() for _ in pairs]
+
+
+def recording_builder(spec, context, load):
+    aligner = build_aligner(spec, context, load)
+    aligner.aligner.calls = RecordingCalls()
+    return aligner
+
+
+@pytest.mark.parametrize("prior_sample_size", [0, 3])
+def test_remaining_pairs_are_grouped_into_full_size_calls(prior_sample_size):
+    """Needed pairs the priors run did not align reach eflomal in calls grouped by pair id, about align_batch_size
+    each, and every one of them exactly once."""
+    records = [labelled_en_de("Steve Jobs worked for Apple.", f"Steve Jobs arbeitete {k} Jahre für Apple.", f"f:{k}")
+               for k in range(12)]
+    CALL_SIZES.clear()
+    config = dataclasses.replace(EN_DE_CONFIG, prior_sample_size=prior_sample_size, align_batch_size=4)
+    with stage_pipeline() as p:
+        p | beam.Create(records) | align_project(config, build=recording_builder)
+    if prior_sample_size == 0:
+        assert sum(CALL_SIZES) == 12 and len(CALL_SIZES) <= 3
+    else:  # a hash sample of about 3 of the 12 needed pairs got links from the priors run
+        assert 0 < sum(CALL_SIZES) < 12 and len(CALL_SIZES) <= 3
+
+
+def test_call_count_and_call_of():
+    from pipelines.aligners import CorpusContext
+    from pipelines.project import call_count, call_of
+
+    assert call_count(0, 4) == 1 and call_count(9, 4) == 3
+    assert call_count(9, 4, CorpusContext(links={b"a": ((), ()), b"b": ((), ())})) == 2  # 7 pairs left
+    record = labelled_en_de("It rained.", "Es regnete.")
+    key, same = call_of(record, 5)
+    assert 0 <= key < 5 and same is record and call_of(record, 5)[0] == key
 
 
 def test_function_words_never_include_the_entity_target_aliases():
