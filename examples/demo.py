@@ -22,6 +22,8 @@ from pathlib import Path
 
 from pipelines.distant_supervision import run
 from schemas.cli import HelpFormatter, add_deprecated
+from schemas.manifest import KB_TABLE_SPLITS
+from schemas.shard import SPLITS
 
 HERE = Path(__file__).resolve().parent
 CORPORA = {
@@ -43,7 +45,9 @@ def run_pipeline(out_dir: str | Path, aligner_args: tuple[str, ...] = ()) -> dic
         results[pair] = {
             "output": str(output),
             "manifest": str(output / "manifest.json"),
-            "shards": {o["split"]: str(output / o["path"]) for o in manifest["outputs"]},
+            "shards": {split: str(output / manifest["dataset_root"] / split) for split in SPLITS
+                       if any(o["split"] == split for o in manifest["outputs"])},
+            "kb_tables": [str(output / o["path"]) for o in manifest["outputs"] if o["split"] in KB_TABLE_SPLITS],
             "input_pairs": manifest["input_pairs"],
             "accepted_pairs": manifest["accepted_pairs"],
             "rows": {f"{r['split']}/{r['lang']}": r["count"] for r in manifest["rows"]},
@@ -57,6 +61,7 @@ def print_summary(results: dict) -> None:
         print(f"\n== {pair}: {info['input_pairs']} input pairs, {info['accepted_pairs']} accepted -> {info['output']}")
         for split, path in sorted(info["shards"].items()):
             print(f"   {split:8s} {path}")
+        print("   names:   " + ", ".join(info["kb_tables"]))
         print("   rows:    " + ", ".join(f"{k}={v}" for k, v in sorted(info["rows"].items())))
         print("   rejects: " + ", ".join(f"{k}={v}" for k, v in sorted(info["rejects"].items())))
 
@@ -81,6 +86,8 @@ def print_metrics(trained: dict) -> None:
         flat = groups if "micro_f1" in groups else groups.get("all", {})
         shown = {k: v for k, v in flat.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         keys = [k for k in ("micro_f1", "macro_f1", "pr_auc", "bags", "positives") if k in shown] or sorted(shown)[:6]
+        if not keys:
+            continue
         print(f"   {split:5s} " + ", ".join(f"{k}={shown[k]:.3f}" if isinstance(shown[k], float) else f"{k}={shown[k]}"
                                         for k in keys))
 

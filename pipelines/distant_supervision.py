@@ -377,9 +377,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in ("pipelines", __name__):
         logging.getLogger(name).setLevel(level)
     summary_logger.setLevel(logging.DEBUG if flags.verbose else logging.INFO)
-    import jieba  # its dictionary messages are DEBUG lines on its own handler and again through the root one
-
-    jieba.setLogLevel(logging.WARNING)
     try:
         run(argv)
     except (OutputInUseError, LockedError, KBFormatError, FileNotFoundError, LaunchError) as err:

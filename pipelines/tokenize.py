@@ -19,6 +19,7 @@ Rejects: ``too_many_tokens:{src,tgt}`` (over ``max_tokens``), ``no_tokens:{src,t
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 
 import apache_beam as beam
@@ -47,6 +48,9 @@ def load_spacy(lang: str):
 
     with _LOCK:  # spaCy's registry and jieba's dictionary load are not thread-safe
         if lang == "zh":
+            import jieba  # its dictionary load logs DEBUG lines on its own handler, and again through the root's
+
+            jieba.setLogLevel(logging.WARNING)
             return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
         if lang == "vi":
             return spacy.blank("vi", config={"nlp": {"tokenizer": {"@tokenizers": "spacy.Tokenizer.v1"}}})

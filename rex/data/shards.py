@@ -33,6 +33,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas.io import SchemaMismatchError, check_schema
+from schemas.kb import ENTITIES_TABLE, RELATIONS_TABLE
 from schemas.manifest import (
     DATASET_ROOT,
     LOCK_NAME,
@@ -281,9 +282,12 @@ def _refuse_unfinished(filesystem: pafs.FileSystem, folder: str, root: str) -> N
 
 
 def _skipped(relative: str) -> bool:
-    """Inside a shard root, skip the pipeline's dead-letter folder and hidden or temporary folders."""
-    folders = [part for part in relative.split("/")[:-1] if part]
-    return any(p == "rejects" or p.startswith((".", "_", "beam-temp")) for p in folders)
+    """Inside a shard root, skip the pipeline's dead-letter folder, hidden or temporary folders and the KB tables
+    beside the manifest (relations.parquet, entities.parquet)."""
+    parts = [part for part in relative.split("/") if part]
+    if len(parts) == 1 and parts[0] in (RELATIONS_TABLE, ENTITIES_TABLE):
+        return True
+    return any(p == "rejects" or p.startswith((".", "_", "beam-temp")) for p in parts[:-1])
 
 
 def _footer(shard: ShardFile) -> pq.FileMetaData:
