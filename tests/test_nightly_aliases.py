@@ -27,7 +27,7 @@ def _manifest(root: Path) -> dict:
 def _label_sources(shards_root: Path, lang: str) -> set[str]:
     out = set()
     for path in shards_root.rglob("*.parquet"):
-        if "rejects" in path.parts:
+        if "rejects" in path.parts or "data" not in path.parts:  # shards only (not relations/entities.parquet)
             continue
         table = pq.read_table(path, columns=["lang", "label_source"])
         out |= {s for lg, s in zip(table["lang"].to_pylist(), table["label_source"].to_pylist(), strict=True)

@@ -58,7 +58,7 @@ def make_world(tmp_path: Path, gold: dict, spans: int = 2, **overrides) -> tuple
 def pair_splits(shards_root: Path) -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = {}
     for path in shards_root.rglob("*.parquet"):
-        if path.parent.name == "rejects":
+        if path.parent.name == "rejects" or "data" not in path.parts:  # shards only (not relations/entities.parquet)
             continue
         table = pq.read_table(path, columns=["head", "tail", "split"])
         for head, tail, split in zip(table["head"].to_pylist(), table["tail"].to_pylist(), table["split"].to_pylist(),
