@@ -72,11 +72,17 @@ def step_lines(night_id: str) -> Callable[[str], None]:
 
 def cmd_run(cfg: NightlyConfig, args: argparse.Namespace) -> int:
     night = Night(cfg, args.night, allow_split_change=args.allow_split_change, device=args.device)
+    loggers = [logging.getLogger(name) for name in ("nightly.night", "nightly.shards")]
+    levels = [lg.level for lg in loggers]
     if not args.quiet:
         night.before_step = step_lines(night.night)
-        for name in ("nightly.night", "nightly.shards"):  # 'building <unit>: <why>', 'built <unit> in N s'
-            logging.getLogger(name).setLevel(logging.INFO)
-    result = night.run()
+        for lg in loggers:  # 'building <unit>: <why>', 'built <unit> in N s'
+            lg.setLevel(min(lg.getEffectiveLevel(), logging.INFO))
+    try:
+        result = night.run()
+    finally:  # a caller in the same process (a scheduler, the tests) keeps its own levels
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
     s = result.summary
     print(f"night {result.night}: {result.outcome} (exit {result.exit_code}); champion {s.get('champion') or '-'}")
     if s.get("nothing_reason"):
