@@ -15,6 +15,11 @@ Prints, all from the same run on the same pairs:
    ``--stage-sample`` pairs, single process, in ms/pair, so the non-alignment stages compare with
    eflomal per pair.
 
+``--ab-tree DIR`` instead runs the pipeline end to end from another checkout (e.g. ``git archive REV | tar -x -C
+DIR``) and from this one, alternately (A B A B, ``--ab-repeats`` times), each as a child process on the same corpus,
+and prints per run the CPU of the child's process tree (eflomal included), wall time, load average
+and the projected share: projected target rows per English (source) row.
+
 Replicas get distinct JSONL ids (``<line>-<replica>``), so pair_id dedupe does not drop them: every
 input pair is processed.
 """
@@ -25,7 +30,10 @@ import argparse
 import json
 import os
 import resource
+import subprocess
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from alignment.projection.span import ProjectionFailure  # noqa: F401  (the stage under test uses it)
@@ -151,6 +159,44 @@ def bench_projection(records: list[LabelledPair], config: PipelineConfig) -> flo
     return time.perf_counter() - start
 
 
+def projected_share(output: Path) -> tuple[float, Counter]:
+    """(projected target rows / English rows, rows per (lang, label_source)) of a pipeline output."""
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(str(output / "data"), format="parquet", partitioning="hive").to_table(
+        columns=["lang", "label_source"])
+    rows = Counter(zip(table.column("lang").to_pylist(), table.column("label_source").to_pylist(), strict=True))
+    english = sum(n for (lang, _), n in rows.items() if lang == "en")
+    return sum(n for (_, source), n in rows.items() if source == "projected") / max(english, 1), rows
+
+
+def run_tree(tree: Path, argv: list[str]) -> dict:
+    """One pipeline run from ``tree`` as a child process: wall and process-tree CPU seconds, load, projected share."""
+    import shutil
+
+    out = Path(argv[argv.index("--output") + 1])
+    shutil.rmtree(out, ignore_errors=True)
+    before, load, start = resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()[0], time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipelines.distant_supervision", *argv], cwd=tree, check=True,
+                   env={**os.environ, "PYTHONPATH": str(tree)}, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    share, rows = projected_share(out)
+    return {"wall": time.perf_counter() - start, "cpu": cpu, "load": (load, os.getloadavg()[0]), "share": share,
+            "rows": rows}
+
+
+def ab(corpus: Path, out: Path, old: Path, repeats: int, flags: list[str], n_pairs: int) -> None:
+    """Interleaved end-to-end runs of the pipeline from ``old`` and from this checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for k in range(repeats):
+        for label, tree in (("before", old), ("after", here)):
+            r = run_tree(tree, pipeline_argv(corpus, out / f"ab-{label}", flags))
+            print(f"{label} run {k + 1}: CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / n_pairs:.2f} ms/pair, wall "
+                  f"{r['wall']:.1f} s, load {r['load'][0]:.1f}-{r['load'][1]:.1f}, projected share "
+                  f"{100 * r['share']:.2f} %, rows {dict(sorted(r['rows'].items()))}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=100_000)
@@ -158,12 +204,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default="/tmp/bench-pipeline")
     parser.add_argument("--skip-end-to-end", action="store_true")
+    parser.add_argument("--ab-tree", type=Path, default=None, help="compare end to end with this checkout")
+    parser.add_argument("--ab-repeats", type=int, default=2)
     args, pipeline_flags = parser.parse_known_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = out / "corpus.jsonl"
     n_pairs = write_corpus(corpus, args.pairs)
     print(f"corpus: {n_pairs} pairs (ntrex128 EN-DE + EN-ZH replicated), {os.cpu_count()} CPUs")
+    if args.ab_tree:
+        ab(corpus, out, args.ab_tree, args.ab_repeats, pipeline_flags, n_pairs)
+        return
     argv = pipeline_argv(corpus, out / "run", pipeline_flags)
     config, _ = parse_config(argv)
     print(f"aligner settings: calls of {config.align_batch_size} pairs, samplers {config.eflomal_samplers or 'auto'}, "

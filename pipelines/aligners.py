@@ -43,16 +43,19 @@ FULL_CALL = 16384  # with priors, every call runs the sampler iterations eflomal
 
 @dataclass(frozen=True)
 class EflomalSettings:
-    """The pipeline's eflomal flags: samplers per call (0 = auto), iteration scale, runs voted per call."""
+    """The pipeline's eflomal flags: samplers per call (0 = auto), iteration scale, runs voted per call, and the
+    seed (None: eflomal seeds itself; see EflomalConfig.seed)."""
 
     samplers: int = 0
     rel_iterations: float = 1.0
     runs: int = 1
+    seed: int | None = None
 
     @classmethod
     def of(cls, config) -> EflomalSettings:
-        """From a PipelineConfig."""
-        return cls(config.eflomal_samplers, config.eflomal_rel_iterations, config.eflomal_runs)
+        """From a PipelineConfig (``eflomal_seed`` when the configuration has one)."""
+        return cls(config.eflomal_samplers, config.eflomal_rel_iterations, config.eflomal_runs,
+                   getattr(config, "eflomal_seed", None))
 
 
 def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), priors: bool = False):
@@ -67,10 +70,10 @@ def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), 
     from alignment.word.eflomal_aligner import EflomalConfig, iteration_schedule
 
     if priors:
-        return EflomalConfig(n_samplers=settings.samplers or 1, runs=settings.runs,
+        return EflomalConfig(n_samplers=settings.samplers or 1, runs=settings.runs, seed=settings.seed,
                              n_iterations=iteration_schedule(FULL_CALL, settings.rel_iterations))
     n = settings.samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
-    return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=settings.runs)
+    return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=settings.runs, seed=settings.seed)
 
 
 def pair_key(pair: TokenPair) -> bytes:

@@ -188,6 +188,11 @@ def call_of(record: LabelledPair, calls: int) -> tuple[int, LabelledPair]:
     return int(unit_hash("call|" + record.tokenized.pair.pair_id) * calls), record
 
 
+def _call_records(_: int, records) -> list[LabelledPair]:
+    """One call's records in pair-id order: the same input order on every run (a seeded eflomal repeats itself)."""
+    return sorted(records, key=lambda r: r.tokenized.pair.pair_id)
+
+
 def _tgt_lang(record: LabelledPair) -> str:
     return record.tokenized.pair.tgt_lang
 
@@ -260,5 +265,5 @@ class AlignProject(beam.PTransform):
         rest = (split[REMAINING]
                 | f"CallOf_{lang}" >> beam.Map(call_of, beam.pvalue.AsSingleton(calls))
                 | f"GroupCalls_{lang}" >> beam.GroupByKey()
-                | f"CallPairs_{lang}" >> beam.MapTuple(lambda _, records: list(records)))
+                | f"CallPairs_{lang}" >> beam.MapTuple(_call_records))
         return (split.known | f"BatchKnown_{lang}" >> batch, rest) | f"Batches_{lang}" >> beam.Flatten()

@@ -192,3 +192,11 @@ def test_context_of_sample_keeps_the_links_of_needed_pairs_only():
     expected = {(k, link) for k in range(0, 200, 4) for link in gold[k]}
     assert len(found & expected) / len(expected) >= 0.9
     assert context_of_sample(sample, fit_priors=False).links == {}
+
+
+def test_eflomal_settings_carry_the_seed_into_every_call():
+    from pipelines.aligners import EflomalSettings, eflomal_config
+
+    settings = EflomalSettings(seed=5)
+    assert eflomal_config(10, settings).seed == 5 and eflomal_config(10, settings, priors=True).seed == 5
+    assert eflomal_config(10).seed is None
