@@ -17,6 +17,10 @@ hash sample of ``--sample`` pairs of the corpus gave the priors: eflomal's own i
 priors run. Every run is seeded (EflomalConfig.seed); the seeds are interleaved (seed 1: every strategy, then
 seed 2, ...) and the spread over seeds is the run-to-run spread. Time is CPU (process_time of this process plus
 its eflomal children), after a warm-up call, with the 1-minute load average.
+
+``--projection de es`` scores the pipeline's projection (bench/projection.py's final row) on europarl-ner-parallel's
+gold target spans with the 799 test pairs aligned inside the priors run over them and the bitext (the default)
+against a second pass over them with the old rule and the priors of that run, seeds 1 and 2.
 """
 
 from __future__ import annotations
@@ -178,6 +182,44 @@ def compare_strategies(args, gold, extra) -> None:
               f"{align:.2f} | {total:.2f} | {min(loads):.1f}-{max(loads):.1f} |", flush=True)
 
 
+def projection_score(lang: str, data: tuple, words: frozenset[str], alignments) -> str:
+    """Exact span P/R/F1 of bench/projection.py's final row through ``alignments`` of the test pairs."""
+    from alignment.eval.metrics import span_prf_exact
+    from alignment.projection.scoring import projected_type
+    from bench.projection import ROWS, project
+
+    pairs, src_spans, gold = data
+    predicted = set()
+    for k, ((src, tgt), alignment) in enumerate(zip(pairs, alignments, strict=True)):
+        for s, e, kind in src_spans[k]:
+            region = project(ROWS[-1], (s, e), alignment, src, tgt, words)
+            if region is not None:
+                predicted.add((k, region[0], region[1], projected_type(kind, tgt[region[0]:region[1]])))
+    exact = span_prf_exact(predicted, gold)
+    return f"P {exact.precision:.3f} R {exact.recall:.3f} F1 {exact.f1:.3f}"
+
+
+def compare_projection(langs: list[str], seeds: list[int]) -> None:
+    """Projection through links from the priors run vs from a second pass (the old rule), per language and seed."""
+    from bench.projection import load
+    from pipelines.aligners import corpus_context
+
+    for lang in langs:
+        data = load(lang)
+        pairs = data[0]
+        training = pairs + extra_bitext("en", lang, europarl=False)
+        words = corpus_context(training[:16384], fit_priors=False, lang=lang).function_words
+        for seed in seeds:
+            config = replace(EflomalConfig(), n_samplers=1 if len(training) >= SAMPLER_AUTO else 3, seed=seed)
+            priors, forward, reverse = fit_priors_with_links(training, config)
+            inside = [symmetrized(f, r, config.symmetrization)
+                      for f, r in zip(forward[:len(pairs)], reverse[:len(pairs)], strict=True)]
+            second = EflomalAligner(replace(EflomalConfig(), n_samplers=3, seed=seed), priors).align(pairs)
+            print(f"{lang} seed {seed} ({len(training)} pairs): inside the priors run "
+                  f"{projection_score(lang, data, words, inside)} | second pass, old rule "
+                  f"{projection_score(lang, data, words, second)} | load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", default="en-cs", help="gold set: en-fr ro-en en-cs en-es en-hi")
@@ -189,7 +231,11 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=16384, help="prior sample size (hash sample of the corpus)")
     parser.add_argument("--full-call", type=int, default=16384, help="the call size whose iterations (a) pins")
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
+    parser.add_argument("--projection", nargs="*", default=None, help="europarl-ner-parallel languages (de es it)")
     args = parser.parse_args()
+    if args.projection:
+        compare_projection(args.projection, args.seeds)
+        return
     gold, src, tgt = gold_sets()[args.pair]
     extra = extra_bitext(src, tgt)
     if args.strategies:
