@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import shared
 
-from pipelines.alias_matcher import AliasMatcher
+from pipelines.alias_matcher import AliasMatcher, concept_entities
 from pipelines.config import PipelineConfig
 from pipelines.deadletter import count
 from schemas.kb import KBFormatError, KnowledgeBase, load_kb
@@ -129,13 +129,15 @@ _MATCHER_CACHE_SIZE = 6
 def cached_matcher(kb: KnowledgeBase, stamp: tuple, lang: str, settings: tuple) -> AliasMatcher:
     """The alias matcher of ``lang`` for the KB whose files are ``stamp``. A language's aliases and the
     popularity do not depend on which other languages were loaded, so runs over en-de and en-zh share 'en'."""
-    key = (stamp, lang, settings)
+    key = (stamp, lang, settings, "en" in kb.aliases)  # concepts are known from the English aliases
     if key in _MATCHERS:
         _MATCHERS.move_to_end(key)
         return _MATCHERS[key]
     case_policy, min_chars, min_chars_cjk, margin, keep_lowercase = settings
+    concepts = frozenset() if keep_lowercase else concept_entities(kb.aliases.get("en", {}))
     matcher = AliasMatcher(lang, kb.alias_items(lang), kb.popularity, case_policy=case_policy, min_chars=min_chars,
-                           min_chars_cjk=min_chars_cjk, margin=margin, keep_lowercase=keep_lowercase)
+                           min_chars_cjk=min_chars_cjk, margin=margin, keep_lowercase=keep_lowercase,
+                           skip_entities=concepts)
     _MATCHERS[key] = matcher
     while len(_MATCHERS) > _MATCHER_CACHE_SIZE:
         _MATCHERS.popitem(last=False)
@@ -148,8 +150,9 @@ def build_resources(spec: KBSpec) -> KBResources:
     stamp = kb_stamp(spec.kb_dir, spec.extra_alias_dirs)
     matchers = {lang: cached_matcher(kb, stamp, lang, spec.matcher_settings(lang)) for lang in spec.langs}
     for lang, matcher in matchers.items():
-        logger.info("alias matcher %s: %d aliases, %d ambiguous, %d lower-case skipped", lang, len(matcher),
-                    matcher.ambiguous_aliases, matcher.skipped_lowercase)
+        logger.info("alias matcher %s: %d aliases, %d ambiguous, %d lower-case skipped, %d aliases of concepts "
+                    "skipped", lang, len(matcher), matcher.ambiguous_aliases, matcher.skipped_lowercase,
+                    matcher.skipped_concepts)
         if not len(matcher):
             logger.warning("KB %s has no %s aliases: nothing is linked on the %s side", spec.kb_dir, lang, lang)
     return KBResources(kb, matchers)

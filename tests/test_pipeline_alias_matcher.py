@@ -69,3 +69,18 @@ def test_empty_matcher_and_bad_policy():
     assert AliasMatcher("de", [], {}).find("Berlin", [0], [6]) == ([], [])
     with pytest.raises(ValueError):
         AliasMatcher("en", ALIASES, POP, case_policy="lower")
+
+
+def test_entities_english_writes_in_lower_case_are_not_linked_in_any_language():
+    from pipelines.alias_matcher import concept_entities
+
+    english = {"Q7188": ["government", "gov"], "Q148": ["China", "PRC"], "Q5": ["human", "iPhone user"]}
+    concepts = concept_entities(english)
+    assert concepts == {"Q7188"}
+    items = [("政府", "Q7188"), ("中国", "Q148"), ("Regierung", "Q7188")]
+    zh = AliasMatcher("zh", items[:2], {}, skip_entities=concepts)
+    text = "中国政府"
+    found, _ = zh.find(text, [0, 2], [2, 4])
+    assert [m.kb_id for m in found] == ["Q148"] and zh.skipped_concepts == 1
+    de = AliasMatcher("de", items[2:], {}, skip_entities=concepts)
+    assert not len(de)
