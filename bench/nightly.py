@@ -13,6 +13,12 @@ B. Training. A champion is trained from scratch on spans 1-6. On spans 1-7, a sc
    warm-started from the champion train for the same budget with a dev evaluation every --eval-every steps;
    reported: the steps (and the wall time, pro rata) each needs to first reach the scratch run's best dev PR-AUC.
 Prints one JSON object.
+
+``--ab-tree DIR --ab-repeats N`` instead compares the pipeline runs behind the incremental ratio between another
+checkout (e.g. the code before a change, ``git archive REV | tar -x -C DIR``) and this one: for each ``--repeat``,
+child processes from each tree alternately (A B A B), each one in-process and warm (a 20-pair run first, as in a
+night's process), timing a run over the newest span and a run over all 7 spans (CPU of the child's threads and
+its eflomal children, wall, load).
 """
 
 from __future__ import annotations
@@ -106,6 +112,53 @@ def pipeline_part(root: Path, repeat: int) -> dict:
                                                   "cpu": ratio(incremental, single, "cpu")}}
 
 
+_CHILD = """
+import json, os, resource, sys, time
+from pipelines.distant_supervision import run
+def cpu():
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+kb, out, probe, newest, *files = sys.argv[1:]
+def one(name, inputs):
+    argv = [x for f in inputs for x in ("--input", f)] + ["--input-format", "jsonl", "--src-lang", "en", "--tgt-lang",
+            "de", "--kb", kb, "--output", os.path.join(out, name), "--no-relation-rate", "1.0", "--overwrite"]
+    load, wall, used = os.getloadavg()[0], time.perf_counter(), cpu()
+    run(argv)
+    return {"cpu": round(cpu() - used, 2), "wall": round(time.perf_counter() - wall, 2),
+            "load1": [round(load, 2), round(os.getloadavg()[0], 2)]}
+result = {"warm_up_20_pairs": one("probe", [probe]), "fixed_cost_20_pairs": one("probe2", [probe]),
+          "newest_span": one("newest", [newest]), "all_7_spans": one("all", files)}
+print(json.dumps(result))
+"""
+
+
+def ab_part(root: Path, repeat: int, old: Path, repeats: int) -> list[dict]:
+    """Warm in-process runs (20 pairs, the newest span, all 7 spans) from ``old`` and this checkout, alternately."""
+    import subprocess
+    import sys
+
+    kb = write_kb(root / "kb", people=200, cities=30, countries=6)
+    bitext = root / "bitext"
+    for i in range(7):
+        write_span(bitext, f"2024-01-0{i + 1}", kb, seed=i + 1, repeat=repeat)
+    files = sorted(str(p) for p in bitext.glob("*/en-de.jsonl"))
+    probe = root / "probe.jsonl"
+    probe.write_text("".join(open(files[0], encoding="utf-8").readlines()[:20]), encoding="utf-8")
+    here, out = Path(__file__).resolve().parent.parent, []
+    for k in range(repeats):
+        for label, tree in (("before", old), ("after", here)):
+            argv = [sys.executable, "-c", _CHILD, str(root / "kb"), str(root / f"ab-{label}"), str(probe), files[-1],
+                    *files]
+            done = subprocess.run(argv, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True,
+                                  capture_output=True, text=True)
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            r.update({"tree": label, "run": k + 1, "repeat": repeat,
+                      "newest_over_share_of_all": round(r["newest_span"]["cpu"] / (r["all_7_spans"]["cpu"] / 7), 2)})
+            print(json.dumps(r), flush=True)
+            out.append(r)
+    return out
+
+
 def dev_curve(out_dir: Path) -> list[tuple[int, float]]:
     curve = []
     for line in (out_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
@@ -158,11 +211,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--ab-tree", type=Path, default=None, help="compare the pipeline runs with this checkout")
+    parser.add_argument("--ab-repeats", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     root = Path(args.out)
     if root.exists():
         shutil.rmtree(root)
+    if args.ab_tree:
+        return {"ab": [r for repeat in args.repeat for r in ab_part(root / f"repeat-{repeat}", repeat, args.ab_tree,
+                                                                    args.ab_repeats)]}
     result = {"cores": os.cpu_count(), "pipeline": []}
     for repeat in args.repeat:
         result["pipeline"].append(pipeline_part(root / f"repeat-{repeat}", repeat))
