@@ -44,3 +44,12 @@ def test_bad_flags_exit_with_a_message(extra, message, capsys):
     assert exc.value.code == 2  # argparse's usage error, not a crash or a success
     err = capsys.readouterr().err
     assert "error: " + message in err
+
+
+def test_eflomal_seed_flag_reaches_the_aligner_settings():
+    from pipelines.aligners import EflomalSettings
+    from pipelines.config import parse_config
+
+    base = ["--input", "x.tsv", "--src-lang", "en", "--tgt-lang", "de", "--kb", "k", "--output", "o"]
+    assert EflomalSettings.of(parse_config(base)[0]).seed is None
+    assert EflomalSettings.of(parse_config([*base, "--eflomal-seed", "7"])[0]).seed == 7
