@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from alignment.text import fold
 from bench.paths import SHARED_DATA
-from bench.projection_relx import load_mentions, token_span
+from bench.projection_relx import english_entities, load_mentions, token_span
 from pipelines.alias_matcher import AliasMatcher, concept_entities
 from pipelines.config import PipelineConfig
 from pipelines.normalize import normalize_text
@@ -37,12 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     extra = (str(SHARED_DATA / "xfactr-aliases-extra"), *args.extra_aliases)
     kb = load_kb(str(SHARED_DATA / "xfactr-kb"), extra, langs=tuple(sorted({"en", *args.langs})))
     config = PipelineConfig(inputs=("-",), src_lang="en", tgt_langs=("de",), kb="-", output="-")
-    entity_of: dict[str, str] = {}
-    for entity, names in kb.aliases.get("en", {}).items():
-        for name in names:
-            key = fold(name)
-            if key not in entity_of or kb.popularity.get(entity, 0) > kb.popularity.get(entity_of[key], 0):
-                entity_of[key] = entity
+    entity_of = english_entities(kb)
     print("| lang | mentions with a known entity | KB has an alias | found | exact span | recall | exact recall |")
     print("|---|---|---|---|---|---|---|")
     for lang in args.langs:

@@ -124,6 +124,17 @@ def _strip(text: str, span: tuple[int, int]) -> tuple[int, int]:
     return start, end
 
 
+def english_entities(kb) -> dict[str, str]:
+    """Accent-folded English alias -> its most popular entity (how a relx-dev mention gets a KB entity)."""
+    entity_of: dict[str, str] = {}
+    for entity, names in kb.aliases.get("en", {}).items():
+        for name in names:
+            key = fold(name)
+            if key not in entity_of or kb.popularity.get(entity, 0) > kb.popularity.get(entity_of[key], 0):
+                entity_of[key] = entity
+    return entity_of
+
+
 def token_span(tokens, span: tuple[int, int]) -> tuple[int, int] | None:
     """The tokens overlapping the character span (the pipeline links whole tokens)."""
     inside = [k for k, (s, e) in enumerate(zip(tokens.starts, tokens.ends, strict=True)) if s < span[1] and span[0] < e]
@@ -191,12 +202,7 @@ def prepare(lang: str, cache: Path, refresh: bool = False) -> Prepared:
         with open(path, "wb") as handle:
             pickle.dump((by_pair, token_pairs, seconds), handle)
     kb = load_kb(str(SHARED_DATA / "xfactr-kb"), (str(SHARED_DATA / "xfactr-aliases-extra"),), langs=("en", lang))
-    entity_of: dict[str, str] = {}
-    for entity, names in kb.aliases.get("en", {}).items():
-        for name in names:
-            key = fold(name)
-            if key not in entity_of or kb.popularity.get(entity, 0) > kb.popularity.get(entity_of[key], 0):
-                entity_of[key] = entity
+    entity_of = english_entities(kb)
     tgt_aliases = kb.aliases.get(lang, {})
     aliases = []
     for m in mentions:
