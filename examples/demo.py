@@ -40,7 +40,7 @@ def run_pipeline(out_dir: str | Path, aligner_args: tuple[str, ...] = ()) -> dic
         src, tgt = pair.split("-")
         output = Path(out_dir) / pair
         run(["--input", str(path), "--input-format", fmt, "--src-lang", src, "--tgt-lang", tgt,
-             "--kb", str(HERE / "kb"), "--output", str(output), *aligner_args])
+             "--kb", str(HERE / "kb"), "--output", str(output), "--overwrite", *aligner_args])
         manifest = json.loads((output / "manifest.json").read_text(encoding="utf-8"))
         results[pair] = {
             "output": str(output),

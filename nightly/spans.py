@@ -144,7 +144,9 @@ def labelling_config(unit: Unit, config: NightlyConfig) -> dict:
 
 
 def strip_places(config_dict: dict) -> dict:
-    return {k: v for k, v in config_dict.items() if k not in _PLACE_FIELDS}
+    """The config without where things are, and without unset (None) fields: a field an older manifest does
+    not have is the same as the field unset."""
+    return {k: v for k, v in config_dict.items() if k not in _PLACE_FIELDS and v is not None}
 
 
 class FingerprintCache:

@@ -113,9 +113,10 @@ def _difference(manifest: dict | None, config_json: str, input_paths: list[str] 
     """Why the run in ``manifest`` is not this one, or None when inputs and config are the same."""
     if manifest is None:
         return "files without a readable manifest"
-    # where the folder is does not matter (it may have been moved: the manifest's paths are relative)
-    old = {k: v for k, v in (manifest.get("config") or {}).items() if k != "output"}
-    new = {k: v for k, v in json.loads(config_json).items() if k != "output"}
+    # where the folder is does not matter (it may have been moved: the manifest's paths are relative); a field
+    # that is unset (None) is the same as one an older version did not have
+    old = {k: v for k, v in (manifest.get("config") or {}).items() if k != "output" and v is not None}
+    new = {k: v for k, v in json.loads(config_json).items() if k != "output" and v is not None}
     if old != new:
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         return f"a different config: {', '.join(changed)}"

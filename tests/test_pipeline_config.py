@@ -53,3 +53,16 @@ def test_eflomal_seed_flag_reaches_the_aligner_settings():
     base = ["--input", "x.tsv", "--src-lang", "en", "--tgt-lang", "de", "--kb", "k", "--output", "o"]
     assert EflomalSettings.of(parse_config(base)[0]).seed is None
     assert EflomalSettings.of(parse_config([*base, "--eflomal-seed", "7"])[0]).seed == 7
+
+
+def test_an_unset_config_field_an_older_manifest_lacks_is_the_same_config():
+    import json
+
+    from nightly.spans import strip_places
+    from pipelines.commit import _difference
+
+    old = {"config": {"src_lang": "en", "output": "a"}}
+    assert _difference(old, json.dumps({"src_lang": "en", "output": "b", "eflomal_seed": None}), None) is None
+    assert _difference(old, json.dumps({"src_lang": "en", "eflomal_seed": 7}), None) == \
+        "a different config: eflomal_seed"
+    assert strip_places({"src_lang": "en", "eflomal_seed": None, "output": "x"}) == {"src_lang": "en"}
