@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from rex.encoder import MARKERS, encode_batch, mark_text
-from rex.encoder.base import MarkedTokenizer, unmark, window_start
+from rex.encoder.base import MarkedTokenizer, token_range, unmark, window_start
 from rex.evaluate import facts_for, to_device
 from rex.model.io import LoadedModel
 from rex.relation_names import display_name
@@ -129,7 +129,7 @@ def entities_cut(tokenizer: MarkedTokenizer, marked_texts: list[str], max_length
         items = [unmark(marked_texts[i]) for i in long]
         for i, (_, head, tail), (ids, offsets) in zip(long, items, tokenizer.encode_plain([t for t, _, _ in items]),
                                                       strict=True):
-            ranges = [_token_range(offsets, span) for span in (head, tail)]
+            ranges = [token_range(offsets, span) for span in (head, tail)]
             lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges) - 1
             start = window_start(len(ids), lo, hi, max_body)
             out[i] = [name for name, (first, end) in zip(("head", "tail"), ranges, strict=True)
@@ -145,15 +145,6 @@ def entities_cut(tokenizer: MarkedTokenizer, marked_texts: list[str], max_length
         out[i] = [name for name, markers in (("head", (e1, e1_end)), ("tail", (e2, e2_end)))
                   if not set(markers) <= inside]
     return out
-
-
-def _token_range(offsets: list[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int]:
-    """[first, last + 1) of the tokens overlapping a character span (empty at the span's place if none)."""
-    hits = [k for k, (s, e) in enumerate(offsets) if s < span[1] and e > span[0] and e > s]
-    if hits:
-        return hits[0], hits[-1] + 1
-    before = sum(1 for s, _ in offsets if s < span[0])
-    return before, before
 
 
 @torch.no_grad()

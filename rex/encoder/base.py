@@ -87,7 +87,7 @@ def unmark(marked: str) -> tuple[str, tuple[int, int], tuple[int, int]]:
     return "".join(text), (at[MARKERS[0]], at[MARKERS[1]]), (at[MARKERS[2]], at[MARKERS[3]])
 
 
-def _token_range(offsets: list[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int]:
+def token_range(offsets: list[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int]:
     """[first, last + 1) of the tokens overlapping the character span (an empty range at the span's place if none)."""
     hits = [i for i, (s, e) in enumerate(offsets) if s < span[1] and e > span[0] and e > s]
     if hits:
@@ -113,7 +113,7 @@ def encode_plain_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], 
     max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
     seqs, bounds = [], []
     for (_, head, tail), (ids, offsets) in zip(items, encoded, strict=True):
-        (hs, he), (ts, te) = _token_range(offsets, head), _token_range(offsets, tail)
+        (hs, he), (ts, te) = token_range(offsets, head), token_range(offsets, tail)
         start = window_start(len(ids), min(hs, ts), max(he, te) - 1, max_body)
         body = ids[start : start + max_body]
         shift = len(tokenizer.prefix) - start
