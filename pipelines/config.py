@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from schemas.cli import HelpFormatter, split_codes
+from schemas.cli import HelpFormatter, add_kb_arguments, split_codes
 
 INPUT_FORMATS = ("tsv", "jsonl", "moses")
 ALIGNERS = ("eflomal", "hybrid", "simalign-argmax", "simalign-itermax", "simalign-match", "precomputed")
@@ -110,11 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--src-lang", required=True, metavar="LANG", help="Source language (ISO 639-1).")
     p.add_argument("--tgt-lang", action="extend", nargs="+", required=True, metavar="LANG",
                    help="Target languages: one, or several (de zh or de,zh) in one run.")
-    p.add_argument("--kb", required=True, metavar="DIR", help="KB folder in the X-FACTR layout (see schemas.kb), "
-                   "local or any Beam FileSystem path.")
-    p.add_argument("--kb-extra-aliases", action="extend", nargs="+", default=[], metavar="DIR",
-                   help="Extra alias folders (<lang>.txt in the KB's alias format, e.g. mined by "
-                        "pipelines.mine_aliases).")
+    add_kb_arguments(p, "KB folder in the X-FACTR layout (see schemas.kb), local or any Beam FileSystem path.",
+                     "Extra alias folders (<lang>.txt in the KB's alias format, e.g. mined by pipelines.mine_aliases).")
     p.add_argument("--output", required=True, metavar="DIR",
                    help="Output folder (local or any Beam FileSystem path).")
     p.add_argument("--overwrite", action="store_true",

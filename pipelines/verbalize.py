@@ -42,7 +42,7 @@ from pipelines.manifest import build_manifest, instance_keys, write_manifest
 from pipelines.read import fingerprint
 from pipelines.resources import code_version, load_run_kb, pipeline_version
 from pipelines.split import split_of
-from schemas.cli import HelpFormatter, add_deprecated, progress_off, split_codes
+from schemas.cli import HelpFormatter, add_deprecated, add_kb_arguments, progress_off, split_codes
 from schemas.io import write_parquet
 from schemas.kb import KnowledgeBase, read_relation_templates
 from schemas.manifest import DATASET_ROOT
@@ -253,10 +253,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      formatter_class=HelpFormatter,
                                      epilog="Old spellings of renamed flags (--extra-alias-dir) still work and print a "
                                      "deprecation warning.")
-    parser.add_argument("--kb", required=True, metavar="DIR", help="KB folder (facts/, aliases/; TREx_prompts.csv "
-                        "unless --templates)")
-    parser.add_argument("--kb-extra-aliases", action="extend", nargs="+", default=[], metavar="DIR",
-                        help="more alias folders, as given to the pipeline")
+    add_kb_arguments(parser, "KB folder (facts/, aliases/; TREx_prompts.csv unless --templates)",
+                     "more alias folders, as given to the pipeline")
     parser.add_argument("--templates", metavar="CSV", help="template CSV (pid,relation,<lang>...); default "
                         "<kb>/TREx_prompts.csv")
     parser.add_argument("--langs", action="extend", nargs="+", metavar="LANG",

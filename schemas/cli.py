@@ -64,6 +64,12 @@ def warn_renamed(prog: str, old: str, new: str) -> None:
     print(f"{prog}: warning: {old} is deprecated, use {new}", file=sys.stderr)
 
 
+def add_kb_arguments(parser: argparse.ArgumentParser, kb_help: str, extra_help: str) -> None:
+    """``--kb DIR`` (required) and ``--kb-extra-aliases DIR ...``: the two flags of every command that reads a KB."""
+    parser.add_argument("--kb", required=True, metavar="DIR", help=kb_help)
+    parser.add_argument("--kb-extra-aliases", action="extend", nargs="+", default=[], metavar="DIR", help=extra_help)
+
+
 def add_deprecated(parser: argparse.ArgumentParser, new: str, *old: str) -> None:
     """Make each ``old`` spelling parse as the flag ``new`` (same action, so ``required`` and the value are shared),
     hidden from ``--help`` (it is not among the action's option strings), with a deprecation warning when used."""

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rex.retrieval.kge import KGE_MODELS, KGEConfig
-from schemas.cli import HelpFormatter, add_deprecated, interactive
+from schemas.cli import HelpFormatter, add_deprecated, add_kb_arguments, interactive
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +26,8 @@ def register(subparsers: argparse._SubParsersAction, parents: Sequence[argparse.
                            help="train KB embeddings on the non-held-out facts and index them",
                            description="Train KB embeddings on the facts of pairs not held out and index them "
                            "(docs/retrieval.md); prints the index's metadata as one JSON line.")
-    build.add_argument("--kb", required=True, metavar="DIR", help="KB folder (schemas.kb.load_kb layout, e.g. "
-                       "xfactr-kb)")
-    build.add_argument("--kb-extra-aliases", action="extend", nargs="+", default=[], metavar="DIR",
-                       help="extra alias folders (as given to the pipeline, so the KB version matches the shards')")
+    add_kb_arguments(build, "KB folder (schemas.kb.load_kb layout, e.g. xfactr-kb)",
+                     "extra alias folders (as given to the pipeline, so the KB version matches the shards')")
     build.add_argument("--output", required=True, metavar="DIR", help="index folder to write")
     build.add_argument("--heldout-shards", action="extend", nargs="+", default=[], metavar="PATH",
                        help="shard folders/globs whose dev and test pairs are held out of the KGE and the index")
