@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.mine_aliases import run
+from pipelines.mine_aliases import replace_folder, run
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,8 @@ def mine_and_adopt(shard_dirs: Sequence[str], langs: Sequence[str], adopted_dir:
                 "reason": f"{new} new aliases < kb.mine_min_new {min_new}: the adopted set is kept"}
     if not mined:
         return {**record, "adopted": False, "reason": "no alias passed the mining thresholds"}
-    staging = adopted.with_name(adopted.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(candidate_dir, staging)
-    if adopted.exists():
-        shutil.rmtree(adopted)
-    staging.rename(adopted)  # mined.json inside marks the folder as adopted (NightlyConfig.alias_dirs)
+    # mined.json inside marks the folder as adopted (NightlyConfig.alias_dirs)
+    replace_folder(adopted_dir, lambda staging: shutil.copytree(candidate_dir, staging, dirs_exist_ok=True))
     logger.warning("adopted %d mined aliases (%d new); the next night's KB version changes and every span is "
                    "rebuilt", len(mined), new)
     return {**record, "adopted": True,

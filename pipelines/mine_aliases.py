@@ -34,7 +34,7 @@ import os
 import shutil
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -191,9 +191,21 @@ class MineAliases(beam.PTransform):
 
 def write_output(output: str, aliases: Sequence[MinedAlias], info: dict) -> None:
     """``<lang>.txt``, ``provenance.jsonl`` and ``mined.json`` into ``output``, replaced as a whole."""
+    replace_folder(output, lambda staging: _fill(staging, aliases, info))
+
+
+def replace_folder(output: str, fill: Callable[[str], None]) -> None:
+    """Write a local folder whole: ``fill`` a staging folder beside it, then swap it in for ``output``."""
     staging = output.rstrip("/") + ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
+    fill(staging)
+    if os.path.exists(output):
+        shutil.rmtree(output)
+    os.rename(staging, output)
+
+
+def _fill(staging: str, aliases: Sequence[MinedAlias], info: dict) -> None:
     by_lang: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for alias in aliases:
         by_lang[alias.lang][alias.entity].append(alias.alias)
@@ -206,9 +218,6 @@ def write_output(output: str, aliases: Sequence[MinedAlias], info: dict) -> None
             handle.write(json.dumps(asdict(alias), ensure_ascii=False) + "\n")
     with open(os.path.join(staging, "mined.json"), "w", encoding="utf-8") as handle:
         json.dump(info, handle, indent=2, ensure_ascii=False)
-    if os.path.exists(output):
-        shutil.rmtree(output)
-    os.rename(staging, output)
 
 
 def finish(candidates: Sequence[MinedAlias], output: str, info: dict, margin: float) -> None:
