@@ -22,6 +22,7 @@ from unlabelled target text (the most frequent short words), so no per-language 
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -69,8 +70,10 @@ class LinkEvidence:
     span_scores: dict[int, float]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_punct(token: str) -> bool:
-    """Token made only of punctuation / symbol characters."""
+    """Token made only of punctuation / symbol characters. Memoised: it is asked of every target token of every
+    span, and a corpus has few distinct tokens next to its token count (a pure function of a str)."""
     return bool(token) and all(unicodedata.category(ch)[0] in "PS" for ch in token)
 
 
