@@ -20,6 +20,7 @@ CORE = [
     "pythainlp==5.4.0",  # Thai word segmentation (spaCy's blank("th") tokenizer) and sentence splitting
     "opencc-python-reimplemented==0.1.7",
     "py3langid==0.4.0",
+    "numba==0.68.1",  # pipelines.validate compiles py3langid's DFA walk (same scores, ~2x faster language id)
     "pyahocorasick==2.3.1",
     "rapidfuzz==3.14.6",
     "anyascii==0.3.3",  # transliteration: a name written in another script is still a look-alike
