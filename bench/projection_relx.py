@@ -42,7 +42,7 @@ from alignment.text import fold, latin_fold
 from bench.data import extra_bitext
 from bench.paths import SHARED_DATA
 from bench.rex_human import strip_markers
-from pipelines.aligners import EflomalCalls, corpus_context
+from pipelines.aligners import EflomalCalls, EflomalSettings, corpus_context
 from pipelines.normalize import normalize_text
 from pipelines.tokenize import APOSTROPHE_SUFFIX_LANGS, load_spacy, stop_words, tokenize_text
 from schemas.kb import load_kb
@@ -171,9 +171,14 @@ class Prepared:
     seconds: float
 
 
-def prepare(lang: str, cache: Path, refresh: bool = False) -> Prepared:
-    """Tokens, alignments and aliases of ``lang``'s mentions. The links are kept in ``cache`` (eflomal is not
-    seeded, so rows compared across code changes use the same links unless ``refresh``)."""
+def links_path(cache: Path, lang: str, seed: int | None) -> Path:
+    """The cached links of ``lang``: one file per eflomal seed (unseeded runs share the unsuffixed file)."""
+    return cache / (f"relx-links-{lang}.pkl" if seed is None else f"relx-links-{lang}-seed{seed}.pkl")
+
+
+def prepare(lang: str, cache: Path, refresh: bool = False, seed: int | None = None) -> Prepared:
+    """Tokens, alignments and aliases of ``lang``'s mentions. The links are kept in ``cache``, per seed, so rows
+    compared across code changes use the same links unless ``refresh``."""
     mentions = load_mentions(lang)
     en_nlp, xx_nlp = load_spacy("en"), load_spacy(lang)
     texts = {}
@@ -181,7 +186,7 @@ def prepare(lang: str, cache: Path, refresh: bool = False) -> Prepared:
         texts[m.src_text] = tokenize_text(en_nlp, normalize_text(m.src_text, "en"))
         texts[m.tgt_text] = tokenize_text(xx_nlp, normalize_text(m.tgt_text, lang))
     relx_pairs = list(dict.fromkeys((m.src_text, m.tgt_text) for m in mentions))
-    path = cache / f"relx-links-{lang}.pkl"
+    path = links_path(cache, lang, seed)
     if path.exists() and not refresh:
         with open(path, "rb") as handle:
             by_pair, token_pairs, seconds = pickle.load(handle)  # noqa: S301 - the bench's own cache file
@@ -194,8 +199,9 @@ def prepare(lang: str, cache: Path, refresh: bool = False) -> Prepared:
             if s.tokens and t.tokens:
                 token_pairs.append((list(s.tokens), list(t.tokens)))
         started = time.process_time()
-        context = corpus_context(token_pairs[:16384], fit_priors=True, lang=lang)
-        links = EflomalCalls(context.priors).align(token_pairs)
+        settings = EflomalSettings(seed=seed)
+        context = corpus_context(token_pairs[:16384], fit_priors=True, settings=settings, lang=lang)
+        links = EflomalCalls(context.priors, settings).align(token_pairs)
         seconds = time.process_time() - started
         by_pair = dict(zip(relx_pairs, links, strict=False))
         cache.mkdir(parents=True, exist_ok=True)
@@ -253,19 +259,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/xds-bench-cache"),
                         help="where XQuAD sentence pairs are kept between runs")
     parser.add_argument("--refresh", action="store_true", help="align again instead of using the cached links")
+    parser.add_argument("--eflomal-seed", type=int, nargs="*", default=[None],
+                        help="seed eflomal (as the pipeline's --eflomal-seed); several seeds give one row set each, "
+                             "the links of each kept in --cache")
     args = parser.parse_args(argv)
-    print("| lang | function words | exact span | exact characters | wrong | rejects by reason | "
+    print("| lang | seed | function words | exact span | exact characters | wrong | rejects by reason | "
           "gold ends inside a token | corpus pairs | align CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for lang in args.langs:
-        prep = prepare(lang, args.cache, args.refresh)
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for lang, seed in ((lang, seed) for lang in args.langs for seed in args.eflomal_seed):
+        prep = prepare(lang, args.cache, args.refresh, seed)
         words = corpus_context(prep.corpus_pairs[:16384], fit_priors=False, lang=lang).function_words
         rows = (("none", frozenset(), frozenset()),
                 ("the pipeline's (corpus_context)", words, stop_words("en")))
         for label, function_words, src_words in rows:
             m = evaluate(prep, function_words, args.errors, src_words)
             rejects = ", ".join(f"{k} {v}" for k, v in sorted(m["reasons"].items()) if k != "wrong span") or "-"
-            print(f"| {lang} | {label} | {m['exact']:.3f} | {m['chars']:.3f} | {m['reasons']['wrong span']} | "
+            print(f"| {lang} | {'-' if seed is None else seed} | {label} | {m['exact']:.3f} | {m['chars']:.3f} | "
+                  f"{m['reasons']['wrong span']} | "
                   f"{rejects} | {m['inside_token']}/{m['n']} | {len(prep.corpus_pairs)} | {prep.seconds:.0f} |",
                   flush=True)
         print(f"    {lang} function words: {' '.join(sorted(words))}", flush=True)
