@@ -187,7 +187,9 @@ class WriteOutputs(beam.PTransform):
         reject_batches = pcolls["rejects"] | "RejectBatches" >> beam.ParDo(ToArrowBatches(
             REJECT_SCHEMA, lambda r: (REJECTS, ""), Reject.to_dict, reject_counts)).with_outputs(COUNTS, main="t")
         expected = [(split, lang) for split in SPLITS for lang in self.langs] + [(REJECTS, "")]
-        markers = root | "Destinations" >> beam.Create([(dest, None) for dest in expected])
+        # an Impulse, not beam.Create: a Create of several elements adds a Reshuffle (a GroupByKey stage) to the graph
+        start = root | "Start" >> beam.Impulse()
+        markers = start | "Destinations" >> beam.FlatMap(lambda _, dests: [(dest, None) for dest in dests], expected)
         written = (
             (row_batches.t, reject_batches.t, markers)
             | "AllBatches" >> beam.Flatten()
@@ -204,12 +206,9 @@ class WriteOutputs(beam.PTransform):
             "inputs": pcolls["input_files"] | "Fingerprint" >> beam.Map(_fingerprint),
             "outputs": files | "AllFiles" >> beam.Flatten(),
         }
-        return (
-            root
-            | "ManifestTrigger" >> beam.Create([f"{self.output}/manifest.json"])
-            | "WriteManifest" >> beam.Map(self._write, kb=beam.pvalue.AsSingleton(pcolls["kb"]),
-                                          **{k: beam.pvalue.AsList(v) for k, v in side.items()})
-        )
+        return start | "WriteManifest" >> beam.Map(
+            lambda _, **parts: self._write(f"{self.output}/manifest.json", **parts),
+            kb=beam.pvalue.AsSingleton(pcolls["kb"]), **{k: beam.pvalue.AsList(v) for k, v in side.items()})
 
     def _relative(self, path: str) -> str:
         """Shard paths in the manifest are relative to the output folder, so the folder can be moved."""
