@@ -109,8 +109,10 @@ def _identifier() -> FastLanguageIdentifier:
     return identifier
 
 
-def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float = 0.9) -> str | None:
-    """None when ``text`` may be in ``lang`` under the policy above, else a detail string."""
+def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float = 0.9,
+                   identifier: langid.LanguageIdentifier | None = None) -> str | None:
+    """None when ``text`` may be in ``lang`` under the policy above, else a detail string. ``identifier``:
+    py3langid's (normalised probabilities) instead of :func:`_identifier` (bench/stage_speed.py compares)."""
     letters = [ch for ch in text if ch.isalpha()]
     if lang in ("zh", "ja"):
         if not letters:
@@ -124,14 +126,15 @@ def check_language(text: str, lang: str, min_letters: int = 30, min_prob: float 
         return None
     if len(letters) < min_letters:
         return None
-    guess, prob = _identifier().classify(text[:LANGID_PREFIX])
+    guess, prob = (identifier or _identifier()).classify(text[:LANGID_PREFIX])
     if guess != lang and prob >= min_prob:
         return f"py3langid: {guess} ({prob:.2f})"
     return None
 
 
 def validate_pair(pair: BitextPair, max_chars: int = 1000, langid_min_letters: int = 30,
-                  langid_min_prob: float = 0.9) -> BitextPair | Reject:
+                  langid_min_prob: float = 0.9, identifier: langid.LanguageIdentifier | None = None,
+                  ) -> BitextPair | Reject:
     """The normalised pair, or a reject naming the first failed check."""
     texts = {}
     for side in ("src", "tgt"):
@@ -140,7 +143,7 @@ def validate_pair(pair: BitextPair, max_chars: int = 1000, langid_min_letters: i
             return pair_reject(STAGE, f"empty_side:{side}", pair)
         if len(text) > max_chars:
             return pair_reject(STAGE, f"too_long:{side}", pair, f"{len(text)} > {max_chars} characters")
-        problem = check_language(text, lang, langid_min_letters, langid_min_prob)
+        problem = check_language(text, lang, langid_min_letters, langid_min_prob, identifier)
         if problem:
             return pair_reject(STAGE, f"wrong_language:{side}", pair, f"declared {lang}, {problem}")
         texts[f"{side}_text"] = text
