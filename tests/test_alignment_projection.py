@@ -110,6 +110,17 @@ def test_case_repair_adds_unaligned_capitalised_neighbour():
     assert (plain.token_start, plain.token_end) == (1, 2)
 
 
+def test_an_alias_match_is_not_extended_by_case_repair():
+    src = "He is Professor at the University of Minnesota USA .".split()
+    tgt = "Es Profesor en Universidad de Minnesota EE . UU ..".split()
+    links = _links((1, 0), (2, 1), (3, 2), (5, 3), (6, 4), (7, 5), (8, 8), (9, 9))
+    alias = project_span((5, 8), links, src, tgt, tgt_aliases=["Universidad de Minnesota"])
+    assert (alias.token_start, alias.token_end, alias.method) == (3, 6, "alias")
+    # through the links alone, the unaligned capitalised neighbour is still taken in (case repair as before)
+    plain = project_span((5, 8), links, src, tgt)
+    assert (plain.token_start, plain.token_end) == (3, 7)
+
+
 def test_an_identical_name_beats_one_stray_link_but_not_an_ambiguous_one():
     src = "Jacksonville is a city".split()
     tgt = "in Jacksonville gibt es zwei Städte".split()

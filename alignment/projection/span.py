@@ -5,9 +5,9 @@ span, and alias / look-alike matches anywhere, are scored by alignment agreement
 inside vs outside the candidate, links of other source words into it, unaligned tokens, string
 similarity; see :mod:`alignment.projection.scoring`); the best one wins. An identical string (the source
 name written exactly the same way in the target sentence, or transliterated exactly) weighs as a KB alias.
-Then case repair, clitic and case suffixes cut off the edges ("Ankara ' ya", "Tesla 's"), and, when the
-caller gives ``function_words``, edge function words are trimmed and a span of function words only is
-rejected (``function_words``), unless the source span is itself function words (a pronoun). (The earlier
+Then case repair (not of an alias or identical match: that is a whole name already), clitic and case
+suffixes cut off the edges ("Ankara ' ya", "Tesla 's"), and, when the caller gives ``function_words``, edge
+function words are trimmed and a span of function words only is rejected (``function_words``), unless the source span is itself function words (a pronoun). (The earlier
 "heaviest aligned cluster" method, kept as a benchmark baseline, is ``bench/projection_region.py``.)
 
 Alias matching also works for unsegmented scripts (Chinese, Japanese): a match may cover
@@ -197,7 +197,9 @@ def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens,
     if (a, b) in matches:
         similarity, kind = matches[(a, b)]
         confidence, method = max(confidence, similarity), kind if aligned_src else f"{kind}_unaligned"
-    if use_case:
+    # An alias or identical-string match is a whole name already: case repair would take in the next name
+    # ("Universidad de Minnesota" + unaligned "EE" of "EE. UU.").
+    if use_case and (a, b) not in aliases:
         a, b = case_repair(a, b, src_span, tgt_tokens, {j for j, linked in enumerate(evidence.linked) if linked})
     a, b = trim_suffix_tokens(a, b, src_span, tgt_tokens, apostrophe_suffixes)
     if function_words:
