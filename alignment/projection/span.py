@@ -7,8 +7,9 @@ similarity; see :mod:`alignment.projection.scoring`); the best one wins. An iden
 name written exactly the same way in the target sentence, or transliterated exactly) weighs as a KB alias.
 Then case repair (not of an alias or identical match: that is a whole name already), clitic and case
 suffixes cut off the edges ("Ankara ' ya", "Tesla 's"), and, when the caller gives ``function_words``, edge
-function words are trimmed and a span of function words only is rejected (``function_words``), unless the source span is itself function words (a pronoun). (The earlier
-"heaviest aligned cluster" method, kept as a benchmark baseline, is ``bench/projection_region.py``.)
+function words are trimmed and a span of function words only is rejected (``function_words``), unless the
+source span is itself function words (a pronoun). (The earlier "heaviest aligned cluster" method, kept as a
+benchmark baseline, is ``bench/projection_region.py``.)
 
 Alias matching also works for unsegmented scripts (Chinese, Japanese): a match may cover
 parts of tokens and is widened to the covering tokens, and an unaligned span is projected only
