@@ -164,3 +164,20 @@ def test_kb_alias_outweighs_a_stray_link():
     alignment = _links((0, 0), (1, 1), (6, 6))
     assert project_span((6, 7), alignment, src, tgt, tgt_aliases=["德国"]).token_start == 2
     assert project_span((6, 7), alignment, src, tgt).token_start == 6  # without the alias, the link wins
+
+
+def test_a_name_word_linked_to_a_capitalised_and_a_far_lower_case_word_keeps_the_capitalised_one():
+    src = "risen in the Puerto Rican Independence Party hierarchy".split()
+    tgt = "monté dans la hiérarchie du Parti de l' indépendance de Porto Rico".split()
+    # 'Puerto' linked (both directions) to 'hiérarchie' seven tokens before its other link, 'Porto'
+    links = ((0, 0), (1, 1), (2, 2), (3, 3), (3, 10), (4, 11), (5, 8), (6, 5), (7, 3))
+    scores = {link: 1.0 for link in links} | {(3, 10): 0.5}
+    alignment = _links(*links, scores=scores)
+    evidence = link_evidence((3, 7), alignment, len(tgt), 0.3, src, tgt, case_check=True)
+    assert evidence.inside[3] == 0.0 and evidence.inside[10] == 0.3
+    result = project_span((3, 7), alignment, src, tgt)
+    assert (result.token_start, result.token_end) == (5, 12)
+    assert (project_span((3, 7), alignment, src, tgt, weights=ScoringWeights(case_check=False)).token_start) == 3
+    # near it, the lower-case word is part of one translation of several words ('EU' -> 'Unione europea')
+    near = link_evidence((1, 2), _links((1, 1), (1, 2)), 3, 0.3, ["the", "EU"], ["l'", "Unione", "europea"], True)
+    assert near.inside == [0.0, 1.0, 1.0]

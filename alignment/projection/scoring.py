@@ -77,23 +77,35 @@ def is_punct(token: str) -> bool:
     return bool(token) and all(unicodedata.category(ch)[0] in "PS" for ch in token)
 
 
+CASE_NEAR = 2  # target words of one source word this close are one translation (the candidates' reach)
+
+
 def link_evidence(span: Candidate, alignment: WordAlignment, n_tgt: int, weak_weight: float,
                   src_tokens: Tokens | None = None, tgt_tokens: Tokens | None = None,
                   case_check: bool = False) -> LinkEvidence:
     """Weights of the alignment's links into each of the ``n_tgt`` target tokens (see :class:`LinkEvidence`).
 
     With the tokens given, a link between a word and a punctuation token is ignored (noise: it would
-    pull a span over a comma), and with ``case_check`` a one-direction link from a capitalised source
-    word to a lower-case target word too.
+    pull a span over a comma), and with ``case_check`` a link from a capitalised source word to a lower-case
+    target word when it is one-direction only, or when that source word is also linked to a capitalised
+    target word (not the first of the sentence) more than ``CASE_NEAR`` tokens away: its links disagree,
+    and the one that keeps the case is the name ("Puerto" linked to "hiérarchie" and, seven tokens on, to
+    "Porto"). Near ones are one translation of several words ("EU" -> "Unione europea").
     """
     start, end = span
     tokens = src_tokens is not None and tgt_tokens is not None
     scores = alignment.scores or (1.0,) * len(alignment.links)
     inside, foreign, linked = [0.0] * n_tgt, [0.0] * n_tgt, [False] * n_tgt
     span_scores: dict[int, float] = {}
+    capitals: dict[int, list[int]] = {}  # source word -> its capitalised target words
+    if tokens and case_check:
+        for i, j in alignment.links:
+            if j > 0 and tgt_tokens[j][:1].isupper():
+                capitals.setdefault(i, []).append(j)
     for (i, j), score in zip(alignment.links, scores, strict=True):
         if tokens and (is_punct(src_tokens[i]) != is_punct(tgt_tokens[j]) or (
-                case_check and score < 1.0 and src_tokens[i][:1].isupper() and tgt_tokens[j][:1].islower())):
+                case_check and src_tokens[i][:1].isupper() and tgt_tokens[j][:1].islower()
+                and (score < 1.0 or (i in capitals and all(abs(j - c) > CASE_NEAR for c in capitals[i]))))):
             continue
         weight = 1.0 if score >= 1.0 else weak_weight
         linked[j] = True
