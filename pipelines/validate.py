@@ -21,6 +21,7 @@ the speed (its docstring; ``tests/test_pipeline_validate_langid.py`` compares it
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 
 import apache_beam as beam
@@ -31,6 +32,8 @@ from alignment.text import is_han, is_kana
 from pipelines.deadletter import REJECTS, count, pair_reject, route
 from pipelines.normalize import normalize_text
 from pipelines.records import BitextPair, Reject
+
+logger = logging.getLogger(__name__)
 
 STAGE = "validate"
 LANGID_PREFIX = 200
@@ -67,7 +70,11 @@ def _compiled_walk():
     # The GIL stays held (no nogil): a thread's call never overlaps another's, though each thread has its own
     # scratch anyway. cache=True keeps the compiled code beside the module (or numba's user cache when that is
     # read-only), so a worker compiles once (~0.8 s CPU), not per process start.
-    return numba.njit(cache=True)(walk_feature_counts)
+    try:
+        return numba.njit(cache=True)(walk_feature_counts)
+    except RuntimeError as err:  # numba: "cannot cache function ...: no locator available" (read-only disk)
+        logger.info("numba cannot cache the language-id walk (%s); compiling it in this process", err)
+        return numba.njit(walk_feature_counts)
 
 
 class FastLanguageIdentifier(langid.LanguageIdentifier):

@@ -94,3 +94,25 @@ def test_scores_are_py3langids_on_real_lines():
         lines += (shared_path("wmt-news", "wmt22") / name).read_text(encoding="utf-8").splitlines()[:150]
     for line in lines:
         assert_same(line[:LANGID_PREFIX])
+
+
+def test_walk_compiles_without_a_disk_cache(monkeypatch):
+    import numba
+
+    real_njit = numba.njit
+
+    def njit_without_locator(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function 'walk_feature_counts': no locator available for file")
+        return real_njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit_without_locator)
+    _compiled_walk.cache_clear()
+    try:
+        walk = _compiled_walk()
+        data = np.frombuffer("Grüße aus München".encode(), dtype=np.uint8)
+        scratch = np.zeros(len(reference().nb_ptc), dtype=np.int64)
+        features, counts = walk(data, *_identifier()._arrays, scratch)
+        assert features.tolist() == walk_feature_counts(data, *_identifier()._arrays, scratch)[0].tolist()
+    finally:
+        _compiled_walk.cache_clear()  # the next caller compiles the cached way again
