@@ -38,7 +38,6 @@ def line_number(origin: str) -> int:
 
 
 AUTO_ONE_SAMPLER = 8192  # calls without priors of at least this many pairs use one sampler when samplers = 0 (auto)
-MIN_SCHEDULE_CALL = 8192  # a call without priors of fewer pairs runs the sampler iterations of a call of this many
 FULL_CALL = 16384  # with priors, every call runs the sampler iterations eflomal gives a call of this many pairs
 
 
@@ -63,12 +62,8 @@ def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), 
     """The EflomalConfig for one call of ``n_pairs`` pairs (``samplers`` 0 = auto).
 
     Without priors (the priors run itself, or a run with ``--prior-sample-size 0``) the call learns its lexicon
-    alone: eflomal's own schedule (about 5000/sqrt(n) iterations) for calls of MIN_SCHEDULE_CALL pairs or more and
-    that of a MIN_SCHEDULE_CALL-pair call below (55 fertility iterations, not 111 at 2,000 pairs or 318 at 250:
-    AER within 0.003 of eflomal's schedule on every gold set at 250-2,500 pairs, for half to a fifth of the CPU;
-    bench/results/nightly_incremental.md); 3 samplers below AUTO_ONE_SAMPLER pairs (one sampler costs up to 0.009
-    AER there: EN-FR 0.084 vs 0.090 at 2,100 pairs), one above (16k-pair calls EN-CS 0.165 with 3 samplers and
-    with 1).
+    alone: eflomal's own schedule (about 5000/sqrt(n) iterations), 3 samplers below AUTO_ONE_SAMPLER pairs
+    (RO-EN 0.304 vs 0.307 with one), one above (16k-pair calls EN-CS 0.165 with 3 samplers and with 1).
     With priors the lexicon comes in with them: one sampler and the iterations of a FULL_CALL-pair call, whatever
     the call's size, so small calls (small Dataflow bundles) cost per pair what big ones do
     (bench/align_speed.py --strategies)."""
@@ -78,10 +73,7 @@ def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), 
         return EflomalConfig(n_samplers=settings.samplers or 1, runs=settings.runs, seed=settings.seed,
                              n_iterations=iteration_schedule(FULL_CALL, settings.rel_iterations))
     n = settings.samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
-    iterations = (iteration_schedule(MIN_SCHEDULE_CALL, settings.rel_iterations) if n_pairs < MIN_SCHEDULE_CALL
-                  else None)  # None: eflomal's own schedule for the call's size
-    return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, n_iterations=iterations,
-                         runs=settings.runs, seed=settings.seed)
+    return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=settings.runs, seed=settings.seed)
 
 
 def pair_key(pair: TokenPair) -> bytes:

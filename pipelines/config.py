@@ -150,9 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alignments", default=None,
                    help="Precomputed Pharaoh links (line k = input line k); implies --aligner precomputed.")
     p.add_argument("--align-batch-size", type=int, default=16384,
-                   help="Pairs per aligner call (within a Beam bundle). Without priors eflomal runs ~5000/sqrt(batch) "
-                        "sampler iterations per call (those of an 8192-pair call below 8192 pairs), so its cost per "
-                        "pair falls with larger batches (bench/align_speed.py).")
+                   help="Pairs per aligner call (within a Beam bundle). eflomal runs ~5000/sqrt(batch) sampler "
+                        "iterations per call, so its cost per pair falls with larger batches (bench/align_speed.py).")
     p.add_argument("--prior-sample-size", type=int, default=16384,
                    help="eflomal priors are fitted once per target language on a hash sample of about this many "
                         "pairs (all of them when the language has fewer), with or without instances, and broadcast "

@@ -148,22 +148,7 @@ def test_eflomal_config_with_priors_pins_one_sampler_and_a_full_calls_iterations
         assert config.n_samplers == 1 and config.n_iterations == iteration_schedule(FULL_CALL) == (9, 9, 39)
     assert eflomal_config(10, EflomalSettings(samplers=2, rel_iterations=0.5), priors=True).n_iterations == (5, 5, 20)
     assert eflomal_config(10, EflomalSettings(samplers=2), priors=True).n_samplers == 2
-
-
-
-def test_eflomal_config_without_priors_caps_a_small_calls_iterations():
-    from alignment.word.eflomal_aligner import iteration_schedule
-    from pipelines.aligners import MIN_SCHEDULE_CALL, EflomalSettings, eflomal_config
-
-    # below MIN_SCHEDULE_CALL pairs: the iterations of a MIN_SCHEDULE_CALL-pair call (eflomal's own would grow as
-    # 5000/sqrt(n): 111 fertility iterations at 2,000 pairs); from there on eflomal's own schedule for the call
-    assert iteration_schedule(MIN_SCHEDULE_CALL) == (13, 13, 55)
-    for n in (10, 2036, MIN_SCHEDULE_CALL - 1):
-        assert eflomal_config(n).n_iterations == (13, 13, 55) and eflomal_config(n).n_samplers == 3
-    assert eflomal_config(MIN_SCHEDULE_CALL).n_iterations is None
-    assert eflomal_config(20000).n_iterations is None
-    assert eflomal_config(10, EflomalSettings(rel_iterations=2.0)).n_iterations == iteration_schedule(
-        MIN_SCHEDULE_CALL, 2.0)
+    assert eflomal_config(10).n_iterations is None  # without priors: eflomal's own schedule for the call
 
 
 class CountingCalls:
