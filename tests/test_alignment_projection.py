@@ -168,3 +168,23 @@ def test_a_pronoun_source_is_projected_without_trimming_or_rejection():
     assert isinstance(failure, ProjectionFailure) and failure.reason == "function_words"
     result = project_span((0, 1), links, src, tgt, function_words=words, src_function_words=frozenset({"he"}))
     assert (result.token_start, result.token_end) == (0, 1)
+
+
+def test_a_name_does_not_run_across_a_comma_or_a_case_suffix():
+    src = "Homewood - Flossmoor High School opened its doors in 1959 .".split()
+    tgt = "Homewood - Flossmoor Lisesi , 1959'da kapılarını açtı .".split()
+    links = _links((0, 0), (1, 1), (2, 2), (3, 3), (4, 6), (5, 7), (8, 4), (9, 5), (10, 8))  # 'School' -> 'kapılarını'
+    result = project_span((0, 5), links, src, tgt)
+    assert (result.token_start, result.token_end) == (0, 4)
+    src = "Brown attended Granby High School in Norfolk Virginia .".split()
+    tgt = "Brown , Norfolk Virginia ' daki Granby Lisesi ' ne gitti .".split()
+    links = _links((0, 0), (1, 5), (2, 6), (3, 7), (4, 10), (6, 2), (7, 3), (8, 11))  # 'School' -> 'gitti'
+    result = project_span((2, 5), links, src, tgt, apostrophe_suffixes=True)
+    assert (result.token_start, result.token_end) == (6, 8)
+    # where a lone apostrophe is no suffix ("dell ' Europa"), it is no barrier
+    assert project_span((2, 5), links, src, tgt).token_end == 11
+    # a source span with a comma of its own may take one in
+    src = "in Paris , Texas today".split()
+    tgt = "heute in Paris , Texas".split()
+    result = project_span((1, 4), _links((0, 1), (1, 2), (2, 3), (3, 4), (4, 0)), src, tgt)
+    assert (result.token_start, result.token_end) == (2, 5)

@@ -127,11 +127,14 @@ def _edges_ok(candidate: Candidate, src_span: Tokens, tgt_tokens: Tokens) -> boo
 def best_candidate(
     src_span: Tokens, tgt_tokens: Tokens, evidence: LinkEvidence, matches: dict[Candidate, float],
     weights: ScoringWeights = DEFAULT_WEIGHTS, alias_spans: frozenset[Candidate] = frozenset(),
+    barriers: frozenset[int] = frozenset(),
 ) -> tuple[Candidate, float] | None:
     """Highest-scoring target span and its score (module docstring), or None without any evidence.
 
     Candidates: every n-gram within ``weights.reach`` tokens of the first..last token linked to the span
     that contains such a token, plus the alias / look-alike ``matches`` (span -> similarity) anywhere.
+    An n-gram holding one of the ``barriers`` (target tokens a name does not run across:
+    :func:`name_barriers`) is not a candidate unless it is one of the ``matches``.
     """
     n = len(tgt_tokens)
     anchors = [j for j in range(n) if evidence.inside[j] > 0]
@@ -143,7 +146,8 @@ def best_candidate(
     best: tuple[Candidate, float] | None = None
     for a, b in sorted(candidates):
         inside = sum(evidence.inside[a:b])
-        if (inside == 0 and (a, b) not in matches) or not _edges_ok((a, b), src_span, tgt_tokens):
+        if (inside == 0 and (a, b) not in matches) or not _edges_ok((a, b), src_span, tgt_tokens) or (
+                (a, b) not in matches and any(a <= k < b for k in barriers)):
             continue
         score = (inside - weights.outside_cost * (total - inside)
                  - weights.foreign_cost * sum(evidence.foreign[a:b])
@@ -153,6 +157,24 @@ def best_candidate(
         if best is None or score > best[1] + 1e-9:
             best = ((a, b), score)
     return best
+
+
+CLAUSE_MARKS = frozenset({",", ";", "，", "；", "、"})
+
+
+def name_barriers(src_span: Tokens, tgt_tokens: Tokens, apostrophe_suffixes: bool = False) -> frozenset[int]:
+    """Target tokens a projection of ``src_span`` does not run across: a comma or semicolon when the source span
+    has none (a name is not cut by one; the token after it belongs to the next phrase: "Homewood - Flossmoor
+    Lisesi , 1959'da kapılarını" for "Homewood-Flossmoor High School"), and, with ``apostrophe_suffixes``, a
+    case suffix when the source span has none (the suffix closes the noun phrase it is attached to: "Granby
+    Lisesi ' ne gitti" -> the name ends before "' ne"). Elsewhere a lone apostrophe is part of a name ("dell '
+    Europa"), so suffixes are barriers only in the languages that split them (see :func:`is_suffix_token`)."""
+    out = set()
+    if not any(token in CLAUSE_MARKS for token in src_span):
+        out.update(k for k, token in enumerate(tgt_tokens) if token in CLAUSE_MARKS)
+    if apostrophe_suffixes and not any(is_suffix_token(k, src_span) for k in range(len(src_span))):
+        out.update(k for k in range(len(tgt_tokens)) if is_suffix_token(k, tgt_tokens, True))
+    return frozenset(out)
 
 
 def _trimmable(k: int, tgt_tokens: Tokens, src_edge: str, function_words: frozenset[str]) -> bool:

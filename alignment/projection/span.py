@@ -35,6 +35,7 @@ from alignment.projection.scoring import (
     best_candidate,
     is_punct,
     link_evidence,
+    name_barriers,
     only_function_words,
     trim_function_words,
     trim_suffix_tokens,
@@ -185,7 +186,8 @@ def _scored(span: tuple[int, int], alignment: WordAlignment, src_tokens: Tokens,
     identical = [c for c, m in matches.items() if m[1] == "identical"]
     once = len(identical) == 1 and _occurrences(src_span, src_tokens) == 1
     aliases = frozenset(c for c, m in matches.items() if m[1] == "alias" or (m[1] == "identical" and once))
-    found = best_candidate(src_span, tgt_tokens, evidence, {c: m[0] for c, m in matches.items()}, weights, aliases)
+    found = best_candidate(src_span, tgt_tokens, evidence, {c: m[0] for c, m in matches.items()}, weights, aliases,
+                           name_barriers(src_span, tgt_tokens, apostrophe_suffixes))
     aligned_src = {i for i, _ in alignment.links if start <= i < end}
     if found is None:
         return ProjectionFailure("unaligned", "the span's only links were ignored (punctuation or a weak link to a "
