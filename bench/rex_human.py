@@ -20,7 +20,9 @@ more properties. The protocol, fixed before looking at any model's figures:
   that language for every example: an oracle prior, stronger than any fair constant), always-NA, and optionally
   BoW-LR (bench/rex_quality.py's char-n-gram one-vs-rest LR) trained on the train split of ``--bow-shards``.
 
-Retrieval-fused models get no KB ids here (RELX entities are not linked), so they see no facts.
+Retrieval-fused models get no KB ids here (RELX entities are not linked): they are run with their fact index
+(``--retrieval-index`` overrides the one in their config) on empty entity ids, so they see no facts and are scored
+on the text alone, as a user's sentence with unlinked mentions is.
 For evaluation only: never train or tune thresholds on these sentences.
 
     python -m bench.rex_human --models out/demo/model --out out/rex-human
@@ -223,20 +225,24 @@ def marked_both(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
             [mark_text(ex.text, ex.e2, ex.e1) for ex in examples])
 
 
-def model_scorer(model_dir: str, device) -> tuple[list[str], float, Callable[[list[str]], np.ndarray]]:
-    """(labels, threshold, marked texts -> (N, R) probabilities) of a saved rex model."""
+def model_scorer(model_dir: str, device, retrieval_index: str | None = None
+                 ) -> tuple[list[str], float, Callable[[list[str]], np.ndarray]]:
+    """(labels, threshold, marked texts -> (N, R) probabilities) of a saved rex model (a retrieval model through
+    its retriever, which finds no facts for the empty entity ids)."""
     from rex.model.io import load_model_dir
     from rex.predict import predict_records
+    from rex.retrieval.policy import build_retriever
 
     loaded = load_model_dir(model_dir, device)
     loaded.model.eval()
+    retriever = build_retriever(loaded.config.model.retrieval, "predict", index_dir=retrieval_index)
 
     def score(marked: list[str]) -> np.ndarray:
         rows = []
         for start in range(0, len(marked), 64):
             records = [{"id": None, "language": None, "marked": m, "pair": ("", "")}
                        for m in marked[start:start + 64]]
-            for out in predict_records(loaded, records, device):
+            for out in predict_records(loaded, records, device, retriever):
                 rows.append([out["scores"][label] for label in loaded.labels])
         return np.array(rows)
 
@@ -307,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "(default: %(default)s)")
     parser.add_argument("--langs", nargs="+", default=list(LANGS), help="languages (default: %(default)s)")
     parser.add_argument("--models", nargs="*", default=[], help="rex model directories to score")
+    parser.add_argument("--retrieval-index", default=None,
+                        help="fact index for retrieval models (default: the one in each model's config)")
     parser.add_argument("--bow-shards", nargs="*", default=[], help="shard folders to train BoW-LR on (optional)")
     parser.add_argument("--out", required=True, help="folder for results.json and table.md")
     args = parser.parse_args(argv)
@@ -325,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     systems: dict[str, dict] = {}
     for model_dir in args.models:
-        labels, threshold, score = model_scorer(model_dir, device)
+        labels, threshold, score = model_scorer(model_dir, device, args.retrieval_index)
         systems[f"rex {model_dir}"] = evaluate_system(examples, mapping, labels, threshold, score)
     if args.bow_shards:
         labels, score = bow_scorer(args.bow_shards, out / "bow-cache")
