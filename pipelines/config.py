@@ -24,10 +24,14 @@ DEFAULT_FOLD_LANGS = ("zh", "ja")
 
 logger = logging.getLogger(__name__)
 _RUN_POLICY = ("overwrite", "allow_missing_aliases")
+# How the rows are cut into files, not which rows: also left out of to_json, so a rerun with another value is the
+# same run (the commit replaces every file) and runs with the default keep the config they had before the flag.
+_LAYOUT = ("shards_per_destination",)
 # Hard caps per side, whatever --max-chars/--max-tokens say: the tokenizers see at most HARD_MAX_CHARS characters and
 # the aligners at most HARD_MAX_TOKENS x HARD_MAX_TOKENS links (a neural similarity matrix of 4 MB in float32).
 HARD_MAX_CHARS = 20_000
 HARD_MAX_TOKENS = 1_000
+MAX_SHARDS = 99_999  # --shards-per-destination: file numbers have five digits (part-SSSSS-of-NNNNN)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class PipelineConfig:
     # how to run, not what the output holds: left out of to_json (and so of the manifest and the rerun check)
     overwrite: bool = False
     allow_missing_aliases: bool = False
+    shards_per_destination: int = 1
 
     @property
     def langs(self) -> tuple[str, ...]:
@@ -79,7 +84,7 @@ class PipelineConfig:
 
     def to_json(self) -> str:
         fields = dataclasses.asdict(self)
-        for name in _RUN_POLICY:
+        for name in _RUN_POLICY + _LAYOUT:
             fields.pop(name)
         return json.dumps(fields, sort_keys=True)
 
@@ -170,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-projection-confidence", type=float, default=0.0,
                    help="Projected instances below this confidence (the lower of head and tail) are rejected.")
     p.add_argument("--split-fractions", default="0.8,0.1,0.1", help="train,dev,test fractions.")
+    p.add_argument("--shards-per-destination", type=int, default=1, metavar="N",
+                   help="Parquet files per split x language (and for the rejects): part-SSSSS-of-NNNNN, each its "
+                        "own shuffle key, so several workers write a language; record batches are spread over them "
+                        "by a hash of their first row. 1 for local runs; on Dataflow about one file per 100-500 MB "
+                        "of a language's rows (docs/dataflow.md). Shard files without rows are left out.")
     return p
 
 
@@ -201,6 +211,8 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         parser.error("--prior-sample-size and --eflomal-samplers must be >= 0")
     if args.eflomal_rel_iterations <= 0:
         parser.error("--eflomal-rel-iterations must be > 0")
+    if not 1 <= args.shards_per_destination <= MAX_SHARDS:
+        parser.error(f"--shards-per-destination must be in [1, {MAX_SHARDS}] (five-digit file numbers)")
     if args.aligner.startswith("simalign") and not args.aligner_model:
         parser.error(f"--aligner {args.aligner} needs --aligner-model PATH")
     caps = (("--max-chars", "max_chars", HARD_MAX_CHARS), ("--max-tokens", "max_tokens", HARD_MAX_TOKENS))
@@ -233,5 +245,6 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         min_projection_confidence=args.min_projection_confidence,
         split_fractions=fractions,  # type: ignore[arg-type]
         overwrite=args.overwrite, allow_missing_aliases=args.allow_missing_aliases,
+        shards_per_destination=args.shards_per_destination,
     )
     return config, beam_args

@@ -180,7 +180,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, output: str | None 
         **splits, "rejects": rejects, "read_records": records, "accepted": tokenized, "input_files": input_files,
         "kb": kb_info, "kb_tables": kb_tables,
     } | "Write" >> WriteOutputs(output or config.output, config.to_json(), pipeline_version(), config.langs,
-                                code_version())
+                                code_version(), shards=config.shards_per_destination)
     if commit_to:
         manifest | "Commit" >> beam.Map(commit_step, commit_to, config.to_json(), config.overwrite)
     return manifest

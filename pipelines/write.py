@@ -4,6 +4,7 @@ Layout under ``--output``::
 
     data/train/lang=en/part-00000-of-00001.parquet   data/dev/lang=de/...   data/test/...
     rejects/rejects-00000-of-00001.parquet
+    (part-SSSSS-of-NNNNN / rejects-SSSSS-of-NNNNN with --shards-per-destination N)
     relations.parquet, entities.parquet  the KB's names of the relations and entities (pipelines.kb_tables)
     manifest.json                        written last, after every shard is final
 
@@ -14,13 +15,23 @@ DuckDB's ``read_parquet('OUT/data/**/*.parquet', hive_partitioning=true)`` read 
 One sink with a destination per file, not a Beam ``WriteToParquet`` per split x language and one for the rejects:
 each of those expanded to ~24 transforms, and the seven of them made 57 % of the pipeline's graph, whose size is
 what a run pays before reading a line (graph construction, translation, bundle processors; bench/nightly.py). Rows
-become Arrow record batches per bundle and destination (as ``WriteToParquet`` does), the batches of a destination
-meet at one GroupByKey, and one DoFn writes each destination's file, with the writer options ``WriteToParquet``
-used (no compression, list items named `item`, a row group per 64 MiB). Every expected destination (split x
-language of the run, rejects) gets a file, an empty one when it has no rows, which the commit leaves out of the
-shards (pipelines.distant_supervision.prune_empty_shards); the rejects file is kept, empty or not. File names are
-deterministic, so a retried bundle rewrites the same file. The counts the manifest needs are taken per bundle in the
-same DoFns (no combiner transforms) and summed when the manifest is written.
+become Arrow record batches per bundle and destination (as ``WriteToParquet`` does), the batches meet at one
+GroupByKey keyed by (destination, bucket), and one DoFn writes each key's file, with the writer options
+``WriteToParquet`` used (no compression, list items named `item`, a row group per 64 MiB).
+
+Buckets (``--shards-per-destination N``, default 1): with one bucket, all of a destination's rows go through one
+shuffle key and one worker writes them; on a large Dataflow run that is GBs per language through one worker. With
+N, each record batch goes to bucket ``shard_of(key of its first record, N)`` (a SHA-1 hash, the same on every
+worker and run, not Python's salted ``hash``), so a retried bundle sends its batches to the same buckets, and the
+bucket's file is ``part-<bucket>-of-<N>.parquet``. The graph is the same for every N (N is data, not transforms).
+A batch, not a row, picks the bucket: one table per bundle and bucket through the shuffle, not up to N small ones.
+
+Every expected destination (split x language of the run, rejects) gets its bucket-0 file, an empty one when that
+bucket has no rows, which the commit leaves out of the shards (pipelines.distant_supervision.prune_empty_shards);
+the rejects' bucket-0 file is kept, empty or not. Other buckets get a file only when rows reach them, so no empty
+file is written for them. File names are deterministic, so a retried bundle rewrites the same file. The counts the
+manifest needs are taken per bundle in the same DoFns (no combiner transforms) and summed when the manifest is
+written.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
 from pipelines import manifest as mf
+from pipelines.config import MAX_SHARDS
+from pipelines.hashing import unit_hash
 from pipelines.records import Reject, ShardRow
 from schemas.manifest import DATASET_ROOT
 from schemas.rejects import REJECT_SCHEMA
@@ -46,6 +59,7 @@ ROW_GROUP_BYTES = 64 * 1024 * 1024  # Arrow bytes per Parquet row group (WriteTo
 COUNTS = "counts"  # the tagged output of per-bundle counts
 
 Destination = tuple[str, str]  # (split or 'rejects', language or '')
+FileKey = tuple[Destination, int]  # (destination, bucket): one output file
 
 
 def shard_prefix(output: str, split: str, lang: str) -> str:
@@ -53,11 +67,33 @@ def shard_prefix(output: str, split: str, lang: str) -> str:
     return f"{output}/{DATASET_ROOT}/{split}/lang={lang}/part"
 
 
-def destination_path(output: str, destination: Destination) -> str:
-    """The one file of a destination: ``.../lang=<lang>/part-00000-of-00001.parquet`` or the rejects file."""
+def destination_path(output: str, destination: Destination, bucket: int = 0, shards: int = 1) -> str:
+    """The file of a destination's bucket: ``.../lang=<lang>/part-<bucket>-of-<shards>.parquet`` (five digits
+    each) or the rejects file ``rejects/rejects-<bucket>-of-<shards>.parquet``."""
     split, lang = destination
     prefix = f"{output}/{REJECTS}/{REJECTS}" if split == REJECTS else shard_prefix(output, split, lang)
-    return f"{prefix}-00000-of-00001.parquet"
+    return f"{prefix}-{bucket:05d}-of-{shards:05d}.parquet"
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The bucket in [0, shards) of a record batch whose first record has ``key``: a SHA-1 hash (pipelines.hashing),
+    so every worker and every retry of a bundle picks the same bucket. The prefix keeps it independent of the
+    split, which hashes other keys the same way."""
+    if shards == 1:
+        return 0
+    return min(int(unit_hash(f"shard|{key}") * shards), shards - 1)
+
+
+def row_key(row: ShardRow) -> str:
+    """A shard row's bucket key: its instance id (unique per row, a hash of its content)."""
+    return row.instance_id
+
+
+def reject_key(reject: Reject) -> str:
+    """A reject's bucket key: the fields that place it (most rejects have an origin; the rest, a pair or
+    instance id). Content only, so a rerun gives the same key."""
+    return "|".join(str(v) for v in (reject.stage, reject.reason, reject.origin, reject.pair_id, reject.instance_id,
+                                      reject.detail))
 
 
 def row_counts(row: ShardRow) -> list[tuple]:
@@ -72,22 +108,29 @@ def reject_counts(reject: Reject) -> list[tuple]:
 
 
 class ToArrowBatches(beam.DoFn):
-    """Records -> (destination, pyarrow.Table) once per destination and bundle, plus the bundle's count keys as a
-    tagged output (COUNTS: one Counter per bundle). ``to_dict`` gives the schema's dict of a record."""
+    """Records -> ((destination, bucket), pyarrow.Table) once per destination, bucket and bundle, plus the bundle's
+    count keys as a tagged output (COUNTS: one Counter per bundle). ``to_dict`` gives the schema's dict of a record;
+    each record batch of up to RECORD_BATCH_ROWS rows goes to bucket ``shard_of(key(first record), shards)``."""
 
     def __init__(self, schema: pa.Schema, destination: Callable[[object], Destination],
-                 to_dict: Callable[[object], dict], count_keys: Callable[[object], list[tuple]]) -> None:
+                 to_dict: Callable[[object], dict], count_keys: Callable[[object], list[tuple]],
+                 key: Callable[[object], str], shards: int = 1) -> None:
         self.schema, self.destination, self.to_dict, self.count_keys = schema, destination, to_dict, count_keys
+        self.key, self.shards = key, shards
 
     def start_bundle(self) -> None:
         self._columns: dict[Destination, list[list]] = {}
-        self._batches: dict[Destination, list[pa.RecordBatch]] = {}
+        self._first_keys: dict[Destination, str] = {}  # the first record's key of each open batch
+        self._batches: dict[FileKey, list[pa.RecordBatch]] = {}
         self._counts: Counter = Counter()
 
     def process(self, record):
         self._counts.update(self.count_keys(record))
         dest = self.destination(record)
-        columns = self._columns.setdefault(dest, [[] for _ in self.schema.names])
+        columns = self._columns.get(dest)
+        if columns is None:
+            columns = self._columns[dest] = [[] for _ in self.schema.names]
+            self._first_keys[dest] = self.key(record) if self.shards > 1 else ""
         row = self.to_dict(record)
         for column, name in zip(columns, self.schema.names, strict=True):
             column.append(row.get(name))
@@ -97,14 +140,15 @@ class ToArrowBatches(beam.DoFn):
 
     def _flush(self, dest: Destination) -> None:
         columns = self._columns.pop(dest)
+        bucket = shard_of(self._first_keys.pop(dest), self.shards)
         arrays = [pa.array(values, type=field.type) for values, field in zip(columns, self.schema, strict=True)]
-        self._batches.setdefault(dest, []).append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self._batches.setdefault((dest, bucket), []).append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
 
     def finish_bundle(self):
         for dest in list(self._columns):
             self._flush(dest)
-        for dest, batches in sorted(self._batches.items()):
-            yield GlobalWindows.windowed_value((dest, pa.Table.from_batches(batches, schema=self.schema)))
+        for file_key, batches in sorted(self._batches.items()):
+            yield GlobalWindows.windowed_value((file_key, pa.Table.from_batches(batches, schema=self.schema)))
         if self._counts:
             yield beam.pvalue.TaggedOutput(COUNTS, GlobalWindows.windowed_value(self._counts))
 
@@ -125,16 +169,16 @@ class CountElements(beam.DoFn):
 
 
 class WriteParquetFiles(beam.DoFn):
-    """(destination, tables) -> the destination's one Parquet file; yields (split, path). ``None`` among the tables
-    is the marker that makes a file of a destination without rows."""
+    """((destination, bucket), tables) -> that bucket's Parquet file; yields (split, path). ``None`` among the
+    tables is the marker that makes a file (bucket 0 of an expected destination) when no rows reach it."""
 
-    def __init__(self, output: str, schemas: dict[str, pa.Schema]) -> None:
-        self.output, self.schemas = output, schemas
+    def __init__(self, output: str, schemas: dict[str, pa.Schema], shards: int = 1) -> None:
+        self.output, self.schemas, self.shards = output, schemas, shards
 
     def process(self, element):
-        dest, tables = element
+        (dest, bucket), tables = element
         schema = self.schemas[REJECTS if dest[0] == REJECTS else "shards"]
-        path = destination_path(self.output, dest)
+        path = destination_path(self.output, dest, bucket, self.shards)
         parent = path.rsplit("/", 1)[0]
         if not FileSystems.exists(parent):
             FileSystems.mkdirs(parent)
@@ -170,32 +214,39 @@ class WriteOutputs(beam.PTransform):
     ``accepted`` (only counted), ``input_files`` (the paths read, fingerprinted here), ``kb`` (one dict with
     ``kb_version`` and ``kb_facts_version``, read on a worker: resources.KBInfo) and, optionally, ``kb_tables``
     (the (split, path) of files written beside the shards: pipelines.kb_tables). Rows and rejects become their
-    schema's columns here, at the Parquet writer.
+    schema's columns here, at the Parquet writer. ``shards``: files (buckets) per destination, at most
+    MAX_SHARDS.
     """
 
     def __init__(self, output: str, config_json: str, pipeline_version: str, langs: Sequence[str],
-                 code_version: str | None = None) -> None:
+                 code_version: str | None = None, shards: int = 1) -> None:
         super().__init__()
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"shards per destination must be in [1, {MAX_SHARDS}], got {shards}")
         self.output, self.config_json, self.pipeline_version = output, config_json, pipeline_version
-        self.langs, self.code_version = tuple(langs), code_version
+        self.langs, self.code_version, self.shards = tuple(langs), code_version, shards
 
     def expand(self, pcolls: dict):
         root = pcolls["rejects"].pipeline
         rows = [pcolls[split] for split in SPLITS] | "AllRows" >> beam.Flatten()
         row_batches = rows | "RowBatches" >> beam.ParDo(ToArrowBatches(
-            SHARD_SCHEMA, lambda r: (r.split, r.lang), ShardRow.to_dict, row_counts)).with_outputs(COUNTS, main="t")
+            SHARD_SCHEMA, lambda r: (r.split, r.lang), ShardRow.to_dict, row_counts, row_key,
+            self.shards)).with_outputs(COUNTS, main="t")
         reject_batches = pcolls["rejects"] | "RejectBatches" >> beam.ParDo(ToArrowBatches(
-            REJECT_SCHEMA, lambda r: (REJECTS, ""), Reject.to_dict, reject_counts)).with_outputs(COUNTS, main="t")
+            REJECT_SCHEMA, lambda r: (REJECTS, ""), Reject.to_dict, reject_counts, reject_key,
+            self.shards)).with_outputs(COUNTS, main="t")
         expected = [(split, lang) for split in SPLITS for lang in self.langs] + [(REJECTS, "")]
         # an Impulse, not beam.Create: a Create of several elements adds a Reshuffle (a GroupByKey stage) to the graph
         start = root | "Start" >> beam.Impulse()
-        markers = start | "Destinations" >> beam.FlatMap(lambda _, dests: [(dest, None) for dest in dests], expected)
+        # bucket 0 only: every expected destination keeps a file, and no other bucket is written empty
+        markers = start | "Destinations" >> beam.FlatMap(
+            lambda _, dests: [((dest, 0), None) for dest in dests], expected)
         written = (
             (row_batches.t, reject_batches.t, markers)
             | "AllBatches" >> beam.Flatten()
             | "ByDestination" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(WriteParquetFiles(self.output, {"shards": SHARD_SCHEMA,
-                                                                          REJECTS: REJECT_SCHEMA}))
+                                                                          REJECTS: REJECT_SCHEMA}, self.shards))
             | "Relative" >> beam.MapTuple(lambda split, path: (split, self._relative(path)))
         )
         files = [written] + ([pcolls["kb_tables"]] if "kb_tables" in pcolls else [])

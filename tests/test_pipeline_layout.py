@@ -13,11 +13,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines import write
 from pipelines.distant_supervision import run
 from rex.data.shards import resolve_shards
 from schemas.io import read_parquet
 from schemas.kb import KB_ENTITY_LABEL_SCHEMA, KB_RELATION_SCHEMA, load_kb
-from schemas.shard import SPLITS
+from schemas.shard import SHARD_SCHEMA, SPLITS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CORPUS = ("Steve Jobs worked for Apple .\tSteve Jobs arbeitete für Apple .\n"
@@ -27,15 +28,27 @@ CORPUS = ("Steve Jobs worked for Apple .\tSteve Jobs arbeitete für Apple .\n"
 LINKS = "0-0 1-1 2-2 3-3 4-4 5-5\n0-0 1-1 2-2 3-3\n0-0 1-1 2-2 3-3 4-4\n\n"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("layout")
+def build(tmp: Path, *flags: str) -> Path:
     (tmp / "c.tsv").write_text(CORPUS, encoding="utf-8")
     (tmp / "c.links").write_text(LINKS, encoding="utf-8")
     out = tmp / "out"
     run(["--input", str(tmp / "c.tsv"), "--src-lang", "en", "--tgt-lang", "de", "--kb", str(EXAMPLES / "kb"),
-         "--output", str(out), "--alignments", str(tmp / "c.links"), "--no-relation-rate", "1"])
+         "--output", str(out), "--alignments", str(tmp / "c.links"), "--no-relation-rate", "1", *flags])
     return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("layout"))
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory) -> Path:
+    """The same run with --shards-per-destination 3 and a record batch per row (in-process runner), so the few rows
+    of each split x language spread over its buckets."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(write, "RECORD_BATCH_ROWS", 1)
+        return build(tmp_path_factory.mktemp("sharded"), "--shards-per-destination", "3")
 
 
 def expected(out: Path) -> Counter:
@@ -122,3 +135,23 @@ def test_the_kb_tables_name_the_relations_and_entities_beside_the_manifest(built
                         f"hive_partitioning = true) s JOIN '{built}/entities.parquet' e ON e.kb_id = s.head.kb_id "
                         "AND e.lang = s.lang WHERE s.lang = 'en'").fetchall()
     assert joined and all(label and surface in aliases for surface, label, aliases in joined)  # linked by a KB name
+
+
+def test_shards_per_destination_splits_each_language_over_files_the_manifest_lists(built, sharded):
+    manifest = json.loads((sharded / "manifest.json").read_text(encoding="utf-8"))
+    shards = sorted(p.relative_to(sharded).as_posix() for p in (sharded / "data").rglob("*.parquet"))
+    assert shards == sorted(f["path"] for f in manifest["files"] if f["split"] in SPLITS)  # empty bucket 0 pruned
+    assert all(p.endswith("-of-00003.parquet") and pq.ParquetFile(sharded / p).metadata.num_rows > 0 for p in shards)
+    folders = Counter(p.rsplit("/", 1)[0] for p in shards)
+    assert max(folders.values()) <= 3 and max(folders.values()) > 1
+    assert [f["path"] for f in manifest["files"] if f["split"] == "rejects"][0] == (
+        "rejects/rejects-00000-of-00003.parquet")  # the rejects' bucket-0 file is always there
+    rows = Counter()
+    for f in manifest["files"]:
+        if f["split"] in SPLITS:
+            rows[(f["split"], f["path"].split("lang=")[1].split("/")[0])] += f["rows"]
+    assert rows == expected(sharded) == expected(built)
+    columns = [c for c in SHARD_SCHEMA.names if c != "origin"]  # origin names the input, in another folder here
+    one, three = (sorted(ds.dataset(out / "data", partitioning="hive").to_table(columns=columns).to_pylist(),
+                         key=lambda row: row["instance_id"]) for out in (built, sharded))
+    assert three == one  # the same rows, each once
