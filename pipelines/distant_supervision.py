@@ -217,9 +217,10 @@ def check_staged_inputs(staging: str, output: str, overwrite: bool) -> None:
 
 
 def prune_empty_shards(staging: str, run_seconds: float | None = None) -> None:
-    """Leave out of the staged run the shard files without rows (a split x language sink with nothing to write
-    still writes one empty file, which ``datasets`` cannot read) and record ``run_seconds``; the staged manifest
-    is rewritten, the empty files deleted. The manifest's row counts are unchanged (the files held none)."""
+    """Leave out of the staged run the shard files without rows (every expected split x language gets its bucket-0
+    file, an empty one when it has no rows, which ``datasets`` cannot read: pipelines.write) and record
+    ``run_seconds``; the staged manifest is rewritten, the empty files deleted. The manifest's row counts are
+    unchanged (the files held none)."""
     manifest = read_manifest(staging)
     if manifest is None:
         return  # commit() refuses a staging folder without a manifest

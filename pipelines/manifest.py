@@ -16,7 +16,7 @@ from schemas.version import SCHEMA_VERSION
 
 NO_RELATION = "NA"
 _PACKAGES = ("apache-beam", "pyarrow", "spacy", "eflomal", "py3langid", "pyahocorasick", "opencc-python-reimplemented",
-             "jieba", "sudachipy")
+             "jieba", "sudachipy", "anyascii", "numba")
 
 
 def instance_keys(row: dict) -> list[tuple[str, str, str]]:
