@@ -48,7 +48,8 @@ def train_quick(shard_dirs: Sequence[str], out_dir: str | Path, steps: int = 150
 def evaluate_model(model_dir: str | Path, shards: Sequence[str], split: str = "test", plot: str | None = None,
                    cache_dir: str | None = None, device: str | None = None, retrieval_index: str | None = None,
                    progress: bool = False) -> dict:
-    """Metrics of a saved model on one split of the given shards (the model's own row filters apply).
+    """Metrics of a saved model on one split of the given shards (the model's own row filters apply); each language
+    group at the model's ``model.lang_thresholds`` cut when it has one, else at ``model.threshold``.
     ``progress``: a tqdm bar of the scored batches on stderr (on a terminal only)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loaded = load_model_dir(model_dir, dev)
@@ -63,4 +64,5 @@ def evaluate_model(model_dir: str | Path, shards: Sequence[str], split: str = "t
         batches = tqdm(DataLoader(data, batch_size=None), desc=f"evaluate {split}", unit=" batches",
                        disable=progress_off(not progress))
         scored = score_bags(loaded.model, batches, dev, retriever)
-    return metrics_from_scores(scored, loaded.config.model.threshold, plot, title=f"{split} PR curve")
+    return metrics_from_scores(scored, loaded.config.model.threshold, plot, title=f"{split} PR curve",
+                               lang_thresholds=loaded.config.model.lang_thresholds)

@@ -159,6 +159,30 @@ class RetrievalConfig:
         _check(not self.enabled or bool(self.index_dir), "retrieval.enabled needs retrieval.index_dir")
 
 
+def _lang_thresholds(raw: Any) -> dict[str, float]:
+    """model.lang_thresholds as {language: float in (0, 1)}, from a mapping (config files, config.json) or the
+    command line's 'de=0.3,fr=0.25' string (rex.cli passes a dict field's flag value through as text)."""
+    if isinstance(raw, str):
+        pairs: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in raw.split(","))):
+            lang, sep, value = item.partition("=")
+            _check(bool(sep) and bool(lang.strip()), f"model.lang_thresholds: expected 'lang=cut', got {item!r}")
+            try:
+                pairs[lang.strip()] = float(value)
+            except ValueError:
+                raise ValueError(f"model.lang_thresholds: {item!r} is not 'lang=number'") from None
+        raw = pairs
+    _check(isinstance(raw, dict), f"model.lang_thresholds must be a mapping language -> threshold, got {raw!r}")
+    out: dict[str, float] = {}
+    for lang, cut in raw.items():
+        # bool is an int: a JSON true must not become the threshold 1.0
+        ok = isinstance(lang, str) and bool(lang) and isinstance(cut, int | float) and not isinstance(cut, bool)
+        _check(ok, f"model.lang_thresholds: {lang!r}: {cut!r} is not a language -> number")
+        _check(0.0 < cut < 1.0, f"model.lang_thresholds[{lang!r}] must be in (0, 1), got {cut}")
+        out[lang] = float(cut)
+    return out
+
+
 @dataclass
 class ModelConfig:
     """Relation classifier over the encoder's (N, 2H) instance representations."""
@@ -172,6 +196,13 @@ class ModelConfig:
                            "0: a linear head")
     threshold: float = opt(0.5, "a relation is predicted when its probability reaches this (tuned on dev after "
                            "training when train.tune_threshold); no relation = none does")
+    # one language's sub-bags score lower than the (mostly English) whole bags the global threshold is tuned on,
+    # so outside English one cut gives high precision and almost no recall
+    lang_thresholds: dict[str, float] = opt(factory=dict, help="per-language thresholds (language -> cut in (0, 1)) "
+                                            "used instead of model.threshold for that language's sub-bags and "
+                                            "predictions; set from dev after training when "
+                                            "train.min_lang_threshold_positives > 0; on the command line "
+                                            "'de=0.3,fr=0.25' (default: none, every language uses model.threshold)")
     pos_weight: float = opt(1.0, "BCE weight of positive labels (> 1 counters the no-relation majority)")
     class_weighting: str = opt("none", "per-relation positive weights from the train bag counts n_r, mean 1: none | "
                                "sqrt_inv (1/sqrt(n_r)) | inv (1/n_r)", CLASS_WEIGHTINGS)
@@ -190,6 +221,7 @@ class ModelConfig:
         _check(self.pos_weight > 0.0, "model.pos_weight must be > 0")
         _check(self.class_weighting in CLASS_WEIGHTINGS, f"model.class_weighting must be one of {CLASS_WEIGHTINGS}")
         _check(0.0 < self.threshold < 1.0, "model.threshold must be in (0, 1)")
+        self.lang_thresholds = _lang_thresholds(self.lang_thresholds)
         _check(self.head_hidden >= 0, "model.head_hidden must be >= 0")
 
 
@@ -221,6 +253,9 @@ class TrainConfig:
     # sigmoid scores of a model trained on a mostly-NA mix rarely reach 0.5
     tune_threshold: bool = opt(True, "after training, set model.threshold to the cut with the best micro F1 on the "
                                "dev split's whole bags and save it with the model")
+    min_lang_threshold_positives: int = opt(10, "with train.tune_threshold: each language whose dev sub-bags hold at "
+                                            "least this many positive bags gets its own best-F1 cut in "
+                                            "model.lang_thresholds (the others use model.threshold); 0 = off")
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")
@@ -231,6 +266,7 @@ class TrainConfig:
         _check(self.save_every >= 1 and self.eval_every >= 1 and self.log_every >= 1, "intervals must be >= 1")
         _check(self.keep_checkpoints >= 1 and self.patience >= 0, "keep_checkpoints >= 1, patience >= 0")
         _check(self.cpu_threads >= 0, "train.cpu_threads must be >= 0")
+        _check(self.min_lang_threshold_positives >= 0, "train.min_lang_threshold_positives must be >= 0")
 
 
 SECTIONS = {"data": DataConfig, "encoder": EncoderConfig, "model": ModelConfig, "train": TrainConfig}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -69,10 +69,26 @@ def score_bags(model: RelationModel, batches: Iterable[dict], device: torch.devi
     return {g: (np.concatenate(gold[g]), np.concatenate(scores[g])) for g in gold}
 
 
+def group_thresholds(groups: Iterable[str], threshold: float,
+                     lang_thresholds: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The cut each group is evaluated at: a language group's own (model.lang_thresholds) when the model has one,
+    else ``threshold``; ALL (whole cross-lingual bags) always ``threshold``."""
+    langs = lang_thresholds or {}
+    return {group: threshold if group == ALL else langs.get(group, threshold) for group in groups}
+
+
 def metrics_from_scores(scored: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float,
-                        plot_path: str | Path | None = None, title: str = "") -> dict[str, dict[str, float]]:
-    """Metrics per group (see rex.metrics.evaluate_scores); optionally the PR curves as a PNG."""
-    out = {group: evaluate_scores(g, s, threshold) for group, (g, s) in sorted(scored.items())}
+                        plot_path: str | Path | None = None, title: str = "",
+                        lang_thresholds: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """Metrics per group (see rex.metrics.evaluate_scores), each language group at its ``lang_thresholds`` cut
+    when it has one (the model's ``model.lang_thresholds``), every other group at ``threshold``; the metrics then
+    carry the ``threshold`` used. Optionally the PR curves as a PNG, each marked at its group's cut."""
+    cuts = group_thresholds(scored, threshold, lang_thresholds)
+    out = {group: evaluate_scores(g, s, cuts[group]) for group, (g, s) in sorted(scored.items())}
+    if lang_thresholds:
+        # which cut produced P/R/F1, once per-language cuts make it differ between groups
+        for group, metrics in out.items():
+            metrics["threshold"] = cuts[group]
     if plot_path is not None and scored:
-        save_pr_plot(scored, str(plot_path), title, threshold)
+        save_pr_plot(scored, str(plot_path), title, cuts if lang_thresholds else threshold)
     return out

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rex.model.io import LoadedModel, load_model_dir
-from rex.predict import parse_record, predict_records
+from rex.predict import parse_record, predict_records, record_threshold
 from rex.relation_names import display_name
 
 
@@ -56,7 +56,17 @@ class RelationExtractor:
 
     @property
     def threshold(self) -> float:
+        """The global cut (model.threshold): languages without their own cut use it."""
         return self.loaded.config.model.threshold
+
+    @property
+    def lang_thresholds(self) -> dict[str, float]:
+        """language -> its own cut (model.lang_thresholds, tuned on dev); other languages use ``threshold``."""
+        return dict(self.loaded.config.model.lang_thresholds)
+
+    def threshold_for(self, lang: str | None) -> float:
+        """The cut predictions in ``lang`` use."""
+        return record_threshold(self.loaded, lang)
 
     def predict(self, text: str, head: Sequence[int], tail: Sequence[int], lang: str | None = None,
                 head_id: str | None = None, tail_id: str | None = None) -> dict:

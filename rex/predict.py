@@ -5,8 +5,9 @@ Input line: ``{"text": ..., "language": "en", "head": {"start": 0, "end": 5}, "t
 "language": "en"}``. Optional: ``id`` (echoed), ``head_id``/``tail_id`` KB ids (required by models that
 fuse retrieved KB facts). Output line: ``{"id", "language", "scores": {relation: p}, "relations": [...],
 "predictions": [{"relation", "name", "score"}, ...]}``; ``relations`` lists the ids at or above the model's
-threshold (empty = no relation), ``predictions`` the same relations with their names (the id when the model does
-not know the name), highest score first; ``warning`` (only then) when an entity lies beyond the model's maximum
+threshold for the record's ``language`` (its ``model.lang_thresholds`` cut, else ``model.threshold``; empty = no
+relation), ``predictions`` the same relations with their names (the id when the model does not know the name),
+highest score first; ``warning`` (only then) when an entity lies beyond the model's maximum
 length, so its score cannot see it (also logged with file:line). The Python API over the same code: rex.inference.
 
 Bad lines (not UTF-8, not JSON, not a usable record): by default the first one stops the run with ``file:line``
@@ -147,6 +148,15 @@ def entities_cut(tokenizer: MarkedTokenizer, marked_texts: list[str], max_length
     return out
 
 
+def record_threshold(loaded: LoadedModel, language) -> float:
+    """The cut for a record in ``language``: the model's ``model.lang_thresholds`` entry for it (tuned on that
+    language's dev sub-bags, which score lower than the English-dominated whole bags), else ``model.threshold``."""
+    model_cfg = loaded.config.model
+    if isinstance(language, str):
+        return model_cfg.lang_thresholds.get(language, model_cfg.threshold)
+    return model_cfg.threshold
+
+
 @torch.no_grad()
 def predict_records(loaded: LoadedModel, records: list[dict], device: torch.device, retriever=None) -> list[dict]:
     """Score parsed records (each a one-instance bag). A record whose entity lies beyond the model's maximum
@@ -159,11 +169,11 @@ def predict_records(loaded: LoadedModel, records: list[dict], device: torch.devi
     batch = to_device(batch, device)
     facts = facts_for(retriever, batch["keys"], device)
     probs = torch.sigmoid(loaded.model(batch, **facts)["bag_logits"]).cpu()  # (B, R)
-    threshold = loaded.config.model.threshold
     out = []
     for record, row, cut in zip(records, probs.tolist(), entities_cut(loaded.tokenizer, marked, max_length, pooling),
                                 strict=True):
         scores = {label: round(p, 6) for label, p in zip(loaded.labels, row, strict=True)}
+        threshold = record_threshold(loaded, record.get("language"))
         above = sorted((label for label, p in scores.items() if p >= threshold), key=lambda r: -scores[r])
         result = {"id": record["id"], "language": record["language"], "scores": scores,
                   "relations": [label for label in scores if label in above],

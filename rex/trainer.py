@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -30,7 +31,7 @@ from rex.checkpoint import (
     trainer_state,
     write_extra,
 )
-from rex.config import DataConfig, RexConfig
+from rex.config import DataConfig, ModelConfig, RexConfig
 from rex.data import BagBatches, BagCache, build_bag_cache, resolve_shards
 from rex.data.loader import instance_texts
 from rex.distributed import barrier, broadcast, setup_distributed
@@ -50,6 +51,54 @@ from schemas.cli import progress_off
 from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
+
+
+def tune_thresholds(model_cfg: ModelConfig, scored: dict[str, tuple[np.ndarray, np.ndarray]],
+                    min_lang_positives: int) -> dict:
+    """Set ``model_cfg.threshold`` to the best micro-F1 cut of the whole bags (group ALL of rex.evaluate.score_bags;
+    kept when they hold no positive) and ``model_cfg.lang_thresholds`` to the best cut of each language group with
+    at least ``min_lang_positives`` positive bags (0 = none); returns the tuning record (also logged).
+
+    A language's sub-bags score lower than the whole bags, where English dominates, so the global cut leaves other
+    languages with almost no recall. Languages with fewer positive bags keep the global cut: a best-F1 cut over a
+    handful of positives is noise. The per-language cuts are replaced, not merged, so a warm-started model's old
+    cuts for languages now under the minimum do not linger."""
+    before, before_langs = model_cfg.threshold, dict(model_cfg.lang_thresholds)
+    found = best_f1_threshold(*scored[ALL]) if ALL in scored else None
+    if found is not None:
+        model_cfg.threshold = found[0]
+    langs: dict[str, float] = {}
+    lang_f1: dict[str, float] = {}
+    positives: dict[str, int] = {}
+    for lang, (gold, scores) in sorted(scored.items()):
+        if lang == ALL:
+            continue
+        # a positive bag: one with at least one gold relation
+        positives[lang] = int((np.asarray(gold).reshape(len(gold), -1) > 0).any(axis=1).sum())
+        if not min_lang_positives or positives[lang] < min_lang_positives:
+            continue
+        cut = best_f1_threshold(gold, scores)
+        if cut is not None and 0.0 < cut[0] < 1.0:
+            langs[lang], lang_f1[lang] = cut
+    if found is not None or not min_lang_positives:
+        model_cfg.lang_thresholds = langs
+    record = {"threshold": model_cfg.threshold, "threshold_before": before,
+              "dev_f1_at_threshold": None if found is None else found[1],
+              "lang_thresholds": dict(model_cfg.lang_thresholds), "lang_thresholds_before": before_langs,
+              "dev_f1_at_lang_threshold": lang_f1,
+              "dev_positive_bags": positives, "min_lang_threshold_positives": min_lang_positives}
+    logger.info("model.threshold %.4g -> %.4g (dev micro F1 %s)", before, model_cfg.threshold,
+                "n/a" if found is None else f"{found[1]:.3f}")
+    if found is not None:
+        for lang, count in positives.items():
+            if lang in langs:
+                logger.info("model.lang_thresholds[%s] = %.4g (dev micro F1 %.3f, %d positive bags)", lang,
+                            langs[lang], lang_f1[lang], count)
+            else:
+                logger.info("language %s: the global threshold (%d positive dev bags, %s)", lang, count,
+                            "per-language thresholds off" if not min_lang_positives
+                            else f"fewer than {min_lang_positives}")
+    return record
 
 
 @dataclass
@@ -281,7 +330,8 @@ class Trainer:
     def evaluate(self, split: str, plot: Path | None = None) -> dict:
         data = self._batches(split, shuffle=False)
         scored = score_bags(self.model, self._loader(data), self.device, self.retriever)
-        return metrics_from_scores(scored, self.cfg.model.threshold, plot, title=f"{split} PR curve")
+        return metrics_from_scores(scored, self.cfg.model.threshold, plot, title=f"{split} PR curve",
+                                   lang_thresholds=self.cfg.model.lang_thresholds)
 
     def _evaluate_dev(self) -> bool:
         """Evaluate on dev (rank 0), keep the best model, return whether to stop early."""
@@ -313,19 +363,15 @@ class Trainer:
         barrier()
 
     def _tune_threshold(self) -> dict:
-        """Dev's best micro-F1 threshold becomes model.threshold of the saved model (kept when dev has none)."""
+        """Dev's best micro-F1 threshold becomes model.threshold of the saved model (kept when dev has none), and
+        each language with enough positive dev bags gets its own cut in model.lang_thresholds."""
         scored = score_bags(self.model, self._loader(self._batches("dev", shuffle=False)), self.device,
                             self.retriever)
-        found = best_f1_threshold(*scored[ALL])
-        before = self.cfg.model.threshold
-        if found is not None:
-            self.cfg.model.threshold = found[0]
+        record = tune_thresholds(self.cfg.model, scored, self.cfg.train.min_lang_threshold_positives)
+        if (record["threshold"], record["lang_thresholds"]) != (record["threshold_before"],
+                                                                record["lang_thresholds_before"]):
             self.save_model(self.out / "model")
-        record = {"threshold": self.cfg.model.threshold, "threshold_before": before,
-                  "dev_f1_at_threshold": None if found is None else found[1]}
         self._log(record)
-        logger.info("model.threshold %.4g -> %.4g (dev micro F1 %s)", before, self.cfg.model.threshold,
-                    "n/a" if found is None else f"{found[1]:.3f}")
         return record
 
     def _finish(self) -> dict:
