@@ -22,7 +22,7 @@ RUN_FILE = "run.json"
 # settings of how a run proceeds, not of what it learns from what: a resume may change them
 MAY_CHANGE = {
     "train": {"max_steps", "progress", "cpu_threads", "log_every", "keep_checkpoints", "eval_batch_size", "save_every",
-              "eval_every", "patience", "tune_threshold"},
+              "eval_every", "patience", "tune_threshold", "min_lang_threshold_positives"},
     "data": {"shards", "num_workers", "cache_dir", "feature_cache", "feature_batch_size", "partition_rows",
              "buffer_partitions"},  # shards: compared as the files they resolve to
 }
@@ -33,18 +33,32 @@ def run_identity(config_dict: dict, shards: Sequence) -> dict:
     return {"config": config_dict, "shards": [{"uri": s.uri, "bytes": s.size} for s in shards]}
 
 
+def _default_fields() -> dict:
+    """The config's default values per section: what a field missing from an older run's record meant."""
+    from rex.config import RexConfig
+
+    return RexConfig().to_dict()
+
+
 def differences(saved: dict, now: dict) -> list[str]:
-    """'section.field' names that differ between two run identities (outside MAY_CHANGE), plus 'shard files'."""
+    """'section.field' names that differ between two run identities (outside MAY_CHANGE), plus 'shard files'.
+    A field the saved record lacks (written by an older rex, before the field existed) is the same as long as the
+    run now leaves it at its default."""
     out = []
+    defaults = _default_fields()
     for section in sorted(set(saved["config"]) | set(now["config"])):
         old, new = saved["config"].get(section), now["config"].get(section)
         if not isinstance(old, dict) or not isinstance(new, dict):
             if old != new:
                 out.append(section)
             continue
+        section_defaults = defaults.get(section) if isinstance(defaults.get(section), dict) else {}
         for name in sorted(set(old) | set(new)):
-            if name not in MAY_CHANGE.get(section, set()) and old.get(name) != new.get(name):
-                out.append(f"{section}.{name}: {old.get(name)!r} -> {new.get(name)!r}")
+            if name in MAY_CHANGE.get(section, set()) or old.get(name) == new.get(name):
+                continue
+            if name not in old and name in section_defaults and new.get(name) == section_defaults[name]:
+                continue  # a field added since the run was recorded, left at its default
+            out.append(f"{section}.{name}: {old.get(name)!r} -> {new.get(name)!r}")
     if saved["shards"] != now["shards"]:
         old_uris = {s["uri"] for s in saved["shards"]}
         new_uris = {s["uri"] for s in now["shards"]}

@@ -287,6 +287,22 @@ def test_resume_with_another_encoder_or_other_shards_is_refused(tmp_path):
         "shard files (1 added, removed or changed)"]
 
 
+def test_resume_of_a_run_recorded_before_a_field_existed(tmp_path):
+    """A field an older rex did not record is the same run while it stays at its default, and a change when not."""
+    from rex.synthetic import tiny_config
+
+    config = tiny_config(["shards"]).to_dict()
+    shards = [_Shard("/s/train/a.parquet", 10)]
+    older = json.loads(json.dumps(config))
+    del older["model"]["lang_thresholds"], older["train"]["min_lang_threshold_positives"]
+    record_run(tmp_path, run_identity(older, shards))
+    check_resume(tmp_path, run_identity(config, shards))
+    changed = json.loads(json.dumps(config))
+    changed["model"]["lang_thresholds"] = {"de": 0.3}
+    with pytest.raises(ValueError, match=r"model\.lang_thresholds: None -> \{'de': 0\.3\}"):
+        check_resume(tmp_path, run_identity(changed, shards))
+
+
 def test_trainer_refuses_to_resume_a_different_run(tmp_path):
     from rex.api import train
     from rex.synthetic import tiny_config, write_synthetic_shards
