@@ -103,3 +103,12 @@ def test_export_refuses_a_folder_that_holds_a_model(shards, tiny_bert, tmp_path)
     (tmp_path / "enc" / "config.json").write_text("{}")
     with pytest.raises(FileExistsError, match="already holds a model"):
         export_encoder(tmp_path / "nowhere", tmp_path / "enc")
+
+
+def test_card_names_the_per_language_cuts():
+    from rex.model.card import _labels
+
+    plain = "\n".join(_labels(["P1"], {"P1": "one"}, None, 0.4))
+    assert "0.4" in plain and "lang_thresholds" not in plain
+    text = "\n".join(_labels(["P1"], {"P1": "one"}, None, 0.4, {"de": 0.21, "en": 0.45}))
+    assert "`model.lang_thresholds`: de 0.21, en 0.45" in text

@@ -46,7 +46,7 @@ def model_card(config: RexConfig, labels: Sequence[str], names: Mapping[str, str
         "model.predict(\"Ada Lovelace was born in London.\", (0, 12), (25, 31), \"en\")",
         "```", "",
         *_lineage(facts.lineage),
-        *_labels(labels, names, facts.train_stats, mod.threshold),
+        *_labels(labels, names, facts.train_stats, mod.threshold, mod.lang_thresholds),
         *_config(config),
         *_metrics(facts.results),
         *_limits(facts.train_stats, config),
@@ -67,11 +67,16 @@ def _lineage(lineage: Sequence[dict]) -> list[str]:
     return [*out, ""]
 
 
-def _labels(labels: Sequence[str], names: Mapping[str, str], stats: dict | None, threshold: float) -> list[str]:
+def _labels(labels: Sequence[str], names: Mapping[str, str], stats: dict | None, threshold: float,
+            lang_thresholds: Mapping[str, float] | None = None) -> list[str]:
     bags = (stats or {}).get("bags", {})
+    per_lang = ""
+    if lang_thresholds:
+        cuts = ", ".join(f"{lang} {cut:.4g}" for lang, cut in sorted(lang_thresholds.items()))
+        per_lang = f" Input in a language with its own cut (`model.lang_thresholds`: {cuts}) uses that cut instead."
     out = ["## Labels", "",
            f"One sigmoid per relation; a relation is predicted when its score is >= {threshold:.4g} "
-           "(`model.threshold`). No relation = no label predicted.", "",
+           f"(`model.threshold`).{per_lang} No relation = no label predicted.", "",
            "| id | name | train bags |", "|---|---|---|"]
     out += [f"| {r} | {names.get(r, '(unknown)')} | {bags.get(r, '')} |" for r in labels]
     return [*out, ""]
