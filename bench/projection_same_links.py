@@ -21,13 +21,14 @@ from collections import Counter
 from pathlib import Path
 
 from bench.paths import SHARED_DATA
+from bench.pipeline import NTREX
 
-NTREX = {"en": "newstest2019-src.eng.txt", "de": "newstest2019-ref.deu.txt", "zh": "newstest2019-ref.zho-CN.txt"}
 REPO = Path(__file__).resolve().parent.parent
 
 
 def write_inputs(out: Path, tgt: str) -> tuple[Path, Path]:
     """The EN-``tgt`` JSONL corpus and the Pharaoh links of its pipeline tokens (one eflomal run)."""
+    from alignment.word.core import write_pharaoh
     from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig
     from pipelines.tokenize import load_spacy, tokenize_text
 
@@ -40,9 +41,7 @@ def write_inputs(out: Path, tgt: str) -> tuple[Path, Path]:
     en, other = load_spacy("en"), load_spacy(tgt)
     pairs = [(list(tokenize_text(en, a).tokens), list(tokenize_text(other, b).tokens))
              for a, b in zip(lines["en"], lines[tgt], strict=True)]
-    with open(links, "w", encoding="utf-8") as handle:
-        for alignment in EflomalAligner(EflomalConfig()).align(pairs):
-            handle.write(" ".join(f"{i}-{j}" for i, j in sorted(alignment.links)) + "\n")
+    write_pharaoh(str(links), EflomalAligner(EflomalConfig()).align(pairs))
     return corpus, links
 
 

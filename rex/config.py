@@ -224,6 +224,10 @@ class ModelConfig:
         self.lang_thresholds = _lang_thresholds(self.lang_thresholds)
         _check(self.head_hidden >= 0, "model.head_hidden must be >= 0")
 
+    def threshold_for(self, lang: str | None) -> float:
+        """The cut for input in ``lang``: its ``lang_thresholds`` entry, else ``threshold`` (also for no language)."""
+        return self.lang_thresholds.get(lang, self.threshold) if isinstance(lang, str) else self.threshold
+
 
 @dataclass
 class TrainConfig:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from rex.model.io import LoadedModel, load_model_dir
-from rex.predict import parse_record, predict_records, record_threshold
+from rex.predict import parse_record, predict_records
 from rex.relation_names import display_name
 
 
@@ -66,7 +66,7 @@ class RelationExtractor:
 
     def threshold_for(self, lang: str | None) -> float:
         """The cut predictions in ``lang`` use."""
-        return record_threshold(self.loaded, lang)
+        return self.loaded.config.model.threshold_for(lang)
 
     def predict(self, text: str, head: Sequence[int], tail: Sequence[int], lang: str | None = None,
                 head_id: str | None = None, tail_id: str | None = None) -> dict:

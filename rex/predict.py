@@ -148,15 +148,6 @@ def entities_cut(tokenizer: MarkedTokenizer, marked_texts: list[str], max_length
     return out
 
 
-def record_threshold(loaded: LoadedModel, language) -> float:
-    """The cut for a record in ``language``: the model's ``model.lang_thresholds`` entry for it (tuned on that
-    language's dev sub-bags, which score lower than the English-dominated whole bags), else ``model.threshold``."""
-    model_cfg = loaded.config.model
-    if isinstance(language, str):
-        return model_cfg.lang_thresholds.get(language, model_cfg.threshold)
-    return model_cfg.threshold
-
-
 @torch.no_grad()
 def predict_records(loaded: LoadedModel, records: list[dict], device: torch.device, retriever=None) -> list[dict]:
     """Score parsed records (each a one-instance bag). A record whose entity lies beyond the model's maximum
@@ -173,7 +164,7 @@ def predict_records(loaded: LoadedModel, records: list[dict], device: torch.devi
     for record, row, cut in zip(records, probs.tolist(), entities_cut(loaded.tokenizer, marked, max_length, pooling),
                                 strict=True):
         scores = {label: round(p, 6) for label, p in zip(loaded.labels, row, strict=True)}
-        threshold = record_threshold(loaded, record.get("language"))
+        threshold = loaded.config.model.threshold_for(record.get("language"))
         above = sorted((label for label, p in scores.items() if p >= threshold), key=lambda r: -scores[r])
         result = {"id": record["id"], "language": record["language"], "scores": scores,
                   "relations": [label for label in scores if label in above],
