@@ -79,6 +79,7 @@ def stop_words(lang: str) -> frozenset[str]:
     return frozenset(w for w in defaults.stop_words if not (like_num and like_num(w)))
 
 
+@functools.lru_cache(maxsize=8)  # per pipeline object (identity-hashed): asked once per Chinese line otherwise
 def _jieba_segmenter(nlp):
     """jieba when ``nlp`` is a Chinese pipeline segmenting with it (as :func:`load_spacy` builds), else None."""
     from spacy.lang.zh import ChineseTokenizer
@@ -108,7 +109,7 @@ def tokenize_jieba(jieba_module, text: str) -> Tokens:
 
 def tokenize_text(nlp, text: str) -> Tokens:
     """Non-whitespace tokens and their half-open character spans."""
-    if nlp.lang == "zh":  # cheap test first: the isinstance check below is not free on every call
+    if nlp.lang == "zh":
         jieba_module = _jieba_segmenter(nlp)
         if jieba_module is not None:
             return tokenize_jieba(jieba_module, text)
