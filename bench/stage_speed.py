@@ -1,4 +1,4 @@
-"""Old vs new implementation of the stage functions sped up with identical outputs (issue 15, section 2).
+"""Old vs new implementation of the stage functions sped up with identical outputs.
 
 On 4,000 real pairs (2,000 EN-DE and 2,000 EN-ZH: NTREX-128, topped up from WMT22 general test), in one
 process, warm (one untimed pass of each first), interleaved (old then new, new then old, ... for ``--rounds``), timed
