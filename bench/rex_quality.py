@@ -40,6 +40,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from rex.api import train
 from rex.config import DataConfig, EncoderConfig, ModelConfig, RetrievalConfig, RexConfig, TrainConfig
 from rex.data import BagCache, build_bag_cache, resolve_shards
+from rex.data.lexical import lexical_text
 from rex.data.loader import sample_bag
 from rex.encoder import mark_text
 from rex.evaluate import ALL, metrics_from_scores
@@ -143,13 +144,8 @@ def instances(cache: BagCache, max_bag_size: int, seed: int):
     for b, bag in enumerate(cache.iter_bags(seed, 0, shuffle=False)):
         for row in sample_bag(bag, max_bag_size, seed, 0).rows:
             text = mark_text(row["text"], (row["head_start"], row["head_end"]), (row["tail_start"], row["tail_end"]))
-            out.append((b, row["lang"], bow_text(text), row["relations"]))
+            out.append((b, row["lang"], lexical_text(text), row["relations"]))
     return out
-
-
-def bow_text(marked: str) -> str:
-    """A marked text as BoW-LR reads it: the entity markers spaced off, so they are n-grams of their own."""
-    return marked.replace("[", " [").replace("]", "] ")
 
 
 def grouped(rows, probs: np.ndarray, labels: list[str]) -> dict:

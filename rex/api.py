@@ -58,9 +58,8 @@ def evaluate_model(model_dir: str | Path, shards: Sequence[str], split: str = "t
         cache = build_bag_cache(resolve_shards(shards), split, data_cfg, cache_dir or tmp)
         retriever = build_retriever(loaded.config.model.retrieval, "evaluate", shards=shards,
                                     index_dir=retrieval_index)
-        data = BagBatches(cache, loaded.tokenizer, loaded.labels, batch_size=loaded.config.train.eval_batch_size,
-                          max_length=data_cfg.max_length, max_bag_size=data_cfg.max_bag_size,
-                          seed=loaded.config.train.seed, shuffle=False, pooling=loaded.config.encoder.pooling)
+        data = BagBatches.for_config(cache, loaded.tokenizer, loaded.labels, loaded.config,
+                                     batch_size=loaded.config.train.eval_batch_size, seed=loaded.config.train.seed)
         batches = tqdm(DataLoader(data, batch_size=None), desc=f"evaluate {split}", unit=" batches",
                        disable=progress_off(not progress))
         scored = score_bags(loaded.model, batches, dev, retriever)

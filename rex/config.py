@@ -204,6 +204,10 @@ class ModelConfig:
                                             "train.min_lang_threshold_positives > 0; on the command line "
                                             "'de=0.3,fr=0.25' (default: none, every language uses model.threshold)")
     pos_weight: float = opt(1.0, "BCE weight of positive labels (> 1 counters the no-relation majority)")
+    # a frozen encoder does not expose the lexical cues the distant labels teach (a word of the relation, an entity
+    # name in a script the small encoder reads poorly); a linear path over the sentence's n-grams learns them
+    lexical_buckets: int = opt(0, "> 0: a linear path from the sentence's character 1-3-grams (hashed into this "
+                               "many buckets) to the relation logits, beside the encoder (rex.data.lexical); 0: off")
     class_weighting: str = opt("none", "per-relation positive weights from the train bag counts n_r, mean 1: none | "
                                "sqrt_inv (1/sqrt(n_r)) | inv (1/n_r)", CLASS_WEIGHTINGS)
     consistency_weight: float = opt(0.0, "cross-lingual consistency loss weight between source and projected "
@@ -223,6 +227,7 @@ class ModelConfig:
         _check(0.0 < self.threshold < 1.0, "model.threshold must be in (0, 1)")
         self.lang_thresholds = _lang_thresholds(self.lang_thresholds)
         _check(self.head_hidden >= 0, "model.head_hidden must be >= 0")
+        _check(self.lexical_buckets >= 0, "model.lexical_buckets must be >= 0")
 
     def threshold_for(self, lang: str | None) -> float:
         """The cut for input in ``lang``: its ``lang_thresholds`` entry, else ``threshold`` (also for no language)."""

@@ -52,15 +52,17 @@ def score_bags(model: RelationModel, batches: Iterable[dict], device: torch.devi
         batch = to_device(batch, device)
         facts = facts_for(retriever, batch["keys"], device)
         reps = model.encode(batch)  # (N, D)
+        lexical = model.lexical_logits(batch)  # (N, R) or None
         nb = len(batch["keys"])
-        full = torch.sigmoid(model.classify(reps, batch["bag_index"], nb, **facts)["bag_logits"])
+        full = torch.sigmoid(model.classify(reps, batch["bag_index"], nb, **facts, lexical=lexical)["bag_logits"])
         gold.setdefault(ALL, []).append(batch["labels"].cpu().numpy())
         scores.setdefault(ALL, []).append(full.float().cpu().numpy())
         keys.setdefault(ALL, []).extend(tuple(k) for k in batch["keys"])
         view_index, views = language_views(batch["langs"], batch["bag_index"])
         view_bag = torch.tensor([b for b, _ in views], dtype=torch.long, device=device)
         sub_facts = {name: value[view_bag] for name, value in facts.items()}
-        sub = torch.sigmoid(model.classify(reps, view_index, len(views), **sub_facts)["bag_logits"]).float().cpu()
+        sub = torch.sigmoid(model.classify(reps, view_index, len(views), **sub_facts,
+                                           lexical=lexical)["bag_logits"]).float().cpu()
         sub_gold = batch["labels"][view_bag].cpu()
         for v, (b, lang) in enumerate(views):
             gold.setdefault(lang, []).append(sub_gold[v : v + 1].numpy())

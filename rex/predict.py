@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from rex.data.lexical import lexical_features
 from rex.encoder import MARKERS, encode_batch, mark_text
 from rex.encoder.base import MarkedTokenizer, token_range, unmark, window_start
 from rex.evaluate import facts_for, to_device
@@ -155,6 +156,8 @@ def predict_records(loaded: LoadedModel, records: list[dict], device: torch.devi
     max_length, pooling = loaded.config.data.max_length, loaded.config.encoder.pooling
     marked = [r["marked"] for r in records]
     batch = encode_batch(loaded.tokenizer, marked, max_length, pooling)
+    if loaded.config.model.lexical_buckets:
+        batch.update(lexical_features(marked, loaded.config.model.lexical_buckets))
     batch["bag_index"] = torch.arange(len(records))
     batch["keys"] = [r["pair"] for r in records]
     batch = to_device(batch, device)

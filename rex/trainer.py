@@ -221,10 +221,10 @@ class Trainer:
     def _batches(self, split: str, shuffle: bool) -> BagBatches:
         d, t = self.cfg.data, self.cfg.train
         rank, world = (self.env.rank, self.env.world) if shuffle else (0, 1)
-        return BagBatches(self.caches[split], self.tokenizer, self.labels, batch_size=t.batch_size if shuffle
-                          else t.eval_batch_size, max_length=d.max_length, max_bag_size=d.max_bag_size,
-                          seed=t.seed, shuffle=shuffle, buffer_partitions=d.buffer_partitions, rank=rank, world=world,
-                          features=self.features, pooling=self.cfg.encoder.pooling)
+        return BagBatches.for_config(self.caches[split], self.tokenizer, self.labels, self.cfg,
+                                     batch_size=t.batch_size if shuffle else t.eval_batch_size, seed=t.seed,
+                                     shuffle=shuffle, buffer_partitions=d.buffer_partitions, rank=rank, world=world,
+                                     features=self.features)
 
     def _loader(self, data: BagBatches) -> DataLoader:
         # A private generator: creating a loader must not draw from the global RNG (exact resume).

@@ -12,6 +12,7 @@ import yaml
 
 from rex.cli import build_parser, main, resolve_config
 from rex.config import SECTIONS, RetrievalConfig
+from rex.model import load_model_dir
 from rex.synthetic import tiny_config, write_synthetic_shards
 
 
@@ -23,7 +24,8 @@ def trained(tmp_path_factory):
     config["data"].pop("shards")
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     code = main(["train", "--config", str(root / "config.yaml"), "--shards", str(shards), "--output", str(root / "out"),
-                 "--train.max_steps", "30", "--model.aggregator", "att"])
+                 "--train.max_steps", "30", "--model.aggregator", "att",
+                 "--model.lexical_buckets", "512"])  # the round trips below then cover the lexical path too
     assert code == 0
     return root, shards
 
@@ -56,6 +58,7 @@ def test_train_evaluate_predict_round_trip(trained, tmp_path, capsys):
     metrics = json.loads((tmp_path / "m.json").read_text())
     saved = json.loads((root / "out" / "metrics.json").read_text())["test"]
     assert metrics["all"]["pr_auc"] == pytest.approx(saved["all"]["pr_auc"])  # reloaded model = trained model
+    assert load_model_dir(model).config.model.lexical_buckets == 512
     assert (tmp_path / "pr.png").exists()
     lines = [
         {"id": 1, "text": "Ent1a was born in Ent1b .", "language": "en", "head": {"start": 0, "end": 5},

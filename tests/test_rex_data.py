@@ -7,9 +7,10 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 from torch.utils.data import DataLoader
 
-from rex.config import DataConfig
+from rex.config import DataConfig, ModelConfig, RexConfig
 from rex.data import BagBatches, build_bag_cache, resolve_shards
 from rex.data.loader import sample_bag
 from rex.encoder.scratch import train_spm
@@ -153,3 +154,25 @@ def test_ranks_get_disjoint_equal_shares(shards, tokenizer, tmp_path):
         shares.append([tuple(k) for keys in _keys(DataLoader(data, batch_size=None)) for k in keys])
     assert len({len(s) for s in shares}) == 1 and len(shares[0]) == cache.num_bags // 3
     assert len(set().union(*map(set, shares))) == 3 * len(shares[0])
+
+
+def test_lexical_ngrams_are_computed_once_per_instance_and_follow_the_config(shards, tokenizer, tmp_path):
+    cache = build_bag_cache(resolve_shards([str(shards)]), "train", DataConfig(), tmp_path)
+    cfg = RexConfig(model=ModelConfig(lexical_buckets=256))
+    data = BagBatches.for_config(cache, tokenizer, cache.labels, cfg, batch_size=4, seed=5, shuffle=True)
+    assert (data.pooling, data.lexical_buckets, data.max_length) == ("start", 256, cfg.data.max_length)
+    first = next(iter(DataLoader(data, batch_size=None)))
+    n = first["input_ids"].shape[0]
+    assert first["lex_offsets"].shape == (n,) and first["lex_ids"].shape == first["lex_weights"].shape
+    assert int(first["lex_ids"].max()) < 256
+    ends = torch.cat([first["lex_offsets"][1:], torch.tensor([len(first["lex_ids"])])])
+    for start, end in zip(first["lex_offsets"].tolist(), ends.tolist(), strict=True):
+        assert float((first["lex_weights"][start:end] ** 2).sum()) == pytest.approx(1.0, rel=1e-5)  # l2-normalised
+    cached = len(data._lexical_cache)
+    assert cached >= n
+    again = next(iter(DataLoader(data, batch_size=None)))  # every instance now from the cache
+    assert len(data._lexical_cache) == cached
+    for key in ("lex_ids", "lex_offsets", "lex_weights"):
+        assert torch.equal(first[key], again[key])
+    assert "lex_ids" not in next(iter(DataLoader(BagBatches.for_config(cache, tokenizer, cache.labels, RexConfig(),
+                                                                       batch_size=4, seed=5), batch_size=None)))

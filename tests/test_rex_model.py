@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rex.config import EncoderConfig, ModelConfig, RetrievalConfig, RexConfig
+from rex.data.lexical import lexical_features
 from rex.encoder import encode_batch, mark_text, new_tokenizer
 from rex.model import build_model, consistency_loss, load_model_dir, relation_loss, save_model_dir
 from rex.model.relation import segment_attention, segment_max, segment_mean
@@ -143,4 +144,76 @@ def test_hidden_head_round_trips(tokenizer, tmp_path):
     save_model_dir(tmp_path / "m", model, tokenizer, cfg, ["P19", "P108"])
     loaded = load_model_dir(tmp_path / "m")
     batch = _batch(tokenizer)
+    assert torch.allclose(model(batch)["bag_logits"], loaded.model(batch)["bag_logits"])
+
+
+def _lexical_batch(tokenizer, buckets: int):
+    batch = _batch(tokenizer)
+    texts = [mark_text("Ent1a was born in Ent1b .", (0, 5), (18, 23)),
+             mark_text("Ent1a wurde in Ent1b geboren .", (0, 5), (15, 20)),
+             mark_text("Ent2a works for Ent2b .", (0, 5), (16, 21))]
+    batch.update(lexical_features(texts, buckets))
+    return batch
+
+
+@pytest.mark.parametrize("aggregator", ["instance", "att", "avg", "one"])
+def test_lexical_path_starts_as_no_change_then_adds_its_logits(tokenizer, aggregator):
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
+                    model=ModelConfig(aggregator=aggregator, lexical_buckets=64))
+    model = build_model(cfg, tokenizer, ["P19", "P108"]).eval()
+    batch = _lexical_batch(tokenizer, 64)
+    reps = model.encode(batch)
+    plain = model.classify(reps, batch["bag_index"], 2)
+    before = model(batch)
+    assert torch.allclose(before["inst_logits"], plain["inst_logits"])  # zero-initialised
+    with torch.no_grad():
+        model.lexical.weight.normal_()
+    after = model(batch)
+    lexical = model.lexical_logits(batch)  # (N, R)
+    assert lexical.shape == (3, 2) and not torch.allclose(lexical, torch.zeros(3, 2))
+    assert torch.allclose(after["inst_logits"] - plain["inst_logits"], lexical, atol=1e-5)
+    with pytest.raises(ValueError, match="lacks its n-grams"):
+        model(_batch(tokenizer))
+
+
+def test_lexical_path_learns_a_word_the_features_do_not_carry(tokenizer):
+    """Every instance has the same cached features; the relation is whether the sentence says 'founded'. Only the
+    lexical path can tell."""
+    torch.manual_seed(0)
+    words = ["founded", "visited", "praised", "left"]
+    texts = [mark_text(f"Ent{i}a {words[i % 4]} Ent{i}b .", (0, len(f"Ent{i}a")),
+                       (len(f"Ent{i}a {words[i % 4]} "), len(f"Ent{i}a {words[i % 4]} Ent{i}b")))
+             for i in range(64)]
+    gold = torch.tensor([[1.0] if i % 4 == 0 else [0.0] for i in range(64)])
+
+    def fit(buckets: int) -> float:
+        cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
+                        model=ModelConfig(aggregator="instance", dropout=0.0, lexical_buckets=buckets))
+        model = build_model(cfg, tokenizer, ["P112"])
+        batch = {"features": torch.ones(64, 32), "bag_index": torch.arange(64), "labels": gold,
+                 "inst_labels": gold, "keys": [("a", str(i)) for i in range(64)],
+                 "twins": torch.zeros(0, 2, dtype=torch.long)}
+        if buckets:
+            batch.update(lexical_features(texts, buckets))
+        opt = torch.optim.Adam([p for n, p in model.named_parameters() if not n.startswith("encoder.")], lr=0.05)
+        for _ in range(100):
+            opt.zero_grad()
+            relation_loss(model(batch), batch, cfg.model)[0].backward()
+            opt.step()
+        model.eval()
+        return float(((model(batch)["inst_logits"] > 0).float() == gold).float().mean())
+
+    assert fit(1024) == 1.0
+    assert fit(0) == 0.75  # the majority answer
+
+
+def test_lexical_path_round_trips(tokenizer, tmp_path):
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32), model=ModelConfig(lexical_buckets=64))
+    model = build_model(cfg, tokenizer, ["P19", "P108"]).eval()
+    with torch.no_grad():
+        model.lexical.weight.normal_()
+    save_model_dir(tmp_path / "m", model, tokenizer, cfg, ["P19", "P108"])
+    loaded = load_model_dir(tmp_path / "m")
+    batch = _lexical_batch(tokenizer, 64)
+    assert loaded.config.model.lexical_buckets == 64
     assert torch.allclose(model(batch)["bag_logits"], loaded.model(batch)["bag_logits"])

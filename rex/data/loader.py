@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from rex.data.bags import Bag, BagCache
+from rex.data.lexical import lexical_rows, pack_lexical
 from rex.encoder.base import MarkedTokenizer, encode_batch, mark_text
 from rex.encoder.features import FeatureStore
 
@@ -54,20 +55,31 @@ def instance_texts(cache: BagCache) -> Iterator[tuple[str, str]]:
 
 
 def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[str, int], max_length: int,
-            features: FeatureStore | None = None, pooling: str = "start") -> dict:
+            features: FeatureStore | None = None, pooling: str = "start", lexical_buckets: int = 0,
+            lexical_cache: dict | None = None) -> dict:
     """Bags -> one batch. N instances in NB bags, R relations:
 
     ``input_ids``/``attention_mask`` (N, L) and the marker positions ``head_pos``/``tail_pos``/``head_end``/
     ``tail_end`` (N,) -- or, with a ``features`` store, ``features`` (N, D) instead --, ``bag_index`` (N,) in [0, NB),
     ``labels`` (NB, R) and ``inst_labels`` (N, R) multi-hot (relations unknown to the model are ignored),
     ``twins`` (T, 2) instance indices (source row, projected row) present in the same batch,
-    ``keys`` NB (head, tail) kb ids, ``langs`` N language codes.
+    ``keys`` NB (head, tail) kb ids, ``langs`` N language codes; with ``lexical_buckets`` also the hashed n-grams
+    ``lex_ids``/``lex_offsets``/``lex_weights`` (rex.data.lexical), each instance's n-grams taken from
+    ``lexical_cache`` (instance id -> n-grams, filled here) when given: an instance's text never changes.
     """
     flat = [(b, bag.columns, i) for b, bag in enumerate(bags) for i in bag.index]
+    texts = [text for bag in bags for text in marked_texts(bag)] if features is None or lexical_buckets else []
     if features is not None:
         batch = {"features": torch.from_numpy(features.lookup([c["instance_id"][i] for _, c, i in flat]))}
     else:
-        batch = encode_batch(tokenizer, [text for bag in bags for text in marked_texts(bag)], max_length, pooling)
+        batch = encode_batch(tokenizer, texts, max_length, pooling)
+    if lexical_buckets:
+        ids = [c["instance_id"][i] for _, c, i in flat]
+        cache = {} if lexical_cache is None else lexical_cache
+        todo = [n for n, instance_id in enumerate(ids) if instance_id not in cache]
+        for n, row in zip(todo, lexical_rows([texts[n] for n in todo], lexical_buckets), strict=True):
+            cache[ids[n]] = row
+        batch.update(pack_lexical([cache[instance_id] for instance_id in ids]))
     inst_labels = torch.zeros((len(flat), len(label_index)))
     hot = [(n, label_index[r]) for n, (_, c, i) in enumerate(flat) for r in c["relations"][i] if r in label_index]
     if hot:
@@ -93,13 +105,27 @@ class BagBatches(IterableDataset):
 
     def __init__(self, cache: BagCache, tokenizer: MarkedTokenizer, labels: Sequence[str], *, batch_size: int,
                  max_length: int, max_bag_size: int, seed: int, shuffle: bool, buffer_partitions: int = 2,
-                 rank: int = 0, world: int = 1, features: FeatureStore | None = None, pooling: str = "start"):
+                 rank: int = 0, world: int = 1, features: FeatureStore | None = None, pooling: str = "start",
+                 lexical_buckets: int = 0):
         self.cache, self.tokenizer, self.features, self.pooling = cache, tokenizer, features, pooling
+        self.lexical_buckets = lexical_buckets
+        self._lexical_cache: dict = {}  # instance id -> its hashed n-grams, kept across epochs
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.batch_size, self.max_length, self.max_bag_size = batch_size, max_length, max_bag_size
         self.seed, self.shuffle, self.buffer_partitions = seed, shuffle, buffer_partitions
         self.rank, self.world = rank, world
         self.epoch, self.skip_batches = 0, 0
+
+    @classmethod
+    def for_config(cls, cache: BagCache, tokenizer: MarkedTokenizer, labels: Sequence[str], config, *,
+                   batch_size: int, seed: int, shuffle: bool = False, max_bag_size: int | None = None,
+                   **kwargs) -> BagBatches:
+        """The batches a model of ``config`` (a RexConfig) reads: its max_length, pooling and lexical path, so a
+        scorer cannot feed a model inputs of another layout; ``max_bag_size`` defaults to the config's."""
+        return cls(cache, tokenizer, labels, batch_size=batch_size, max_length=config.data.max_length,
+                   max_bag_size=config.data.max_bag_size if max_bag_size is None else max_bag_size, seed=seed,
+                   shuffle=shuffle, pooling=config.encoder.pooling, lexical_buckets=config.model.lexical_buckets,
+                   **kwargs)
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         """Choose the epoch (bag order) and how many of its batches were already consumed."""
@@ -144,4 +170,5 @@ class BagBatches(IterableDataset):
 
     def _collate(self, bags: list[Bag]) -> dict:
         sampled = [sample_bag(b, self.max_bag_size, self.seed, self.epoch) for b in bags]
-        return collate(sampled, self.tokenizer, self.label_index, self.max_length, self.features, self.pooling)
+        return collate(sampled, self.tokenizer, self.label_index, self.max_length, self.features, self.pooling,
+                       self.lexical_buckets, self._lexical_cache)

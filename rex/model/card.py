@@ -89,7 +89,8 @@ def _config(config: RexConfig) -> list[str]:
         ("encoder", f"kind={e.kind}, name_or_path={e.name_or_path}, tune={e.tune}, pooling={e.pooling}"
          + (f", hidden={e.hidden}, layers={e.layers}" if e.kind == "transformer" else "")),
         ("model", f"aggregator={m.aggregator}, head_hidden={m.head_hidden}, class_weighting={m.class_weighting}, "
-                  f"consistency_weight={m.consistency_weight}"),
+                  f"consistency_weight={m.consistency_weight}"
+                  + (f", lexical_buckets={m.lexical_buckets}" if m.lexical_buckets else "")),
         ("retrieval", f"index_dir={retrieval.index_dir}, k={retrieval.k} (predict needs the index and KB ids)"
          if retrieval else "off"),
         ("data", f"langs={d.langs or 'all'}, label_sources={d.label_sources}, min_confidence={d.min_confidence}, "

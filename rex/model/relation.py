@@ -60,6 +60,12 @@ class RelationModel(nn.Module):
             dim = cfg.head_hidden  # D from here on
         self.classifier = nn.Linear(dim, num_labels)
         self.query = nn.Parameter(torch.randn(num_labels, dim) * 0.02) if cfg.aggregator == "att" else None
+        self.lexical = None
+        if cfg.lexical_buckets:
+            # hashed n-grams straight to the relation logits (rex.data.lexical); zero-initialised, so it starts as
+            # no change and a warm start from a model without it begins where that model was
+            self.lexical = nn.EmbeddingBag(cfg.lexical_buckets, num_labels, mode="sum")
+            nn.init.zeros_(self.lexical.weight)
         self.fusion = None
         self.direct = None
         if cfg.retrieval is not None and cfg.retrieval.enabled:
@@ -90,13 +96,23 @@ class RelationModel(nn.Module):
         """Returns ``inst_logits`` (N, R) and ``bag_logits`` (NB, R). ``facts`` (NB, K, F), ``fact_mask`` (NB, K),
         ``fact_roles`` (NB, 5 R_kb) (rex.evaluate.facts_for)."""
         reps = self.encode(batch)
-        return self.classify(reps, batch["bag_index"], len(batch["keys"]), facts, fact_mask, fact_roles)
+        return self.classify(reps, batch["bag_index"], len(batch["keys"]), facts, fact_mask, fact_roles,
+                             self.lexical_logits(batch))
+
+    def lexical_logits(self, batch: dict) -> torch.Tensor | None:
+        """The lexical path's (N, R) logits from the batch's hashed n-grams; None for a model without one."""
+        if self.lexical is None:
+            return None
+        if "lex_ids" not in batch:
+            raise ValueError("this model has a lexical path (model.lexical_buckets): the batch lacks its n-grams")
+        return self.lexical(batch["lex_ids"], batch["lex_offsets"], per_sample_weights=batch["lex_weights"])
 
     def classify(self, reps: torch.Tensor, bag_index: torch.Tensor, num_bags: int,
                  facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None,
-                 fact_roles: torch.Tensor | None = None) -> dict:
+                 fact_roles: torch.Tensor | None = None, lexical: torch.Tensor | None = None) -> dict:
         """reps (N, D), bag_index (N,) -> logits; the facts of a bag are fused into each of its instances, and
-        with ``retrieval.direct`` their role features add a bag-level term to every logit of the bag."""
+        with ``retrieval.direct`` their role features add a bag-level term to every logit of the bag;
+        ``lexical`` (N, R) (:meth:`lexical_logits`) adds to each instance's logits."""
         if self.fusion is not None:
             if facts is None:
                 raise ValueError("this model fuses retrieved KB facts: pass facts and fact_mask")
@@ -107,12 +123,16 @@ class RelationModel(nn.Module):
                 raise ValueError("this model reads the facts' role features: pass fact_roles")
             direct = self.direct(fact_roles)  # (NB, R)
         inst_logits = self.classifier(reps)  # (N, R)
+        if lexical is not None:
+            inst_logits = inst_logits + lexical
         if direct is not None:
             # the same term for every instance of a bag: the att / max aggregations below pass it through once
             inst_logits = inst_logits + direct[bag_index]
         agg = self.cfg.aggregator
         if agg == "avg":
             bag_logits = self.classifier(segment_mean(reps, bag_index, num_bags))
+            if lexical is not None:
+                bag_logits = bag_logits + segment_mean(lexical, bag_index, num_bags)
             if direct is not None:
                 bag_logits = bag_logits + direct
         elif agg == "att":
