@@ -208,6 +208,11 @@ class ModelConfig:
     # name in a script the small encoder reads poorly); a linear path over the sentence's n-grams learns them
     lexical_buckets: int = opt(0, "> 0: a linear path from the sentence's character 1-3-grams (hashed into this "
                                "many buckets) to the relation logits, beside the encoder (rex.data.lexical); 0: off")
+    # a bag is a pair's instances in every language; trained on whole bags, the at-least-one max lets the strongest
+    # (mostly English) instance carry the label, so the other languages' instances get no gradient and score low
+    # when a language is read alone (evaluation per language, prediction on one sentence)
+    lang_bag_weight: float = opt(0.0, "> 0: also train each language's instances of a bag as a bag of their own, "
+                                 "this weight on their loss (0 = whole cross-lingual bags only)")
     class_weighting: str = opt("none", "per-relation positive weights from the train bag counts n_r, mean 1: none | "
                                "sqrt_inv (1/sqrt(n_r)) | inv (1/n_r)", CLASS_WEIGHTINGS)
     consistency_weight: float = opt(0.0, "cross-lingual consistency loss weight between source and projected "
@@ -228,6 +233,7 @@ class ModelConfig:
         self.lang_thresholds = _lang_thresholds(self.lang_thresholds)
         _check(self.head_hidden >= 0, "model.head_hidden must be >= 0")
         _check(self.lexical_buckets >= 0, "model.lexical_buckets must be >= 0")
+        _check(self.lang_bag_weight >= 0.0, "model.lang_bag_weight must be >= 0")
 
     def threshold_for(self, lang: str | None) -> float:
         """The cut for input in ``lang``: its ``lang_thresholds`` entry, else ``threshold`` (also for no language)."""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from rex.metrics import evaluate_scores, save_pr_plot
-from rex.model.relation import RelationModel
+from rex.model.relation import RelationModel, language_views
 
 ALL = "all"
 
@@ -29,13 +29,6 @@ def facts_for(retriever, keys: list[tuple[str, str]], device: torch.device) -> d
     if found.roles is not None:
         out["fact_roles"] = torch.as_tensor(found.roles, dtype=torch.float32, device=device)
     return out
-
-
-def language_views(langs: list[str], bag_index: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, str]]]:
-    """Per-language sub-bags: (N,) view index of each instance and the (bag, lang) of every view."""
-    views: dict[tuple[int, str], int] = {}
-    index = [views.setdefault((int(b), lang), len(views)) for b, lang in zip(bag_index.tolist(), langs, strict=True)]
-    return torch.tensor(index, dtype=torch.long, device=bag_index.device), list(views)
 
 
 @torch.no_grad()

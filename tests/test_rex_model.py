@@ -217,3 +217,33 @@ def test_lexical_path_round_trips(tokenizer, tmp_path):
     batch = _lexical_batch(tokenizer, 64)
     assert loaded.config.model.lexical_buckets == 64
     assert torch.allclose(model(batch)["bag_logits"], loaded.model(batch)["bag_logits"])
+
+
+def test_language_sub_bags_train_the_instances_the_max_passes_over(tokenizer):
+    """At-least-one over a whole bag sends the gradient to its best instance only; with model.lang_bag_weight each
+    language's instances form a bag of their own, so the weaker language's instance learns too."""
+    feats = torch.tensor([[3.0] * 32, [0.5] * 32])  # one bag: an English and a German instance
+    batch = {"bag_index": torch.tensor([0, 0]), "keys": [("Q1", "Q2")], "langs": ["en", "de"],
+             "labels": torch.tensor([[1.0]]), "inst_labels": torch.tensor([[1.0], [1.0]]),
+             "twins": torch.zeros(0, 2, dtype=torch.long)}
+
+    def grads(weight: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32),
+                        model=ModelConfig(aggregator="one", dropout=0.0, lang_bag_weight=weight))
+        model = build_model(cfg, tokenizer, ["P108"]).train()
+        with torch.no_grad():
+            model.classifier.weight.fill_(0.1)
+        x = feats.clone().requires_grad_(True)
+        out = model(dict(batch, features=x))
+        relation_loss(out, batch, cfg.model)[0].backward()
+        return x.grad.abs().sum(dim=1)  # (2,) per instance
+
+    plain, views = grads(0.0), grads(1.0)
+    assert plain[0] > 0 and plain[1] == 0  # the max passes over the German instance
+    assert views[1] > 0
+    cfg = RexConfig(encoder=EncoderConfig(hidden=16, layers=1, heads=2, ffn=32), model=ModelConfig(lang_bag_weight=1.0))
+    model = build_model(cfg, tokenizer, ["P19", "P108"])
+    out = model(_batch(tokenizer) | {"langs": ["en", "de", "en"]})
+    assert out["view_logits"].shape == (3, 2) and out["view_bag"].tolist() == [0, 0, 1]
+    assert "view_logits" not in model.eval()(_batch(tokenizer) | {"langs": ["en", "de", "en"]})

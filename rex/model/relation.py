@@ -44,6 +44,13 @@ def segment_attention(scores: torch.Tensor, values: torch.Tensor, index: torch.T
     return out.index_add_(0, index, weights * values)
 
 
+def language_views(langs: list[str], bag_index: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, str]]]:
+    """Per-language sub-bags: (N,) view index of each instance and the (bag, lang) of every view."""
+    views: dict[tuple[int, str], int] = {}
+    index = [views.setdefault((int(b), lang), len(views)) for b, lang in zip(bag_index.tolist(), langs, strict=True)]
+    return torch.tensor(index, dtype=torch.long, device=bag_index.device), list(views)
+
+
 class RelationModel(nn.Module):
     """Encoder + optional KB fact fusion + aggregator + multi-label classifier."""
 
@@ -93,11 +100,20 @@ class RelationModel(nn.Module):
 
     def forward(self, batch: dict, facts: torch.Tensor | None = None, fact_mask: torch.Tensor | None = None,
                 fact_roles: torch.Tensor | None = None) -> dict:
-        """Returns ``inst_logits`` (N, R) and ``bag_logits`` (NB, R). ``facts`` (NB, K, F), ``fact_mask`` (NB, K),
-        ``fact_roles`` (NB, 5 R_kb) (rex.evaluate.facts_for)."""
+        """Returns ``inst_logits`` (N, R) and ``bag_logits`` (NB, R), and in training with ``model.lang_bag_weight``
+        ``view_logits`` (V, R) of the V (bag, language) sub-bags with ``view_bag`` (V,) their bag. ``facts``
+        (NB, K, F), ``fact_mask`` (NB, K), ``fact_roles`` (NB, 5 R_kb) (rex.evaluate.facts_for)."""
         reps = self.encode(batch)
-        return self.classify(reps, batch["bag_index"], len(batch["keys"]), facts, fact_mask, fact_roles,
-                             self.lexical_logits(batch))
+        lexical = self.lexical_logits(batch)
+        out = self.classify(reps, batch["bag_index"], len(batch["keys"]), facts, fact_mask, fact_roles, lexical)
+        if self.training and self.cfg.lang_bag_weight > 0 and "langs" in batch:
+            # each language's instances of a bag as a bag of their own (what evaluation scores per language)
+            view_index, views = language_views(batch["langs"], batch["bag_index"])
+            view_bag = torch.tensor([b for b, _ in views], dtype=torch.long, device=reps.device)  # (V,)
+            sub = [None if x is None else x[view_bag] for x in (facts, fact_mask, fact_roles)]
+            out["view_logits"] = self.classify(reps, view_index, len(views), *sub, lexical)["bag_logits"]  # (V, R)
+            out["view_bag"] = view_bag
+        return out
 
     def lexical_logits(self, batch: dict) -> torch.Tensor | None:
         """The lexical path's (N, R) logits from the batch's hashed n-grams; None for a model without one."""
@@ -145,7 +161,8 @@ class RelationModel(nn.Module):
 
 def relation_loss(out: dict, batch: dict, cfg: ModelConfig,
                   class_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """BCE over the relations (instance- or bag-level) + the optional cross-lingual consistency term.
+    """BCE over the relations (instance- or bag-level) + the per-language sub-bags' BCE (``view_logits``, weighted
+    by ``model.lang_bag_weight``) + the optional cross-lingual consistency term.
     ``class_weight`` (R,) scales each relation's positive labels (see :func:`class_weights`)."""
     logits, gold = (out["inst_logits"], batch["inst_labels"]) if cfg.aggregator == "instance" else \
         (out["bag_logits"], batch["labels"])
@@ -155,6 +172,11 @@ def relation_loss(out: dict, batch: dict, cfg: ModelConfig,
                                                                                                device=gold.device))
     bce = F.binary_cross_entropy_with_logits(logits, gold, pos_weight=pos_weight)
     parts = {"bce": float(bce.detach())}
+    if "view_logits" in out:
+        views = F.binary_cross_entropy_with_logits(out["view_logits"], batch["labels"][out["view_bag"]],
+                                                   pos_weight=pos_weight)
+        parts["lang_bags"] = float(views.detach())
+        bce = bce + cfg.lang_bag_weight * views
     if cfg.consistency_weight > 0 and len(batch["twins"]):
         cons = consistency_loss(out["inst_logits"], batch["twins"], cfg.consistency)
         parts["consistency"] = float(cons.detach())
