@@ -215,8 +215,19 @@ class Trainer:
         ret = self.cfg.model.retrieval
         if ret is None or not ret.enabled:
             return None
-        return build_retriever(ret, "train", heldout_pairs=self.caches["dev"].pairs() | self.caches["test"].pairs(),
-                               shards=self.cfg.data.shards)  # shards: the index must come from their KB facts
+        heldout = self.caches["dev"].pairs() | self.caches["test"].pairs()
+        retriever = build_retriever(ret, "train", heldout_pairs=heldout,
+                                    shards=self.cfg.data.shards)  # shards: the index must come from their KB facts
+        if hasattr(retriever, "prefetch"):
+            # dev and test are scored in full, train too when the run covers an epoch: their pairs are searched
+            # now in large FAISS batches instead of batch by batch in the steps (same facts; docs/retrieval.md)
+            t = self.cfg.train
+            epoch = t.max_steps * t.batch_size * t.accum_steps * self.env.world >= self.caches["train"].num_bags
+            start = time.perf_counter()
+            searched = retriever.prefetch(heldout | self.caches["train"].pairs() if epoch else heldout)
+            self._log({"retrieval_prefetch_pairs": searched,
+                       "retrieval_prefetch_seconds": round(time.perf_counter() - start, 2)})
+        return retriever
 
     def _batches(self, split: str, shuffle: bool) -> BagBatches:
         d, t = self.cfg.data, self.cfg.train

@@ -16,7 +16,7 @@ from rex.retrieval.api import RetrievedFacts
 from rex.retrieval.build import build_fact_index, heldout_pairs_from_shards, unordered
 from rex.retrieval.cli import main as cli_main
 from rex.retrieval.fusion import FactFusion
-from rex.retrieval.index import EXACT_MAX, IndexMismatchError, build_faiss, choose_factory, load_index
+from rex.retrieval.index import EXACT_MAX, FactIndex, IndexMismatchError, build_faiss, choose_factory, load_index
 from rex.retrieval.kge import KGEConfig, link_prediction, train_kge
 from rex.retrieval.retriever import KGEFactRetriever, KGELeakError, load_retriever
 from schemas.io import write_parquet
@@ -81,7 +81,8 @@ def test_exact_index_is_identical_to_brute_force():
 
 
 @pytest.mark.parametrize(
-    "factory,params", [("HNSW32", "efSearch=128"), ("IVF32,PQ3x4,RFlat", "nprobe=16,k_factor_rf=32")]
+    "factory,params", [("HNSW32", "efSearch=128"), ("IVF32,PQ3x4,RFlat", "nprobe=16,k_factor_rf=32"),
+                       ("IVF32,PQ12x4fs,RFlat", "nprobe=16,k_factor_rf=32")]
 )
 def test_approximate_index_recall_against_exact(factory, params):
     rng = np.random.default_rng(3)
@@ -101,6 +102,10 @@ def test_factory_chosen_by_size():
     assert choose_factory(EXACT_MAX, 64)[0] == "Flat"
     big, params = choose_factory(EXACT_MAX + 1, 64)
     assert big.startswith("IVF") and big.endswith("RFlat") and "nprobe" in params
+    # the setting measured at 1M facts (bench/results/retrieval_batched.md), and a factory for any dimension
+    assert choose_factory(1_000_000, 64) == ("IVF1024,PQ32x4fs,RFlat", "nprobe=256,k_factor_rf=64")
+    for dim in (15, 16, 64):
+        assert faiss.index_factory(dim, choose_factory(EXACT_MAX + 1, dim)[0], faiss.METRIC_INNER_PRODUCT)
 
 
 def test_heldout_facts_never_reach_kge_or_index(kb, heldout, fact_index):
@@ -279,3 +284,64 @@ def test_one_builder_one_policy(tmp_path, kb, heldout, fact_index):
     assert predicting.exclude_codes.size == 0 < evaluating.exclude_codes.size
     with pytest.raises(ValueError, match="purpose"):
         build_retriever(ret, "serve")
+
+
+def test_prefetch_gives_the_facts_of_per_pair_retrieval_on_an_approximate_index(kb, heldout, fact_index):
+    """prefetch searches many pairs per FAISS call; every pair then retrieves exactly what a retriever that searched
+    it alone (one pair per call, as per-step calls do) retrieves: same facts, order, mask, roles and scores, on the
+    exact index and on an IVF-PQ + refine index like the one chosen above 200k facts."""
+    from rex.retrieval.build import fact_keys, unit
+
+    keys = fact_keys(unit(fact_index.entity_emb), fact_index.facts.astype(np.int64))
+    ivf, _, _ = build_faiss(keys, factory="IVF8,PQ4x4,RFlat", search_params="nprobe=3,k_factor_rf=2", use_gpu=False)
+    approximate = FactIndex(index=ivf, facts=fact_index.facts, entity_emb=fact_index.entity_emb,
+                            relation_emb=fact_index.relation_emb, meta=fact_index.meta)
+    pairs = [(h, t) for h, _, t in kb.facts] + sorted(heldout) + [("Qnope", "Q1")]
+    for fi in (fact_index, approximate):
+        batched = KGEFactRetriever(fi, k=6, exclude_pairs=heldout)
+        assert batched.prefetch(pairs, batch_pairs=128) == len(set(pairs))
+        assert batched.prefetch(pairs[:5]) == 0  # cached pairs are not searched again
+        single = KGEFactRetriever(fi, k=6, exclude_pairs=heldout)
+        for start in range(0, len(pairs), 97):
+            chunk = pairs[start : start + 97]
+            a = batched.retrieve(chunk)
+            b = [single.retrieve([pair]) for pair in chunk]
+            assert a.fact_ids == [f for one in b for f in one.fact_ids]
+            np.testing.assert_array_equal(a.mask, np.concatenate([one.mask for one in b]))
+            np.testing.assert_array_equal(a.roles, np.concatenate([one.roles for one in b]))
+            np.testing.assert_allclose(a.scores, np.concatenate([one.scores for one in b]), rtol=0, atol=1e-6)
+
+
+def test_trainer_prefetches_the_runs_pairs_and_retrieves_the_same_facts(tmp_path):
+    """The trainer searches the train, dev and test pairs up front in large batches: no FAISS search happens in a
+    training step, and each step's facts are the ones a retriever searching batch by batch returns."""
+    from rex.config import RetrievalConfig
+    from rex.retrieval.policy import build_retriever
+    from rex.synthetic import tiny_config, write_synthetic_shards
+    from rex.trainer import Trainer
+
+    shards = str(write_synthetic_shards(tmp_path / "shards", num_pairs=30))
+    ents = [f"Q{1000 + i}" for i in range(60)]
+    facts = [(a, "R1", b) for a, b in zip(ents, ents[1:], strict=False)]
+    facts += [(a, "R2", b) for a, b in zip(ents, ents[3:], strict=False)]
+    heldout = heldout_pairs_from_shards([shards])
+    fi = build_fact_index(KnowledgeBase(facts=facts, aliases={}), heldout, CONFIG)
+    fi.meta.pop("kb_facts_version", None)  # the synthetic shards name no KB facts version to check against
+    fi.save(str(tmp_path / "idx"))
+    cfg = tiny_config([shards], steps=30)
+    cfg.model.retrieval = RetrievalConfig(enabled=True, index_dir=str(tmp_path / "idx"), k=4)
+    trainer = Trainer(cfg, tmp_path / "run")
+    pairs = trainer.caches["train"].pairs() | trainer.caches["dev"].pairs() | trainer.caches["test"].pairs()
+    assert set(trainer.retriever._cache) == {(str(h), str(t)) for h, t in pairs}
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["retrieval_prefetch_pairs"] for r in logged if "retrieval_prefetch_pairs" in r] == [len(pairs)]
+    searches = []
+    real_search = trainer.retriever._search
+    trainer.retriever._search = lambda chunk: searches.append(chunk) or real_search(chunk)
+    per_batch = build_retriever(cfg.model.retrieval, "train", heldout_pairs=heldout)
+    retrieved = 0
+    for batch in trainer._loader(trainer.train_data):
+        fact_ids = trainer.retriever.retrieve(batch["keys"]).fact_ids
+        assert fact_ids == per_batch.retrieve(batch["keys"]).fact_ids
+        retrieved += sum(map(len, fact_ids))
+    assert retrieved > 0 and not searches

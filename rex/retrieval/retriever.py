@@ -5,7 +5,8 @@ floor(k/2) with the tail's (a side with too few facts leaves its slots to the ot
 inner product. Never returned: facts of the pair itself (either direction) and facts of any
 ``exclude_pairs`` pair (unordered), filtered with over-fetch (the search is repeated with a larger k
 until enough facts survive or ``max_fetch`` is reached). Results are cached per pair; queries of a
-batch go to FAISS in one call.
+batch go to FAISS in one call, and ``prefetch`` searches many pairs (the trainer: all of a run's pairs) in
+large batches up front.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ class KGEFactRetriever:
 
     def _code(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.minimum(a, b) * self.n_entities + np.maximum(a, b)
+
+    def prefetch(self, pairs: Iterable[tuple[str, str]], batch_pairs: int = 4096) -> int:
+        """Search every pair not cached yet, ``batch_pairs`` pairs (twice as many queries) per FAISS call, so later
+        ``retrieve`` calls of those pairs are cache lookups; returns the number of pairs searched. The results are
+        the ones ``retrieve`` gives pair by pair (each query's search does not depend on its batch)."""
+        missing = sorted({(str(h), str(t)) for h, t in pairs} - self._cache.keys())
+        for start in range(0, len(missing), batch_pairs):
+            chunk = missing[start : start + batch_pairs]
+            self._cache.update(zip(chunk, self._search(chunk), strict=True))
+        return len(missing)
 
     def retrieve(self, pairs: Sequence[tuple[str, str]]) -> RetrievedFacts:
         """Top-k facts per pair: embeddings (B, K, F), mask (B, K), fact ids, scores (B, K)."""
