@@ -268,9 +268,10 @@ class TrainConfig:
     # sigmoid scores of a model trained on a mostly-NA mix rarely reach 0.5
     tune_threshold: bool = opt(True, "after training, set model.threshold to the cut with the best micro F1 on the "
                                "dev split's whole bags and save it with the model")
-    min_lang_threshold_positives: int = opt(10, "with train.tune_threshold: each language whose dev sub-bags hold at "
+    min_lang_threshold_positives: int = opt(50, "with train.tune_threshold: each language whose dev sub-bags hold at "
                                             "least this many positive bags gets its own best-F1 cut in "
-                                            "model.lang_thresholds (the others use model.threshold); 0 = off")
+                                            "model.lang_thresholds, every other language of dev the best cut of "
+                                            "all languages' sub-bags pooled; 0 = off (model.threshold for all)")
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1")

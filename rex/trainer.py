@@ -56,48 +56,60 @@ logger = logging.getLogger(__name__)
 def tune_thresholds(model_cfg: ModelConfig, scored: dict[str, tuple[np.ndarray, np.ndarray]],
                     min_lang_positives: int) -> dict:
     """Set ``model_cfg.threshold`` to the best micro-F1 cut of the whole bags (group ALL of rex.evaluate.score_bags;
-    kept when they hold no positive) and ``model_cfg.lang_thresholds`` to the best cut of each language group with
-    at least ``min_lang_positives`` positive bags (0 = none); returns the tuning record (also logged).
+    kept when they hold no positive) and ``model_cfg.lang_thresholds`` to a cut for every language of dev: its own
+    best cut when its sub-bags hold at least ``min_lang_positives`` positive bags, else the best cut of all
+    languages' sub-bags pooled (0 = no per-language cuts); returns the tuning record (also logged).
 
-    A language's sub-bags score lower than the whole bags, where English dominates, so the global cut leaves other
-    languages with almost no recall. Languages with fewer positive bags keep the global cut: a best-F1 cut over a
-    handful of positives is noise. The per-language cuts are replaced, not merged, so a warm-started model's old
-    cuts for languages now under the minimum do not linger."""
+    A language's sub-bags score lower than the whole bags, where English dominates, so the whole-bag cut leaves
+    other languages with almost no recall. A best-F1 cut over a few dozen positives is noise, though: chosen on one
+    half of dev and scored on the other, cuts of languages with 10-70 positives gave a lower mean F1 than one cut
+    tuned on every language's sub-bags together (bench/RESULTS.md, "Language sub-bags"). The per-language cuts are
+    replaced, not merged, so a warm-started model's old cuts do not linger."""
     before, before_langs = model_cfg.threshold, dict(model_cfg.lang_thresholds)
     found = best_f1_threshold(*scored[ALL]) if ALL in scored else None
     if found is not None:
         model_cfg.threshold = found[0]
+    groups = {lang: pair for lang, pair in sorted(scored.items()) if lang != ALL}
+    # a positive bag: one with at least one gold relation
+    positives = {lang: int((np.asarray(gold).reshape(len(gold), -1) > 0).any(axis=1).sum())
+                 for lang, (gold, _) in groups.items()}
+    pooled = None
+    if min_lang_positives and groups:
+        pooled = best_f1_threshold(np.concatenate([g for g, _ in groups.values()]),
+                                   np.concatenate([s for _, s in groups.values()]))
+        pooled = pooled if pooled is not None and 0.0 < pooled[0] < 1.0 else None
     langs: dict[str, float] = {}
     lang_f1: dict[str, float] = {}
-    positives: dict[str, int] = {}
-    for lang, (gold, scores) in sorted(scored.items()):
-        if lang == ALL:
+    for lang, (gold, scores) in groups.items():
+        if not min_lang_positives:
             continue
-        # a positive bag: one with at least one gold relation
-        positives[lang] = int((np.asarray(gold).reshape(len(gold), -1) > 0).any(axis=1).sum())
-        if not min_lang_positives or positives[lang] < min_lang_positives:
-            continue
-        cut = best_f1_threshold(gold, scores)
+        cut = best_f1_threshold(gold, scores) if positives[lang] >= min_lang_positives else None
         if cut is not None and 0.0 < cut[0] < 1.0:
             langs[lang], lang_f1[lang] = cut
+        elif pooled is not None:
+            langs[lang] = pooled[0]
     if found is not None or not min_lang_positives:
         model_cfg.lang_thresholds = langs
     record = {"threshold": model_cfg.threshold, "threshold_before": before,
               "dev_f1_at_threshold": None if found is None else found[1],
               "lang_thresholds": dict(model_cfg.lang_thresholds), "lang_thresholds_before": before_langs,
               "dev_f1_at_lang_threshold": lang_f1,
+              "pooled_lang_threshold": None if pooled is None else pooled[0],
+              "dev_f1_at_pooled_lang_threshold": None if pooled is None else pooled[1],
               "dev_positive_bags": positives, "min_lang_threshold_positives": min_lang_positives}
     logger.info("model.threshold %.4g -> %.4g (dev micro F1 %s)", before, model_cfg.threshold,
                 "n/a" if found is None else f"{found[1]:.3f}")
     if found is not None:
         for lang, count in positives.items():
-            if lang in langs:
+            if lang in lang_f1:
                 logger.info("model.lang_thresholds[%s] = %.4g (dev micro F1 %.3f, %d positive bags)", lang,
                             langs[lang], lang_f1[lang], count)
+            elif lang in langs:
+                logger.info("model.lang_thresholds[%s] = %.4g, the pooled cut of every language's sub-bags (%d "
+                            "positive bags < %d)", lang, langs[lang], count, min_lang_positives)
             else:
                 logger.info("language %s: the global threshold (%d positive dev bags, %s)", lang, count,
-                            "per-language thresholds off" if not min_lang_positives
-                            else f"fewer than {min_lang_positives}")
+                            "per-language thresholds off" if not min_lang_positives else "no pooled cut")
     return record
 
 

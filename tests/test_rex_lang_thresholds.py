@@ -32,12 +32,14 @@ def scored_dev() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {ALL: whole, "en": en, "de": de, "zh": zh}
 
 
-def test_tuning_gives_a_lower_scoring_language_a_lower_cut_and_small_ones_fall_back():
+def test_tuning_gives_a_lower_scoring_language_a_lower_cut_and_small_ones_the_pooled_cut():
     cfg = ModelConfig()
     record = tune_thresholds(cfg, scored_dev(), min_lang_positives=3)
-    assert cfg.lang_thresholds == pytest.approx({"en": 0.75, "de": 0.28})
+    # zh: 1 positive bag < 3, so the best cut of en + de + zh sub-bags pooled (0.2: 9 of 9 positives, 4 negatives)
+    assert cfg.lang_thresholds == pytest.approx({"en": 0.75, "de": 0.28, "zh": 0.2})
     assert cfg.lang_thresholds["de"] < cfg.lang_thresholds["en"]
-    assert "zh" not in cfg.lang_thresholds  # 1 positive bag < 3: the global cut
+    assert record["pooled_lang_threshold"] == pytest.approx(0.2)
+    assert record["dev_f1_at_pooled_lang_threshold"] == pytest.approx(2 * (9 / 13) / (9 / 13 + 1))
     assert 0.0 < cfg.threshold < 1.0 and cfg.threshold != 0.5
     assert record["lang_thresholds"] == cfg.lang_thresholds and record["threshold"] == cfg.threshold
     assert record["dev_positive_bags"] == {"en": 4, "de": 4, "zh": 1}
@@ -49,8 +51,8 @@ def test_minimum_zero_is_off_and_replaces_old_cuts():
     tune_thresholds(cfg, scored_dev(), min_lang_positives=0)
     assert cfg.lang_thresholds == {} and cfg.threshold != 0.5
     cfg = ModelConfig(lang_thresholds={"fr": 0.2})
-    tune_thresholds(cfg, scored_dev(), min_lang_positives=5)  # nobody has 5 positives
-    assert cfg.lang_thresholds == {}
+    tune_thresholds(cfg, scored_dev(), min_lang_positives=5)  # nobody has 5 positives: all get the pooled cut
+    assert cfg.lang_thresholds == pytest.approx({"en": 0.2, "de": 0.2, "zh": 0.2})
 
 
 def test_dev_without_positives_keeps_everything():
@@ -78,7 +80,7 @@ def test_config_validates_loads_old_dicts_and_parses_the_flag_form():
     old = RexConfig().to_dict()
     del old["model"]["lang_thresholds"], old["train"]["min_lang_threshold_positives"]
     cfg = RexConfig.from_dict(old)
-    assert cfg.model.lang_thresholds == {} and cfg.train.min_lang_threshold_positives == 10
+    assert cfg.model.lang_thresholds == {} and cfg.train.min_lang_threshold_positives == 50
     assert ModelConfig(lang_thresholds="de=0.3, fr=0.25").lang_thresholds == {"de": 0.3, "fr": 0.25}
     with pytest.raises(ValueError, match="must be in"):
         ModelConfig(lang_thresholds={"de": 1.0})
