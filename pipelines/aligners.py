@@ -62,8 +62,10 @@ def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), 
     """The EflomalConfig for one call of ``n_pairs`` pairs (``samplers`` 0 = auto).
 
     Without priors (the priors run itself, or a run with ``--prior-sample-size 0``) the call learns its lexicon
-    alone: eflomal's own schedule (about 5000/sqrt(n) iterations), 3 samplers below AUTO_ONE_SAMPLER pairs
-    (RO-EN 0.304 vs 0.307 with one), one above (16k-pair calls EN-CS 0.165 with 3 samplers and with 1).
+    alone: eflomal's own schedule (about 5000/sqrt(n) iterations), 3 samplers below AUTO_ONE_SAMPLER pairs, one
+    above (16k-pair calls EN-CS 0.165 with 3 samplers and with 1). Below it one sampler costs a third of the CPU but
+    AER +0.007 to +0.022 on EN-FR, EN-CS and EN-HI in calls of 500-2,500 pairs and projection F1 -0.006 on ES
+    (bench/results/eflomal_samplers.md); the price of 3 samplers is that a seeded call is not bit-identical.
     With priors the lexicon comes in with them: one sampler and the iterations of a FULL_CALL-pair call, whatever
     the call's size, so small calls (small Dataflow bundles) cost per pair what big ones do
     (bench/align_speed.py --strategies)."""
