@@ -38,6 +38,7 @@ def line_number(origin: str) -> int:
 
 
 AUTO_ONE_SAMPLER = 8192  # calls without priors of at least this many pairs use one sampler when samplers = 0 (auto)
+SMALL_CALL_RUNS = 3  # below AUTO_ONE_SAMPLER without priors (samplers = 0): this many one-sampler runs, voted
 FULL_CALL = 16384  # with priors, every call runs the sampler iterations eflomal gives a call of this many pairs
 
 
@@ -62,10 +63,12 @@ def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), 
     """The EflomalConfig for one call of ``n_pairs`` pairs (``samplers`` 0 = auto).
 
     Without priors (the priors run itself, or a run with ``--prior-sample-size 0``) the call learns its lexicon
-    alone: eflomal's own schedule (about 5000/sqrt(n) iterations), 3 samplers below AUTO_ONE_SAMPLER pairs, one
-    above (16k-pair calls EN-CS 0.165 with 3 samplers and with 1). Below it one sampler costs a third of the CPU but
-    AER +0.007 to +0.022 on EN-FR, EN-CS and EN-HI in calls of 500-2,500 pairs and projection F1 -0.006 on ES
-    (bench/results/eflomal_samplers.md); the price of 3 samplers is that a seeded call is not bit-identical.
+    alone with eflomal's own schedule (about 5000/sqrt(n) iterations): one sampler from AUTO_ONE_SAMPLER pairs up
+    (16k-pair calls EN-CS 0.165 with 3 samplers and with 1); below it, three one-sampler runs voted (at least
+    ``settings.runs``). A single sampler there costs AER +0.007 to +0.022 (EN-FR, EN-CS, EN-HI, calls of
+    500-2,500 pairs); eflomal's 3 samplers fix that but are threads whose order changes the result, so a seeded run
+    did not repeat itself. Three voted one-sampler runs have the CPU of 3 samplers, AER 0.001-0.006 lower than them
+    on all five gold sets, and are bit-identical when seeded (bench/results/eflomal_samplers.md).
     With priors the lexicon comes in with them: one sampler and the iterations of a FULL_CALL-pair call, whatever
     the call's size, so small calls (small Dataflow bundles) cost per pair what big ones do
     (bench/align_speed.py --strategies)."""
@@ -74,8 +77,11 @@ def eflomal_config(n_pairs: int, settings: EflomalSettings = EflomalSettings(), 
     if priors:
         return EflomalConfig(n_samplers=settings.samplers or 1, runs=settings.runs, seed=settings.seed,
                              n_iterations=iteration_schedule(FULL_CALL, settings.rel_iterations))
-    n = settings.samplers or (1 if n_pairs >= AUTO_ONE_SAMPLER else 3)
-    return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=settings.runs, seed=settings.seed)
+    if settings.samplers or n_pairs >= AUTO_ONE_SAMPLER:
+        n, runs = settings.samplers or 1, settings.runs
+    else:
+        n, runs = 1, max(settings.runs, SMALL_CALL_RUNS)
+    return EflomalConfig(n_samplers=n, rel_iterations=settings.rel_iterations, runs=runs, seed=settings.seed)
 
 
 def pair_key(pair: TokenPair) -> bytes:

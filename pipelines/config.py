@@ -171,9 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(RO-EN 0.302 -> 0.298, EN-FR 0.082 -> 0.077) at 3x the aligner's time.")
     p.add_argument("--eflomal-seed", type=int, default=None,
                    help="Seed eflomal's sampler (needs Linux unprivileged user namespaces, "
-                        "alignment.word.eflomal_aligner.seeding_available). Bit-identical runs need one sampler "
-                        "per call: add --eflomal-samplers 1 when a priors run has fewer than 8192 pairs (a language "
-                        "with fewer pairs, or a smaller --prior-sample-size). Default: unseeded.")
+                        "alignment.word.eflomal_aligner.seeding_available): a seeded run's shards are bit-identical "
+                        "(with --eflomal-samplers above 1 they are not). Default: unseeded.")
     p.add_argument("--min-projection-confidence", type=float, default=0.0,
                    help="Projected instances below this confidence (the lower of head and tail) are rejected.")
     p.add_argument("--split-fractions", default="0.8,0.1,0.1", help="train,dev,test fractions.")

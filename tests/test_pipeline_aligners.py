@@ -58,8 +58,11 @@ def test_eflomal_config_by_call_size():
     from pipelines.aligners import AUTO_ONE_SAMPLER, EflomalSettings, eflomal_config
     from pipelines.config import parse_config
 
-    assert eflomal_config(100).n_samplers == 3
-    assert eflomal_config(AUTO_ONE_SAMPLER).n_samplers == 1
+    small = eflomal_config(100)  # three voted one-sampler runs: reproducible when seeded
+    assert (small.n_samplers, small.runs) == (1, 3)
+    assert (eflomal_config(AUTO_ONE_SAMPLER).n_samplers, eflomal_config(AUTO_ONE_SAMPLER).runs) == (1, 1)
+    assert eflomal_config(100, EflomalSettings(runs=5)).runs == 5
+    assert eflomal_config(100, EflomalSettings(samplers=3)).runs == 1  # samplers asked for: as asked
     assert eflomal_config(100, EflomalSettings(samplers=2, rel_iterations=0.5)).n_samplers == 2
     assert eflomal_config(100, EflomalSettings(rel_iterations=0.5, runs=3)).rel_iterations == 0.5
     config, _ = parse_config(["--input", "x", "--src-lang", "en", "--tgt-lang", "de", "--kb", "k", "--output", "o",
