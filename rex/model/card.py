@@ -90,7 +90,8 @@ def _config(config: RexConfig) -> list[str]:
          + (f", hidden={e.hidden}, layers={e.layers}" if e.kind == "transformer" else "")),
         ("model", f"aggregator={m.aggregator}, head_hidden={m.head_hidden}, class_weighting={m.class_weighting}, "
                   f"consistency_weight={m.consistency_weight}"
-                  + (f", lexical_buckets={m.lexical_buckets}" if m.lexical_buckets else "")),
+                  + (f", lexical_buckets={m.lexical_buckets}" if m.lexical_buckets else "")
+                  + (f", lang_bag_weight={m.lang_bag_weight}" if m.lang_bag_weight else "")),
         ("retrieval", f"index_dir={retrieval.index_dir}, k={retrieval.k} (predict needs the index and KB ids)"
          if retrieval else "off"),
         ("data", f"langs={d.langs or 'all'}, label_sources={d.label_sources}, min_confidence={d.min_confidence}, "
