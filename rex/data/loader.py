@@ -21,6 +21,8 @@ from rex.data.lexical import lexical_rows, pack_lexical
 from rex.encoder.base import MarkedTokenizer, encode_batch, mark_text
 from rex.encoder.features import FeatureStore
 
+LEXICAL_CACHE_ROWS = 1_000_000  # instances whose hashed n-grams a BagBatches keeps (~2.5 KB each at ~300 n-grams)
+
 
 def sample_bag(bag: Bag, max_size: int, seed: int, epoch: int) -> Bag:
     """At most ``max_size`` rows; over the cap, whole families (a source row and its projected twins) are
@@ -75,11 +77,12 @@ def collate(bags: Sequence[Bag], tokenizer: MarkedTokenizer, label_index: dict[s
         batch = encode_batch(tokenizer, texts, max_length, pooling)
     if lexical_buckets:
         ids = [c["instance_id"][i] for _, c, i in flat]
-        cache = {} if lexical_cache is None else lexical_cache
+        cache = lexical_cache if lexical_cache is not None else {}
         todo = [n for n, instance_id in enumerate(ids) if instance_id not in cache]
-        for n, row in zip(todo, lexical_rows([texts[n] for n in todo], lexical_buckets), strict=True):
-            cache[ids[n]] = row
-        batch.update(pack_lexical([cache[instance_id] for instance_id in ids]))
+        rows = dict(zip(todo, lexical_rows([texts[n] for n in todo], lexical_buckets), strict=True))
+        if len(cache) < LEXICAL_CACHE_ROWS:  # a bounded memo: past the cap, new instances are hashed every time
+            cache.update((ids[n], row) for n, row in rows.items())
+        batch.update(pack_lexical([rows[n] if n in rows else cache[ids[n]] for n in range(len(ids))]))
     inst_labels = torch.zeros((len(flat), len(label_index)))
     hot = [(n, label_index[r]) for n, (_, c, i) in enumerate(flat) for r in c["relations"][i] if r in label_index]
     if hot:
