@@ -12,8 +12,16 @@ Prints, all from the same run on the same pairs:
    work the pipeline would do if every pair had a source instance (it aligns only pairs with one, so this
    is an upper bound of the pipeline's eflomal time);
 3. time per stage: each stage's pure function (validate, tokenize, link, label, project) over a sample of
-   ``--stage-sample`` pairs, single process, in ms/pair, so the non-alignment stages compare with
+   ``--stage-sample`` pairs, single process, in CPU ms/pair, so the non-alignment stages compare with
    eflomal per pair.
+
+Every figure is CPU time (user + system of the process tree, eflomal children included) beside wall time, with
+the 1-minute load average: on a shared machine wall time depends on the other jobs. The end-to-end CPU is split
+into the launcher process (with one worker: the Beam runner and every stage function) and its children (with one
+worker: eflomal only; with ``--workers N``: the SDK worker processes and their eflomal children).
+
+``--ab-workers N`` instead runs this checkout end to end with 1 worker and with N (multi_processing) alternately
+(``--ab-repeats`` rounds), each as a child process, and prints the same figures per run.
 
 ``--ab-tree DIR`` instead runs the pipeline end to end from another checkout (e.g. ``git archive REV | tar -x -C
 DIR``) and from this one, alternately (A B A B, ``--ab-repeats`` times), each as a child process on the same corpus,
@@ -78,6 +86,16 @@ def pipeline_argv(corpus: Path, out: Path, extra: list[str]) -> list[str]:
             "--kb", str(KB), "--output", str(out), *extra]
 
 
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def cpu_split() -> tuple[float, float]:
+    """(this process, its waited-for children) user + system CPU seconds."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def cpu_seconds() -> float:
     """User + system CPU of this process and its waited-for children: the figure to compare on a shared machine,
     where wall time depends on the other jobs."""
@@ -85,14 +103,16 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def bench_end_to_end(argv: list[str], workers: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one pipeline run."""
-    argv = list(argv)
-    if workers > 1:
-        argv += ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"]
-    start, cpu = time.perf_counter(), cpu_seconds()
-    run(argv)
-    return time.perf_counter() - start, cpu_seconds() - cpu
+def worker_flags(workers: int) -> list[str]:
+    return ["--direct_num_workers", str(workers), "--direct_running_mode", "multi_processing"] if workers > 1 else []
+
+
+def bench_end_to_end(argv: list[str], workers: int) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of this process, CPU seconds of its children) of one pipeline run."""
+    start, (own, children) = time.perf_counter(), cpu_split()
+    run([*argv, *worker_flags(workers)])
+    own_after, children_after = cpu_split()
+    return time.perf_counter() - start, own_after - own, children_after - children
 
 
 def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dict[str, float], list[LabelledPair]]:
@@ -106,9 +126,9 @@ def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dic
             if len(records) >= sample:
                 break
     timings: dict[str, float] = {}
-    start = time.perf_counter()
+    start = time.process_time()
     resources, tokenizers = build_resources(KBSpec.of(config)), Tokenizers(config.langs)
-    timings["setup (KB, matchers, spaCy)"] = time.perf_counter() - start
+    timings["setup (KB, matchers, spaCy)"] = time.process_time() - start
     steps = [
         ("validate", lambda r: validate_pair(r)),
         ("tokenize", lambda r: tokenize_pair(r, tokenizers, config.max_tokens)),
@@ -117,46 +137,46 @@ def bench_stages(corpus: Path, sample: int, config: PipelineConfig) -> tuple[dic
                                        na_rate=config.no_relation_rate, version="bench")),
     ]
     for name, fn in steps:
-        start = time.perf_counter()
+        start = time.process_time()
         records = [out for out in map(fn, records) if not isinstance(out, Reject)]
-        timings[name] = time.perf_counter() - start
+        timings[name] = time.process_time() - start
     return timings, records
 
 
 def bench_eflomal(records: list[TokenizedPair], config: PipelineConfig) -> dict[str, float]:
-    """Seconds for eflomal (priors if the config asks for them) + alignment of all ``records`` per target
-    language, in calls of the pipeline's size with its settings."""
+    """CPU seconds (this process + eflomal children) for eflomal (priors if the config asks for them) + alignment
+    of all ``records`` per target language, in calls of the pipeline's size with its settings."""
     timings = {"eflomal priors": 0.0, "eflomal align": 0.0}
     batch_size = config.align_batch_size
     for lang in ("de", "zh"):
         records_of_lang = [r for r in records if r.pair.tgt_lang == lang]
         pairs = [r.token_pair() for r in records_of_lang]
-        start = time.perf_counter()
+        start = cpu_seconds()
         priors = None
         if config.prior_sample_size > 0:
             sample = [p for r, p in zip(records_of_lang, pairs, strict=True)
                       if list(in_sample(LabelledPair(r, (), ()), config.prior_sample_size, len(pairs)))]
             priors = fit_eflomal_priors(sample, EflomalSettings.of(config))
-        timings["eflomal priors"] += time.perf_counter() - start
+        timings["eflomal priors"] += cpu_seconds() - start
         aligner = EflomalCalls(priors, EflomalSettings.of(config))
-        start = time.perf_counter()
+        start = cpu_seconds()
         for k in range(0, len(pairs), batch_size):
             aligner.align(pairs[k:k + batch_size])
-        timings["eflomal align"] += time.perf_counter() - start
+        timings["eflomal align"] += cpu_seconds() - start
     return timings
 
 
 def bench_projection(records: list[LabelledPair], config: PipelineConfig) -> float:
-    """Seconds to project every source instance (the alignment, without priors, is not timed)."""
+    """CPU seconds to project every source instance (the alignment, without priors, is not timed)."""
     todo = [r for r in records if r.src_instances]
     aligner = EflomalCalls(None, EflomalSettings.of(config))
     alignments, batch_size = [], config.align_batch_size
     for k in range(0, len(todo), batch_size):
         alignments += aligner.align([r.tokenized.token_pair() for r in todo[k:k + batch_size]])
-    start = time.perf_counter()
+    start = time.process_time()
     for record, alignment in zip(todo, alignments, strict=True):
         project_instances(record, alignment, aligner.name, lambda e: [], version="bench")
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def projected_share(output: Path) -> tuple[float, Counter]:
@@ -183,7 +203,7 @@ def run_tree(tree: Path, argv: list[str]) -> dict:
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     share, rows = projected_share(out)
     return {"wall": time.perf_counter() - start, "cpu": cpu, "load": (load, os.getloadavg()[0]), "share": share,
-            "rows": rows}
+            "rows": rows, "peak_rss_mb": after.ru_maxrss / 1024}
 
 
 def ab(corpus: Path, out: Path, old: Path, repeats: int, flags: list[str], n_pairs: int) -> None:
@@ -197,6 +217,18 @@ def ab(corpus: Path, out: Path, old: Path, repeats: int, flags: list[str], n_pai
                   f"{100 * r['share']:.2f} %, rows {dict(sorted(r['rows'].items()))}", flush=True)
 
 
+def ab_workers(corpus: Path, out: Path, workers: int, repeats: int, flags: list[str], n_pairs: int) -> None:
+    """Interleaved end-to-end runs of this checkout with 1 worker and with ``workers`` (multi_processing)."""
+    here = Path(__file__).resolve().parent.parent
+    for k in range(repeats):
+        for n in (1, workers):
+            r = run_tree(here, pipeline_argv(corpus, out / f"workers-{n}", [*flags, *worker_flags(n)]))
+            print(f"{n} worker(s) run {k + 1}: CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / n_pairs:.2f} ms/pair, wall "
+                  f"{r['wall']:.1f} s = {n_pairs / r['wall']:.0f} pairs/s, load {r['load'][0]:.1f}-{r['load'][1]:.1f}, "
+                  f"largest process peak RSS {r['peak_rss_mb']:.0f} MB, projected share {100 * r['share']:.2f} %",
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=100_000)
@@ -205,6 +237,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/bench-pipeline")
     parser.add_argument("--skip-end-to-end", action="store_true")
     parser.add_argument("--ab-tree", type=Path, default=None, help="compare end to end with this checkout")
+    parser.add_argument("--ab-workers", type=int, default=0, help="compare 1 worker with this many, alternately")
     parser.add_argument("--ab-repeats", type=int, default=2)
     args, pipeline_flags = parser.parse_known_args()
     out = Path(args.out)
@@ -215,17 +248,21 @@ def main() -> None:
     if args.ab_tree:
         ab(corpus, out, args.ab_tree, args.ab_repeats, pipeline_flags, n_pairs)
         return
+    if args.ab_workers:
+        ab_workers(corpus, out, args.ab_workers, args.ab_repeats, pipeline_flags, n_pairs)
+        return
     argv = pipeline_argv(corpus, out / "run", pipeline_flags)
     config, _ = parse_config(argv)
     print(f"aligner settings: calls of {config.align_batch_size} pairs, samplers {config.eflomal_samplers or 'auto'}, "
           f"rel_iterations {config.eflomal_rel_iterations}, runs {config.eflomal_runs}, "
           f"prior sample size {config.prior_sample_size}")
 
+    load = load1()
     stage_times, records = bench_stages(corpus, args.stage_sample, config)
     stage_times["project (projection only)"] = bench_projection(records, config)
     efl = bench_eflomal([r.tokenized for r in records], config)
     n = args.stage_sample
-    print(f"\nper stage on {n} pairs (pure functions, 1 process), ms/pair:")
+    print(f"\nper stage on {n} pairs (pure functions, 1 process), CPU ms/pair (load average {load:.1f}-{load1():.1f}):")
     for name, seconds in {**stage_times, **efl}.items():
         print(f"  {name:32s} {1000 * seconds / n:8.3f}")
     non_align = sum(v for k, v in stage_times.items() if not k.startswith("setup"))
@@ -234,15 +271,22 @@ def main() -> None:
           "depends on its call size: compare with the full-corpus figure below)")
 
     if not args.skip_end_to_end:
-        load = os.getloadavg()
-        seconds, cpu = bench_end_to_end(argv, args.workers)
+        load = load1()
+        seconds, own_cpu, child_cpu = bench_end_to_end(argv, args.workers)
+        cpu = own_cpu + child_cpu
+        share, _ = projected_share(out / "run")
+        print(f"\nend to end ({args.workers} worker(s)): {n_pairs} pairs in {seconds:.1f} s wall = "
+              f"{n_pairs / seconds:.0f} pairs/s; CPU {cpu:.1f} s = {1000 * cpu / n_pairs:.2f} ms/pair, of which "
+              f"launcher process {1000 * own_cpu / n_pairs:.2f}, children {1000 * child_cpu / n_pairs:.2f} "
+              f"({'eflomal' if args.workers == 1 else 'SDK workers and their eflomal'}); projected share "
+              f"{100 * share:.2f} % (load average before {load:.1f}, after {load1():.1f})", flush=True)
+        load, wall = load1(), time.perf_counter()
         efl_all = bench_eflomal_on_corpus(corpus, config)
+        wall = time.perf_counter() - wall
         own, child = peak_rss_mb()
-        print(f"\nend to end ({args.workers} worker(s)): {n_pairs} pairs in {seconds:.1f} s = "
-              f"{n_pairs / seconds:.0f} pairs/s; CPU {cpu:.1f} s = {1000 * cpu / n_pairs:.2f} ms/pair "
-              f"(load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f})")
-        print(f"eflomal alone on the same {n_pairs} pairs: {efl_all:.1f} s = {n_pairs / efl_all:.0f} pairs/s; "
-              f"pipeline / eflomal time = {seconds / efl_all:.2f}")
+        print(f"eflomal alone on the same {n_pairs} pairs: CPU {efl_all:.1f} s = {1000 * efl_all / n_pairs:.2f} "
+              f"ms/pair, wall {wall:.1f} s; pipeline / eflomal CPU = {cpu / efl_all:.2f} (load average before "
+              f"{load:.1f}, after {load1():.1f})")
         per_pair = 1000 * efl_all / n_pairs
         print(f"non-alignment stages ({1000 * non_align / n:.2f} ms/pair on the sample) / eflomal alone on the "
               f"corpus ({per_pair:.2f} ms/pair) = {1000 * non_align / n / per_pair:.2f}")
@@ -250,7 +294,8 @@ def main() -> None:
 
 
 def bench_eflomal_on_corpus(corpus: Path, config: PipelineConfig) -> float:
-    """eflomal priors + alignment on every pair of the corpus, tokenised as the pipeline does (tokenising untimed)."""
+    """CPU seconds of eflomal priors + alignment on every pair of the corpus, tokenised as the pipeline does
+    (tokenising untimed)."""
     tokenizers = Tokenizers(("de", "en", "zh"))
     records = []
     with open(corpus, encoding="utf-8") as handle:
