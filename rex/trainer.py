@@ -63,7 +63,7 @@ def tune_thresholds(model_cfg: ModelConfig, scored: dict[str, tuple[np.ndarray, 
     A language's sub-bags score lower than the whole bags, where English dominates, so the whole-bag cut leaves
     other languages with almost no recall. A best-F1 cut over a few dozen positives is noise, though: chosen on one
     half of dev and scored on the other, cuts of languages with 10-70 positives gave a lower mean F1 than one cut
-    tuned on every language's sub-bags together (bench/RESULTS.md, "Language sub-bags"). The per-language cuts are
+    tuned on every language's sub-bags together (bench/RESULTS.md, "Languages read alone"). The per-language cuts are
     replaced, not merged, so a warm-started model's old cuts do not linger."""
     before, before_langs = model_cfg.threshold, dict(model_cfg.lang_thresholds)
     found = best_f1_threshold(*scored[ALL]) if ALL in scored else None
@@ -262,7 +262,8 @@ class Trainer:
         # of (seed, epoch), so the resumed run sees exactly the batches the uninterrupted one would have
         self.train_data.set_epoch(p.epoch, p.batch_in_epoch)
         batches, accum, stop = iter(self._loader(self.train_data)), 0, False
-        window = {"loss": 0.0, "bce": 0.0, "consistency": 0.0, "n": 0, "examples": 0, "t0": time.perf_counter()}
+        window = {"loss": 0.0, "bce": 0.0, "consistency": 0.0, "lang_bags": 0.0, "n": 0, "examples": 0,
+                  "t0": time.perf_counter()}
         # on a terminal only (schemas.cli): a log file gets the metrics.jsonl lines, not carriage-return redraws
         bar = tqdm(total=t.max_steps, initial=p.step, disable=progress_off(not (t.progress and self.env.is_main)),
                    desc="train")
@@ -308,6 +309,7 @@ class Trainer:
         window["loss"] += float(loss.detach())
         window["bce"] += parts["bce"]
         window["consistency"] += parts.get("consistency", 0.0)
+        window["lang_bags"] += parts.get("lang_bags", 0.0)
         window["n"] += 1
         window["examples"] += int(batch["bag_index"].shape[0])
 
@@ -339,10 +341,11 @@ class Trainer:
         n, elapsed = max(1, window["n"]), time.perf_counter() - window["t0"]
         record = {"step": self.progress.step, "epoch": self.progress.epoch, "loss": window["loss"] / n,
                   "bce": window["bce"] / n, "consistency": window["consistency"] / n,
+                  "lang_bags": window["lang_bags"] / n,
                   "lr": self.scheduler.get_last_lr()[0], "examples_per_s": window["examples"] / max(elapsed, 1e-9)}
         self._log(record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
-        window.update(loss=0.0, bce=0.0, consistency=0.0, n=0, examples=0, t0=time.perf_counter())
+        window.update(loss=0.0, bce=0.0, consistency=0.0, lang_bags=0.0, n=0, examples=0, t0=time.perf_counter())
 
     def _log(self, record: dict) -> None:
         if self.env.is_main:
