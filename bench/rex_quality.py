@@ -55,7 +55,9 @@ def bench_config(shards: list[str], steps: int, consistency: float, args) -> Rex
         encoder=encoder_config(args),
         model=ModelConfig(aggregator=args.aggregator, consistency_weight=consistency, threshold=args.threshold,
                           pos_weight=args.pos_weight, class_weighting=getattr(args, "class_weighting", "none"),
-                          head_hidden=getattr(args, "head_hidden", 0)),
+                          head_hidden=getattr(args, "head_hidden", 0),
+                          lexical_buckets=getattr(args, "lexical_buckets", 0),
+                          lang_bag_weight=getattr(args, "lang_bag_weight", 0.0)),
         train=TrainConfig(batch_size=16, lr=args.lr, warmup_steps=steps // 10, max_steps=steps,
                           eval_every=max(1, steps // 6), save_every=steps, patience=0, progress=False,
                           cpu_threads=args.cpu_threads, seed=args.seed),
@@ -276,6 +278,8 @@ def main() -> None:
     parser.add_argument("--head-hidden", type=int, default=0, help="model.head_hidden of the rex variants")
     parser.add_argument("--class-weighting", default="none", choices=("none", "sqrt_inv", "inv"),
                         help="model.class_weighting of the rex variants")
+    parser.add_argument("--lexical-buckets", type=int, default=0, help="model.lexical_buckets of the rex variants")
+    parser.add_argument("--lang-bag-weight", type=float, default=0.0, help="model.lang_bag_weight of the rex variants")
     parser.add_argument("--feature-cache", default=None, help="data.feature_cache (frozen encoders)")
     parser.add_argument("--variants", default="rex,consistency",
                         help="comma-separated rex variants to train: rex, consistency")
