@@ -10,6 +10,7 @@ beside it for reference, never used to choose. Rules:
 * ``pooled``: one cut tuned on every language's sub-bags together;
 * ``own N, else pooled``: ``rex.trainer.tune_thresholds`` at ``train.min_lang_threshold_positives`` N (the rule now);
 * ``shrink K``: a language's own cut pulled toward the pooled one as if the pooled cut had K more positives.
+* ``bagged``: a language's own cut as the median of the best cuts of bootstrap resamples of its dev bags.
 
     python -m bench.rex_cut_rules --model runs/m/model --shards out/shards-* --cache-dir /tmp/bags \\
         [--retrieval-index DIR] [--halvings 30]
@@ -55,6 +56,17 @@ def rule_cuts(rule: tuple[str, int], dev: Groups) -> dict[str, float]:
         cfg = ModelConfig()
         tune_thresholds(cfg, dev, n)
         return {g: cfg.threshold_for(g) for g in dev if g != ALL}
+    if kind == "bagged":  # each language's own cut as the median best cut over n bootstrap resamples of its bags
+        rng = np.random.default_rng(0)
+        cuts = {}
+        for g, (gold, scores) in dev.items():
+            if g == ALL:
+                continue
+            found = [best_f1_threshold(gold[i], scores[i]) for i in
+                     (rng.integers(0, len(gold), len(gold)) for _ in range(n))]
+            found = [f[0] for f in found if f is not None]
+            cuts[g] = float(np.median(found)) if found else pooled_cut(dev, 0.5)
+        return cuts
     whole = best_f1_threshold(*dev[ALL])
     whole = whole[0] if whole else 0.5
     pool = pooled_cut(dev, whole)
@@ -75,7 +87,7 @@ def rule_cuts(rule: tuple[str, int], dev: Groups) -> dict[str, float]:
 
 RULES = {"own 10 (before)": ("own", 10), "pooled": ("pooled", 0), "own 30, else pooled": ("tune_thresholds", 30),
          "own 50, else pooled (now)": ("tune_thresholds", 50), "shrink 10": ("shrink", 10),
-         "shrink 30": ("shrink", 30)}
+         "shrink 30": ("shrink", 30), "bagged own (median of 30 bootstrap cuts)": ("bagged", 30)}
 
 
 def mean_f1(groups: Groups, cuts: dict[str, float]) -> float:
