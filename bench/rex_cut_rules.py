@@ -11,6 +11,7 @@ beside it for reference, never used to choose. Rules:
 * ``own N, else pooled``: ``rex.trainer.tune_thresholds`` at ``train.min_lang_threshold_positives`` N (the rule now);
 * ``shrink K``: a language's own cut pulled toward the pooled one as if the pooled cut had K more positives.
 * ``bagged``: a language's own cut as the median of the best cuts of bootstrap resamples of its dev bags.
+* ``mean_f1``: one cut for every language, chosen for the best mean of the per-language micro F1s.
 
     python -m bench.rex_cut_rules --model runs/m/model --shards out/shards-* --cache-dir /tmp/bags \\
         [--retrieval-index DIR] [--halvings 30]
@@ -56,6 +57,11 @@ def rule_cuts(rule: tuple[str, int], dev: Groups) -> dict[str, float]:
         cfg = ModelConfig()
         tune_thresholds(cfg, dev, n)
         return {g: cfg.threshold_for(g) for g in dev if g != ALL}
+    if kind == "mean_f1":  # one cut for every language, the one with the best mean of the per-language micro F1s
+        langs = [g for g in dev if g != ALL]
+        grid = np.unique(np.quantile(np.concatenate([dev[g][1].ravel() for g in langs]), np.linspace(0.5, 0.9999, n)))
+        best = max(grid, key=lambda c: mean_f1(dev, {g: float(c) for g in langs}))
+        return {g: float(best) for g in langs}
     if kind == "bagged":  # each language's own cut as the median best cut over n bootstrap resamples of its bags
         rng = np.random.default_rng(0)
         cuts = {}
@@ -87,7 +93,8 @@ def rule_cuts(rule: tuple[str, int], dev: Groups) -> dict[str, float]:
 
 RULES = {"own 10 (before)": ("own", 10), "pooled": ("pooled", 0), "own 30, else pooled": ("tune_thresholds", 30),
          "own 50, else pooled (now)": ("tune_thresholds", 50), "shrink 10": ("shrink", 10),
-         "shrink 30": ("shrink", 30), "bagged own (median of 30 bootstrap cuts)": ("bagged", 30)}
+         "shrink 30": ("shrink", 30), "bagged own (median of 30 bootstrap cuts)": ("bagged", 30),
+         "one cut, best mean per-language F1": ("mean_f1", 200)}
 
 
 def mean_f1(groups: Groups, cuts: dict[str, float]) -> float:
