@@ -359,3 +359,25 @@ def test_spans_and_shards_on_a_non_local_file_system(tmp_path, monkeypatch):
     again.state = again._load_state()
     again.step_plan()
     assert again.step_out("plan")["statuses"] == {"2024-01-01/en-de": "complete"}
+
+
+def test_gate_scores_a_model_with_its_own_input_layout(tiny_bert, tmp_path):
+    """An HF encoder with entity pooling reads the sentence without markers; the gate must score it exactly as
+    ``rex evaluate`` does (it once built marker batches for every model)."""
+    import torch
+
+    from nightly.gate import build_eval_cache, score_model
+    from rex.api import evaluate_model, train
+    from rex.config import EncoderConfig
+    from rex.evaluate import ALL, metrics_from_scores
+    from rex.synthetic import tiny_config, write_synthetic_shards
+
+    shards = write_synthetic_shards(tmp_path / "shards", num_pairs=30)
+    cfg = tiny_config([str(shards)], steps=4, warmup_steps=1, lr=1e-2)
+    cfg.encoder = EncoderConfig(kind="hf", name_or_path=tiny_bert, tune="full", pooling="entity")
+    train(cfg, tmp_path / "run")
+    model = tmp_path / "run" / "model"
+    cache = build_eval_cache([str(shards)], cfg.data, tmp_path / "bags")
+    gated = score_model(model, cache, cfg.data, cfg.train.seed, torch.device("cpu"))
+    gate_auc = metrics_from_scores(gated.scored, gated.threshold)[ALL]["pr_auc"]
+    assert gate_auc == pytest.approx(evaluate_model(model, [str(shards)], "test", device="cpu")[ALL]["pr_auc"])
