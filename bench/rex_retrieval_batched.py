@@ -28,7 +28,7 @@ import time
 import faiss
 import numpy as np
 
-from bench.rex_retrieval_index import scaled_facts
+from bench.rex_retrieval_index import real_pairs, recall_at, scaled_facts, scaled_index
 from rex.retrieval.build import fact_keys, unit
 from rex.retrieval.index import FactIndex, build_faiss, choose_factory, load_index, set_search_params
 from rex.retrieval.retriever import KGEFactRetriever
@@ -48,10 +48,6 @@ def timed(fn, *args):
 def search_batched(index: faiss.Index, queries: np.ndarray, k: int, batch: int) -> np.ndarray:
     """Ids (Q, k) of ``queries`` searched ``batch`` at a time (batch 1: one search call per query)."""
     return np.concatenate([index.search(queries[i : i + batch], k)[1] for i in range(0, len(queries), batch)])
-
-
-def recall_at(truth: np.ndarray, found: np.ndarray) -> float:
-    return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(truth, found, strict=True)]))
 
 
 def get_index(keys: np.ndarray, factory: str, cache: str | None) -> tuple[faiss.Index, float]:
@@ -100,11 +96,8 @@ def time_retriever(real: FactIndex, facts: np.ndarray, index: faiss.Index, param
     cold cache: all pairs in one call (batched) against 16 pairs per call (the trainer's per-step calls), and the
     retrieved facts compared."""
     set_search_params(index, params)
-    scaled = FactIndex(index=index, facts=facts, entity_emb=real.entity_emb, relation_emb=real.relation_emb,
-                       meta=dict(real.meta, n_facts=len(facts)))
-    ids = real.entity_ids
-    rng = np.random.default_rng(seed)
-    pairs = [(ids[h], ids[t]) for h, _, t in facts[rng.choice(len(real.facts), pairs_n, replace=False)].tolist()]
+    scaled = scaled_index(real, facts, index)
+    pairs = real_pairs(real, facts, pairs_n, np.random.default_rng(seed), replace=False)
     results = {}
     for name, chunk in (("per-step (16 pairs per call)", 16), ("batched (all pairs, one call)", len(pairs))):
         retriever = KGEFactRetriever(scaled, k=8)

@@ -88,7 +88,7 @@ def main() -> None:
             start = time.perf_counter()
             _, found = index.search(queries, 10)
             searched = time.perf_counter() - start
-            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found, strict=True)]))
+            recall = recall_at(truth, found)
             print(json.dumps({"index": factory, "params": param, "default_at_this_size": f"{factory}|{param}" == chosen,
                               "build_s": round(built, 1), "qps": round(len(queries) / searched),
                               "recall@10": round(recall, 4), "index_mb": round(index_mb(index)),
@@ -97,14 +97,29 @@ def main() -> None:
             time_retriever(real, facts, index, chosen, rng)
 
 
+def recall_at(truth: np.ndarray, found: np.ndarray) -> float:
+    """Mean share of each query's exact top-k (``truth`` (Q, k)) that ``found`` (Q, k) holds."""
+    return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(truth, found, strict=True)]))
+
+
+def scaled_index(real: FactIndex, facts: np.ndarray, index: faiss.Index) -> FactIndex:
+    """The real index's embeddings and metadata around the scaled ``facts`` and their FAISS ``index``."""
+    return FactIndex(index=index, facts=facts, entity_emb=real.entity_emb, relation_emb=real.relation_emb,
+                     meta=dict(real.meta, n_facts=len(facts)))
+
+
+def real_pairs(real: FactIndex, facts: np.ndarray, n: int, rng: np.random.Generator,
+               replace: bool = True) -> list[tuple[str, str]]:
+    """``n`` (head, tail) entity id pairs of real facts, as the trainer queries them."""
+    ids = real.entity_ids
+    return [(ids[h], ids[t]) for h, _, t in facts[rng.choice(len(real.facts), n, replace=replace)].tolist()]
+
+
 def time_retriever(real: FactIndex, facts: np.ndarray, index: faiss.Index, name: str,
                    rng: np.random.Generator) -> None:
     """Pairs/s of the whole retrieval path (search, leak filter, over-fetch, fact vectors), cold cache."""
-    scaled = FactIndex(index=index, facts=facts, entity_emb=real.entity_emb, relation_emb=real.relation_emb,
-                       meta=dict(real.meta, n_facts=len(facts)))
-    retriever = KGEFactRetriever(scaled, k=8)
-    ids = real.entity_ids
-    pairs = [(ids[h], ids[t]) for h, _, t in facts[rng.choice(len(real.facts), 512)].tolist()]
+    retriever = KGEFactRetriever(scaled_index(real, facts, index), k=8)
+    pairs = real_pairs(real, facts, 512, rng)
     start = time.perf_counter()
     found = retriever.retrieve(pairs)
     seconds = time.perf_counter() - start
