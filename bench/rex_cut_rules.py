@@ -83,15 +83,15 @@ def rule_cuts(rule: tuple[str, int], dev: Groups) -> dict[str, float]:
         own = best_f1_threshold(gold, scores) if positives(gold) else None
         if kind == "own":
             cuts[g] = own[0] if own and positives(gold) >= n else whole
-        elif kind == "pooled":
-            cuts[g] = pool
         else:  # shrink
             k = positives(gold)
             cuts[g] = (k * own[0] + n * pool) / (k + n) if own else pool
     return cuts
 
 
-RULES = {"own 10 (before)": ("own", 10), "pooled": ("pooled", 0), "own 30, else pooled": ("tune_thresholds", 30),
+# "pooled": the trainer's rule with a minimum no language reaches
+RULES = {"own 10 (before)": ("own", 10), "pooled": ("tune_thresholds", 10**9),
+         "own 30, else pooled": ("tune_thresholds", 30),
          "own 50, else pooled (now)": ("tune_thresholds", 50), "shrink 10": ("shrink", 10),
          "shrink 30": ("shrink", 30), "bagged own (median of 30 bootstrap cuts)": ("bagged", 30),
          "one cut, best mean per-language F1": ("mean_f1", 200)}
