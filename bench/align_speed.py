@@ -182,8 +182,9 @@ def compare_strategies(args, gold, extra) -> None:
               f"{align:.2f} | {total:.2f} | {min(loads):.1f}-{max(loads):.1f} |", flush=True)
 
 
-def projection_score(lang: str, data: tuple, words: frozenset[str], alignments) -> str:
-    """Exact span P/R/F1 of bench/projection.py's final row through ``alignments`` of the test pairs."""
+def projection_score(lang: str, data: tuple, words: frozenset[str], alignments, second=None) -> str:
+    """Exact span P/R/F1 of bench/projection.py's final row through ``alignments`` of the test pairs (and
+    ``second``: pair index -> the second pass's links, for the spans ``alignments`` leave unaligned)."""
     from alignment.eval.metrics import span_prf_exact
     from alignment.projection.scoring import projected_type
     from bench.projection import ROWS, project
@@ -192,17 +193,29 @@ def projection_score(lang: str, data: tuple, words: frozenset[str], alignments) 
     predicted = set()
     for k, ((src, tgt), alignment) in enumerate(zip(pairs, alignments, strict=True)):
         for s, e, kind in src_spans[k]:
-            region = project(ROWS[-1], (s, e), alignment, src, tgt, words)
+            region = project(ROWS[-1], (s, e), alignment, src, tgt, words, (second or {}).get(k))
             if region is not None:
                 predicted.add((k, region[0], region[1], projected_type(kind, tgt[region[0]:region[1]])))
     exact = span_prf_exact(predicted, gold)
     return f"P {exact.precision:.3f} R {exact.recall:.3f} F1 {exact.f1:.3f}"
 
 
+def unaligned_pairs(data: tuple, words: frozenset[str], alignments) -> list[int]:
+    """The test pairs with a source span the final row leaves unaligned (those the pipeline aligns again)."""
+    from bench.projection import ROWS, candidate_span
+
+    pairs, src_spans, _ = data
+    return [k for k, ((src, tgt), alignment) in enumerate(zip(pairs, alignments, strict=True))
+            if any(getattr(candidate_span(ROWS[-1], (s, e), alignment, src, tgt, words), "reason", "") == "unaligned"
+                   for s, e, _ in src_spans[k])]
+
+
 def compare_projection(langs: list[str], seeds: list[int]) -> None:
-    """Projection through links from the priors run vs from a second pass (the old rule), per language and seed."""
+    """Projection through the links of the pipeline's priors run over the test pairs and the bitext, without and
+    with the pipeline's second pass for unaligned spans, and through a second pass over every test pair with the
+    old rule (eflomal's own schedule, 3 samplers) and that run's priors, per language and seed."""
     from bench.projection import load
-    from pipelines.aligners import corpus_context
+    from pipelines.aligners import EflomalCalls, EflomalSettings, corpus_context, eflomal_config
 
     for lang in langs:
         data = load(lang)
@@ -210,14 +223,19 @@ def compare_projection(langs: list[str], seeds: list[int]) -> None:
         training = pairs + extra_bitext("en", lang, europarl=False)
         words = corpus_context(training[:16384], fit_priors=False, lang=lang).function_words
         for seed in seeds:
-            config = replace(EflomalConfig(), n_samplers=1 if len(training) >= SAMPLER_AUTO else 3, seed=seed)
+            settings = EflomalSettings(seed=seed)
+            config = eflomal_config(len(training), settings)
             priors, forward, reverse = fit_priors_with_links(training, config)
             inside = [symmetrized(f, r, config.symmetrization)
                       for f, r in zip(forward[:len(pairs)], reverse[:len(pairs)], strict=True)]
-            second = EflomalAligner(replace(EflomalConfig(), n_samplers=3, seed=seed), priors).align(pairs)
+            todo = unaligned_pairs(data, words, inside)
+            again = dict(zip(todo, EflomalCalls(priors, settings).align([pairs[k] for k in todo]), strict=True))
+            old = EflomalAligner(replace(EflomalConfig(), n_samplers=3, seed=seed), priors).align(pairs)
             print(f"{lang} seed {seed} ({len(training)} pairs): inside the priors run "
-                  f"{projection_score(lang, data, words, inside)} | second pass, old rule "
-                  f"{projection_score(lang, data, words, second)} | load {os.getloadavg()[0]:.1f}", flush=True)
+                  f"{projection_score(lang, data, words, inside)} | + second pass for unaligned spans "
+                  f"({len(todo)} pairs) {projection_score(lang, data, words, inside, again)} | second pass over "
+                  f"all, old rule {projection_score(lang, data, words, old)} | load {os.getloadavg()[0]:.1f}",
+                  flush=True)
 
 
 def main() -> None:

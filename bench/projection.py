@@ -23,7 +23,7 @@ from pathlib import Path
 
 from alignment.eval.metrics import span_prf_exact, span_prf_overlap
 from alignment.projection.scoring import DEFAULT_WEIGHTS, ScoringWeights, projected_type
-from alignment.projection.span import ProjectedSpan, project_span
+from alignment.projection.span import ProjectedSpan, ProjectionFailure, project_span
 from alignment.word.core import WordAlignment
 from alignment.word.eflomal_aligner import EflomalAligner, EflomalConfig
 from alignment.word.hybrid import default_neural, hybrid_links
@@ -127,16 +127,25 @@ def aligned(lang: str, pairs, config: EflomalConfig, extra: bool, neural: str | 
     return _CACHE[key]
 
 
-def project(row: Row, span: tuple[int, int], alignment: WordAlignment, src, tgt, function_words) -> tuple | None:
-    """Target span of one source span under ``row``'s method, or None."""
+def project(row: Row, span: tuple[int, int], alignment: WordAlignment, src, tgt, function_words,
+            second: WordAlignment | None = None) -> tuple | None:
+    """Target span of one source span under ``row``'s method, or None. ``second``: links a span ``alignment``
+    leaves unaligned is projected through (the pipeline's second pass; candidate methods only)."""
     if row.method == "first_last":
         return first_last(span, alignment)
     if row.method == "region":
         return region_span(span, alignment, src, tgt)
-    result = project_span(span, alignment, src, tgt, weights=row.weights,
-                          function_words=function_words if row.function_words else frozenset(),
-                          src_function_words=stop_words("en") if row.function_words else frozenset())
+    result = candidate_span(row, span, alignment, src, tgt, function_words)
+    if isinstance(result, ProjectionFailure) and result.reason == "unaligned" and second is not None:
+        result = candidate_span(row, span, second, src, tgt, function_words)
     return (result.token_start, result.token_end) if isinstance(result, ProjectedSpan) else None
+
+
+def candidate_span(row: Row, span: tuple[int, int], alignment: WordAlignment, src, tgt, function_words):
+    """project_span under ``row``'s candidate settings: a ProjectedSpan or the ProjectionFailure."""
+    return project_span(span, alignment, src, tgt, weights=row.weights,
+                        function_words=function_words if row.function_words else frozenset(),
+                        src_function_words=stop_words("en") if row.function_words else frozenset())
 
 
 def error_kinds(predicted: set, gold: set) -> Counter:

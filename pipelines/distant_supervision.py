@@ -167,7 +167,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, output: str | None 
     rows, project_rejects = labelled | "AlignProject" >> AlignProject(
         config.tgt_langs, AlignerSpec.of(config), kb, batch_size=config.align_batch_size,
         prior_sample_size=config.prior_sample_size, min_confidence=config.min_projection_confidence,
-        kb_handle=kb_handle)
+        kb_handle=kb_handle, realign_unaligned=config.realign_unaligned)
     splits = rows | "Split" >> SplitRows(config.split_fractions)
     rejects = (read_rejects, validate_rejects, tokenize_rejects, link_rejects, project_rejects) | (
         "AllRejects" >> beam.Flatten())

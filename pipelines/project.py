@@ -5,6 +5,11 @@ projection_confidence = the lower of head and tail) or a dead-letter row ``proje
 the ProjectionFailure reason of the head or tail (``head:unaligned``...), ``overlapping_projection``,
 ``duplicate_projection`` (two source instances landing on the same target spans), or ``no_alignment``.
 
+A pair whose head or tail is left ``unaligned`` is aligned a second time, with the priors, in calls grouped like
+the remaining pairs' (eflomal and hybrid, with priors, unless ``realign_unaligned`` is off); each span the first
+links left unaligned is then projected through the second links (docs/alignment.md, "Second pass for unaligned
+entities").
+
 Target-linked instances (label_source 'linked') are kept too, except when a projected instance has the
 same (head entity, tail entity) in the same target sentence: then only the projected row is kept (it
 carries the lineage, source_instance_id, and the aligner) and the linked one is counted as
@@ -13,6 +18,7 @@ carries the lineage, source_instance_id, and the aligner) and the linked one is 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -34,6 +40,8 @@ from pipelines.tokenize import APOSTROPHE_SUFFIX_LANGS, stop_words
 STAGE = "project"
 NEEDS_ALIGNMENT = "needs_alignment"
 REMAINING = "remaining"
+REALIGN = "realign"
+UNALIGNED = "unaligned"
 
 
 def _instance_reject(record: LabelledPair, row: ShardRow, reason: str, detail: str = "") -> Reject:
@@ -45,12 +53,14 @@ def _instance_reject(record: LabelledPair, row: ShardRow, reason: str, detail: s
 def project_instances(record: LabelledPair, alignment: WordAlignment, aligner_name: str,
                       tgt_aliases: Callable[[str], Sequence[str]], *, min_confidence: float = 0.0, version: str = "",
                       function_words: frozenset[str] = frozenset(),
-                      src_function_words: frozenset[str] = frozenset()) -> tuple[list[ShardRow], list[Reject]]:
+                      src_function_words: frozenset[str] = frozenset(),
+                      second: WordAlignment | None = None) -> tuple[list[ShardRow], list[Reject]]:
     """(projected target rows, rejects) for the source instances of ``record``.
 
     ``function_words``: the target language's frequent short words, trimmed from projected span edges
     (see :func:`pipelines.aligners.corpus_context`); ``src_function_words``: the source language's stop
-    words (a source mention made of them is projected without trimming; see ``project_span``)."""
+    words (a source mention made of them is projected without trimming; see ``project_span``). ``second``: links
+    of a second alignment, through which a span ``alignment`` leaves unaligned is projected."""
     src, tgt = record.tokenized.token_pair()
     rows, rejects, seen = [], [], set()
     for row in record.src_instances:
@@ -58,11 +68,14 @@ def project_instances(record: LabelledPair, alignment: WordAlignment, aligner_na
         for role in ("head", "tail"):
             mention = getattr(row, role)
             aliases = tgt_aliases(mention.kb_id)
-            result = project_span((mention.token_start, mention.token_end), alignment, src, tgt,
-                                  tgt_aliases=aliases, min_confidence=min_confidence,
-                                  function_words=entity_function_words(function_words, aliases),
-                                  src_function_words=src_function_words,
-                                  apostrophe_suffixes=record.tokenized.pair.tgt_lang in APOSTROPHE_SUFFIX_LANGS)
+            project = partial(project_span, (mention.token_start, mention.token_end), src_tokens=src,
+                              tgt_tokens=tgt, tgt_aliases=aliases, min_confidence=min_confidence,
+                              function_words=entity_function_words(function_words, aliases),
+                              src_function_words=src_function_words,
+                              apostrophe_suffixes=record.tokenized.pair.tgt_lang in APOSTROPHE_SUFFIX_LANGS)
+            result = project(alignment=alignment)
+            if second is not None and isinstance(result, ProjectionFailure) and result.reason == UNALIGNED:
+                result = project(alignment=second)
             if isinstance(result, ProjectionFailure):
                 rejects.append(_instance_reject(record, row, f"{role}:{result.reason}", result.detail))
                 break
@@ -115,15 +128,21 @@ def _route(record: LabelledPair):
         yield from finish_pair(record, [])
 
 
+def _unaligned(rejects: Sequence[Reject]) -> bool:
+    """Whether a head or tail was left without links (``head:unaligned``, ``tail:unaligned``)."""
+    return any(r.reason.endswith(":" + UNALIGNED) for r in rejects)
+
+
 class _AlignProjectFn(beam.DoFn):
-    """One target language: build the aligner, then per batch align and project.
+    """One target language: build the aligner, then per batch align and project. With ``realign``, a pair that
+    leaves a head or tail unaligned goes to the REALIGN output instead, as (record, its links, rows projected).
 
     The aligner is built on the first batch, because it needs the language's CorpusContext (a side input);
     every batch of this ParDo sees the same context (one ParDo and one context per target language)."""
 
     def __init__(self, spec: aligners.AlignerSpec, build: aligners.Builder, min_confidence: float,
-                 kb: KBSpec, kb_handle: shared.Shared, model_handle: shared.Shared) -> None:
-        self.spec, self.build, self.min_confidence = spec, build, min_confidence
+                 kb: KBSpec, kb_handle: shared.Shared, model_handle: shared.Shared, realign: bool = False) -> None:
+        self.spec, self.build, self.min_confidence, self.realign = spec, build, min_confidence, realign
         # the KB is acquired under the spec and handle the Link and Label stages load it with: one copy per worker
         self.kb, self.kb_handle, self.model_handle = kb, kb_handle, model_handle
 
@@ -135,12 +154,31 @@ class _AlignProjectFn(beam.DoFn):
     def _aliases(self, lang: str, entity: str) -> list[str]:
         return [normalize_text(a, lang) for a in self.resources.kb.aliases.get(lang, {}).get(entity, [])]
 
-    def process(self, batch: list[LabelledPair], context: aligners.CorpusContext | None = None):
+    def _context(self, context: aligners.CorpusContext | None) -> aligners.CorpusContext:
+        return context or aligners.CorpusContext()
+
+    def _build(self, context: aligners.CorpusContext | None) -> aligners.RecordAligner:
         if self.aligner is None:
-            self.aligner = self.build(self.spec, context or aligners.CorpusContext(),
+            self.aligner = self.build(self.spec, self._context(context),
                                       lambda key, make: self.model_handle.acquire(make, tag=key))
-        function_words = context.function_words if context else frozenset()
-        alignments = self.aligner.align_records(batch)
+        return self.aligner
+
+    def _project(self, record: LabelledPair, alignment: WordAlignment, context: aligners.CorpusContext | None,
+                 second: WordAlignment | None = None) -> tuple[list[ShardRow], list[Reject]]:
+        aliases = partial(self._aliases, record.tokenized.pair.tgt_lang)
+        return project_instances(record, alignment, self.aligner.name, aliases, version=self.version,
+                                 min_confidence=self.min_confidence,
+                                 function_words=context.function_words if context else frozenset(),
+                                 src_function_words=stop_words(record.tokenized.pair.src_lang), second=second)
+
+    @staticmethod
+    def _emit(record: LabelledPair, rows: list[ShardRow], rejects: list[Reject]):
+        for row in rejects:
+            yield beam.pvalue.TaggedOutput(REJECTS, row)
+        yield from finish_pair(record, rows)
+
+    def process(self, batch: list[LabelledPair], context: aligners.CorpusContext | None = None):
+        alignments = self._build(context).align_records(batch)
         count("project.aligned_pairs", len(batch))
         for record, alignment in zip(batch, alignments, strict=True):
             if isinstance(alignment, str):
@@ -148,13 +186,29 @@ class _AlignProjectFn(beam.DoFn):
                     yield beam.pvalue.TaggedOutput(REJECTS, _instance_reject(record, row, "no_alignment", alignment))
                 yield from finish_pair(record, [])
                 continue
-            aliases = partial(self._aliases, record.tokenized.pair.tgt_lang)
-            rows, rejects = project_instances(record, alignment, self.aligner.name, aliases, version=self.version,
-                                              min_confidence=self.min_confidence, function_words=function_words,
-                                              src_function_words=stop_words(record.tokenized.pair.src_lang))
-            for row in rejects:
-                yield beam.pvalue.TaggedOutput(REJECTS, row)
-            yield from finish_pair(record, rows)
+            rows, rejects = self._project(record, alignment, context)
+            if self.realign and _unaligned(rejects):
+                yield beam.pvalue.TaggedOutput(REALIGN, (record, alignment, len(rows)))
+                continue
+            yield from self._emit(record, rows, rejects)
+
+
+class _RealignProjectFn(_AlignProjectFn):
+    """The second pass: one call's (record, first links, rows projected) from _AlignProjectFn's REALIGN output,
+    aligned again with the priors but without the priors run's links; each span the first links left unaligned
+    is projected through the new ones."""
+
+    def _context(self, context: aligners.CorpusContext | None) -> aligners.CorpusContext:
+        return dataclasses.replace(context or aligners.CorpusContext(), links={})
+
+    def process(self, batch: list[tuple[LabelledPair, WordAlignment, int]],
+                context: aligners.CorpusContext | None = None):
+        second = self._build(context).align_records([record for record, _, _ in batch])
+        count("project.realigned_pairs", len(batch))
+        for (record, first, before), links in zip(batch, second, strict=True):
+            rows, rejects = self._project(record, first, context, None if isinstance(links, str) else links)
+            count("project.realign_projected", len(rows) - before)
+            yield from self._emit(record, rows, rejects)
 
 
 def in_sample(record: LabelledPair, size: int, total: int, needed: int = 0):
@@ -193,6 +247,16 @@ def _call_records(_: int, records) -> list[LabelledPair]:
     return sorted(records, key=lambda r: r.tokenized.pair.pair_id)
 
 
+def realign_call_of(item: tuple, calls: int) -> tuple[int, tuple]:
+    """:func:`call_of` for an item of the REALIGN output, (record, first links, rows projected)."""
+    return call_of(item[0], calls)[0], item
+
+
+def _realign_call(_: int, items) -> list[tuple]:
+    """:func:`_call_records` for REALIGN items."""
+    return sorted(items, key=lambda item: item[0].tokenized.pair.pair_id)
+
+
 def _tgt_lang(record: LabelledPair) -> str:
     return record.tokenized.pair.tgt_lang
 
@@ -204,19 +268,24 @@ class AlignProject(beam.PTransform):
     of its pairs (0: none), the pairs with source instances first, gives, once, the :class:`aligners.CorpusContext`
     every bundle sees as a side input: eflomal priors and the links of the sampled pairs that need them (for
     eflomal: one run, :func:`aligners.context_of_sample`) and the language's function words (for projection).
-    Needed pairs without links from that run are aligned in calls of up to ``batch_size`` pairs. ``build`` makes
-    the aligner from ``aligner`` and that context (:func:`aligners.build_aligner`; tests pass one that returns a
-    fake). ``kb`` (and ``kb_handle``, shared with
+    Needed pairs without links from that run are aligned in calls of up to ``batch_size`` pairs. With
+    ``realign_unaligned`` (eflomal and hybrid with priors), the pairs that leave a head or tail unaligned are
+    aligned once more, with the priors but not the priors run's links, in calls grouped the same way, and their
+    unaligned spans projected through those links. ``build`` makes the aligner from ``aligner`` and that context
+    (:func:`aligners.build_aligner`; tests pass one that returns a fake). ``kb`` (and ``kb_handle``, shared with
     the Link and Label stages) gives the target aliases projection looks for.
     """
 
     def __init__(self, tgt_langs: Sequence[str], aligner: aligners.AlignerSpec, kb: KBSpec, *,
                  batch_size: int = 16384, prior_sample_size: int = 16384, min_confidence: float = 0.0,
-                 kb_handle: shared.Shared | None = None, build: aligners.Builder = aligners.build_aligner) -> None:
+                 kb_handle: shared.Shared | None = None, build: aligners.Builder = aligners.build_aligner,
+                 realign_unaligned: bool = True) -> None:
         super().__init__()
         self.langs, self.spec, self.kb = list(tgt_langs), aligner, kb
         self.batch_size, self.prior_sample_size, self.min_confidence = batch_size, prior_sample_size, min_confidence
         self.kb_handle, self.build = kb_handle or shared.Shared(), build
+        # without priors a second call would be the first one again
+        self.realign = realign_unaligned and aligner.fits_priors and prior_sample_size > 0
 
     def expand(self, records):
         langs, spec = self.langs, self.spec
@@ -241,17 +310,40 @@ class AlignProject(beam.PTransform):
                         aligners.context_of_sample, fit_priors=spec.fits_priors, settings=spec.eflomal, lang=lang)
                 )
                 side["context"] = beam.pvalue.AsSingleton(context)
+            model_handle = shared.Shared()  # the hybrid aligner's encoder, one copy for both passes
+            tags = {REJECTS: Reject, REALIGN: tuple} if self.realign else {REJECTS: Reject}
             aligned = (
                 self._batches(lang, part, needed, side)
                 | f"AlignAndProject_{lang}" >> beam.ParDo(
-                    _AlignProjectFn(spec, self.build, self.min_confidence, self.kb, self.kb_handle, shared.Shared()),
+                    _AlignProjectFn(spec, self.build, self.min_confidence, self.kb, self.kb_handle, model_handle,
+                                    self.realign),
                     **side,
-                ).with_output_types(ShardRow, **{REJECTS: Reject}).with_outputs(REJECTS, main="rows")
+                ).with_output_types(ShardRow, **tags).with_outputs(*tags, main="rows")
             )
             outputs.append(aligned.rows)
             rejects.append(aligned[REJECTS])
+            if self.realign:
+                again = self._realigned(lang, aligned[REALIGN], model_handle, side)
+                outputs.append(again.rows)
+                rejects.append(again[REJECTS])
         rows = outputs | "MergeRows" >> beam.Flatten()
         return rows, rejects | "MergeRejects" >> beam.Flatten()
+
+    def _realigned(self, lang: str, items, model_handle: shared.Shared, side: dict):
+        """The second pass over the REALIGN items, in calls of about ``batch_size`` grouped by pair id (so their
+        size does not depend on bundles either): rows and rejects."""
+        calls = (items | f"CountRealign_{lang}" >> beam.combiners.Count.Globally()
+                 | f"RealignCalls_{lang}" >> beam.Map(call_count, self.batch_size))
+        return (
+            items
+            | f"RealignCallOf_{lang}" >> beam.Map(realign_call_of, beam.pvalue.AsSingleton(calls))
+            | f"GroupRealign_{lang}" >> beam.GroupByKey()
+            | f"RealignPairs_{lang}" >> beam.MapTuple(_realign_call)
+            | f"RealignAndProject_{lang}" >> beam.ParDo(
+                _RealignProjectFn(self.spec, self.build, self.min_confidence, self.kb, self.kb_handle, model_handle),
+                **side,
+            ).with_output_types(ShardRow, **{REJECTS: Reject}).with_outputs(REJECTS, main="rows")
+        )
 
     def _batches(self, lang: str, part, needed, side: dict):
         """The lists of needed records the aligner gets. eflomal: the records the priors run aligned in batches of

@@ -48,7 +48,8 @@ def align_project(config: PipelineConfig, build: Builder = build_aligner) -> Ali
     """The Align+Project stage with the arguments the pipeline gives it for ``config``."""
     return AlignProject(config.tgt_langs, AlignerSpec.of(config), KBSpec.of(config),
                         batch_size=config.align_batch_size, prior_sample_size=config.prior_sample_size,
-                        min_confidence=config.min_projection_confidence, build=build)
+                        min_confidence=config.min_projection_confidence, build=build,
+                        realign_unaligned=config.realign_unaligned)
 
 
 LITERAL_PAIRS = [

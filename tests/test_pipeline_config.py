@@ -55,6 +55,14 @@ def test_eflomal_seed_flag_reaches_the_aligner_settings():
     assert EflomalSettings.of(parse_config([*base, "--eflomal-seed", "7"])[0]).seed == 7
 
 
+def test_the_second_pass_for_unaligned_entities_is_on_unless_turned_off():
+    from pipelines.config import parse_config
+
+    base = ["--input", "x.tsv", "--src-lang", "en", "--tgt-lang", "de", "--kb", "k", "--output", "o"]
+    assert parse_config(base)[0].realign_unaligned
+    assert not parse_config([*base, "--no-realign-unaligned"])[0].realign_unaligned
+
+
 def test_an_unset_config_field_an_older_manifest_lacks_is_the_same_config():
     import json
 

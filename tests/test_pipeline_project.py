@@ -123,7 +123,8 @@ def test_needed_pairs_take_their_links_from_the_priors_run():
     pairs = [("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple."),
              ("Munich is in Bavaria.", "München liegt in Bayern."), ("It rained.", "Es regnete.")]
     records = [labelled_en_de(src, tgt, f"f:{k}") for k in range(3) for src, tgt in pairs]
-    config = dataclasses.replace(EN_DE_CONFIG, prior_sample_size=7, align_batch_size=2)  # 6 needed of 9 pairs
+    # 6 needed of 9 pairs; no second pass (it would call eflomal for a pair whose entity the first links miss)
+    config = dataclasses.replace(EN_DE_CONFIG, prior_sample_size=7, align_batch_size=2, realign_unaligned=False)
     with stage_pipeline() as p:
         rows, _ = p | beam.Create(records) | align_project(config, build=links_from_priors_run_only)
         projected = rows | beam.Filter(lambda r: r.label_source == "projected")
@@ -151,6 +152,75 @@ def test_prior_sample_takes_needed_pairs_first():
     # more needed pairs than the sample: only a hash sample of them, and no other pair
     assert 5 <= sum(1 for r in needed for _ in in_sample(r, 20, 1000, 40)) <= 35
     assert not any(True for r in others[:200] for _ in in_sample(r, 20, 1000, 40))
+
+
+class DictionaryAligner(SameWordAligner):
+    """SameWordAligner, plus the translations in ``words``."""
+
+    name = "dictionary"
+    words = {"munich": "hauptstadt", "bavaria": "freistaat"}
+
+    def align(self, pairs):
+        return [WordAlignment.from_links((i, j) for i, s in enumerate(src) for j, t in enumerate(tgt)
+                                         if self.words.get(s.lower(), s.lower()) == t.lower()) for src, tgt in pairs]
+
+
+SECOND_PASS: list[int] = []  # pairs the second pass aligned (the stage runs in this process)
+
+
+def second_pass_knows_more(spec, context, load):
+    """First pass (a context with the priors run's links): same words only; the second pass (the context without
+    them, as the stage builds it): a dictionary that also links Munich and Bavaria (to words that are no alias)."""
+    if context.links:
+        return ByTokens(SameWordAligner())
+
+    class Recording(DictionaryAligner):
+        def align(self, pairs):
+            SECOND_PASS.append(len(pairs))
+            return super().align(pairs)
+
+    return ByTokens(Recording())
+
+
+@pytest.mark.parametrize("realign", [True, False])
+def test_unaligned_entities_are_aligned_a_second_time(realign):
+    """A pair whose head or tail the first links leave unaligned is aligned again; the spans the first links left
+    unaligned are projected through the second links, the others keep the first projection. A pair no pass
+    aligns keeps its rejects, once; every source instance is projected or rejected."""
+    records = [labelled_en_de("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.", "f:1"),
+               labelled_en_de("Munich is in Bavaria.", "Hauptstadt liegt in Freistaat.", "f:2"),
+               labelled_en_de("Munich is in Bavaria.", "Die Stadt liegt im Süden.", "f:3")]
+    SECOND_PASS.clear()
+    config = dataclasses.replace(EN_DE_CONFIG, prior_sample_size=100, realign_unaligned=realign)
+    with stage_pipeline() as p:
+        rows, rejects = p | beam.Create(records) | align_project(config, build=second_pass_knows_more)
+        projected = rows | beam.Filter(lambda r: r.label_source == "projected")
+        summary = projected | beam.Map(lambda r: (r.origin, r.head.surface, r.tail.surface, r.aligner))
+        expected = [("f:1", "Steve Jobs", "Apple", "same-word"), ("f:1", "Apple", "Steve Jobs", "same-word")]
+        if realign:
+            expected += [("f:2", "Hauptstadt", "Freistaat", "dictionary"),
+                         ("f:2", "Freistaat", "Hauptstadt", "dictionary")]
+        assert_that(summary, equal_to(expected), label="projected")
+        unaligned = [("f:3", "head:unaligned")] * 2 + ([] if realign else [("f:2", "head:unaligned")] * 2)
+        assert_that(rejects | beam.Map(lambda r: (r.origin, r.reason)), equal_to(unaligned), label="rejects")
+    # f:2 and f:3, in one call (a second pass only when asked for)
+    assert SECOND_PASS == ([2] if realign else [])
+
+
+def test_second_links_only_for_spans_the_first_left_unaligned():
+    record = labelled_en_de("Munich is in Bavaria.", "Hauptstadt liegt in Freistaat.")
+    first = SameWordAligner().align([record.tokenized.token_pair()])[0]  # only 'in' -> 'in'
+    assert {r.reason for r in project_instances(record, first, "x", lambda e: [], version="0")[1]} == {
+        "head:unaligned"}
+    second = WordAlignment.from_links([(0, 3), (3, 0)])  # Munich -> Freistaat, Bavaria -> Hauptstadt: wrong, used
+    rows, rejects = project_instances(record, first, "x", lambda e: [], version="0", second=second)
+    assert not rejects and sorted((r.head.surface, r.tail.surface) for r in rows) == [
+        ("Freistaat", "Hauptstadt"), ("Hauptstadt", "Freistaat")]
+    jobs = labelled_en_de("Steve Jobs worked for Apple.", "Steve Jobs arbeitete für Apple.")
+    aligned = SameWordAligner().align([jobs.tokenized.token_pair()])[0]
+    wrong = WordAlignment.from_links([(0, 4), (1, 4), (4, 0)])
+    assert project_instances(jobs, aligned, "x", lambda e: [], version="0", second=wrong) == project_instances(
+        jobs, aligned, "x", lambda e: [], version="0")
 
 
 CALL_SIZES: list[int] = []  # the stage runs in this process (FnApiRunner): the recorder below appends here
