@@ -203,18 +203,30 @@ def run_tree(tree: Path, argv: list[str]) -> dict:
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     share, rows = projected_share(out)
     return {"wall": time.perf_counter() - start, "cpu": cpu, "load": (load, os.getloadavg()[0]), "share": share,
-            "rows": rows, "peak_rss_mb": after.ru_maxrss / 1024}
+            "rows": rows, "peak_rss_mb": after.ru_maxrss / 1024, "project_rejects": project_rejects(out)}
 
 
-def ab(corpus: Path, out: Path, old: Path, repeats: int, flags: list[str], n_pairs: int) -> None:
-    """Interleaved end-to-end runs of the pipeline from ``old`` and from this checkout."""
+def project_rejects(output: Path) -> Counter:
+    """The Align+Project stage's rejects of a pipeline output, by reason."""
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(str(output / "rejects"), format="parquet").to_table(columns=["stage", "reason"])
+    stages, reasons = table.column("stage").to_pylist(), table.column("reason").to_pylist()
+    return Counter(reason for stage, reason in zip(stages, reasons, strict=True) if stage == "project")
+
+
+def ab(corpus: Path, out: Path, old: Path, repeats: int, flags: list[str], n_pairs: int,
+       after_flags: list[str] = ()) -> None:
+    """Interleaved end-to-end runs of the pipeline from ``old`` and from this checkout (with ``after_flags``)."""
     here = Path(__file__).resolve().parent.parent
     for k in range(repeats):
-        for label, tree in (("before", old), ("after", here)):
-            r = run_tree(tree, pipeline_argv(corpus, out / f"ab-{label}", flags))
+        for label, tree, extra in (("before", old, []), ("after", here, list(after_flags))):
+            r = run_tree(tree, pipeline_argv(corpus, out / f"ab-{label}", [*flags, *extra]))
+            unaligned = sum(n for reason, n in r["project_rejects"].items() if reason.endswith(":unaligned"))
             print(f"{label} run {k + 1}: CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / n_pairs:.2f} ms/pair, wall "
                   f"{r['wall']:.1f} s, load {r['load'][0]:.1f}-{r['load'][1]:.1f}, projected share "
-                  f"{100 * r['share']:.2f} %, rows {dict(sorted(r['rows'].items()))}", flush=True)
+                  f"{100 * r['share']:.2f} %, project rejects {sum(r['project_rejects'].values())} (unaligned "
+                  f"{unaligned}), rows {dict(sorted(r['rows'].items()))}", flush=True)
 
 
 def ab_workers(corpus: Path, out: Path, workers: int, repeats: int, flags: list[str], n_pairs: int) -> None:
@@ -239,6 +251,8 @@ def main() -> None:
     parser.add_argument("--ab-tree", type=Path, default=None, help="compare end to end with this checkout")
     parser.add_argument("--ab-workers", type=int, default=0, help="compare 1 worker with this many, alternately")
     parser.add_argument("--ab-repeats", type=int, default=2)
+    parser.add_argument("--ab-after-flags", default="",
+                        help="pipeline flags for this checkout's runs only (--ab-after-flags=--no-realign-unaligned)")
     args, pipeline_flags = parser.parse_known_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +260,7 @@ def main() -> None:
     n_pairs = write_corpus(corpus, args.pairs)
     print(f"corpus: {n_pairs} pairs (ntrex128 EN-DE + EN-ZH replicated), {os.cpu_count()} CPUs")
     if args.ab_tree:
-        ab(corpus, out, args.ab_tree, args.ab_repeats, pipeline_flags, n_pairs)
+        ab(corpus, out, args.ab_tree, args.ab_repeats, pipeline_flags, n_pairs, args.ab_after_flags.split())
         return
     if args.ab_workers:
         ab_workers(corpus, out, args.ab_workers, args.ab_repeats, pipeline_flags, n_pairs)
