@@ -193,13 +193,19 @@ class _AlignProjectFn(beam.DoFn):
             yield from self._emit(record, rows, rejects)
 
 
+def without_links(context: aligners.CorpusContext) -> aligners.CorpusContext:
+    """The context without the priors run's links: the second pass aligns every pair it gets (a smaller side
+    input, too)."""
+    return dataclasses.replace(context, links={})
+
+
 class _RealignProjectFn(_AlignProjectFn):
     """The second pass: one call's (record, first links, rows projected) from _AlignProjectFn's REALIGN output,
     aligned again with the priors but without the priors run's links; each span the first links left unaligned
     is projected through the new ones."""
 
     def _context(self, context: aligners.CorpusContext | None) -> aligners.CorpusContext:
-        return dataclasses.replace(context or aligners.CorpusContext(), links={})
+        return without_links(context or aligners.CorpusContext())
 
     def process(self, batch: list[tuple[LabelledPair, WordAlignment, int]],
                 context: aligners.CorpusContext | None = None):
@@ -295,7 +301,7 @@ class AlignProject(beam.PTransform):
         needs = routed[NEEDS_ALIGNMENT] | "ByLang" >> beam.Partition(by_lang, len(langs))
         outputs, rejects = [routed.done], []
         for lang, part in zip(langs, needs, strict=True):
-            side = {}
+            side, realign_side = {}, {}
             needed = part | f"CountNeeded_{lang}" >> beam.combiners.Count.Globally()
             if self.prior_sample_size > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: _tgt_lang(r) == t)
@@ -310,6 +316,9 @@ class AlignProject(beam.PTransform):
                         aligners.context_of_sample, fit_priors=spec.fits_priors, settings=spec.eflomal, lang=lang)
                 )
                 side["context"] = beam.pvalue.AsSingleton(context)
+                if self.realign:  # the second pass needs the priors, not the priors run's links
+                    realign_side["context"] = beam.pvalue.AsSingleton(
+                        context | f"RealignContext_{lang}" >> beam.Map(without_links))
             model_handle = shared.Shared()  # the hybrid aligner's encoder, one copy for both passes
             tags = {REJECTS: Reject, REALIGN: tuple} if self.realign else {REJECTS: Reject}
             aligned = (
@@ -323,7 +332,7 @@ class AlignProject(beam.PTransform):
             outputs.append(aligned.rows)
             rejects.append(aligned[REJECTS])
             if self.realign:
-                again = self._realigned(lang, aligned[REALIGN], model_handle, side)
+                again = self._realigned(lang, aligned[REALIGN], model_handle, realign_side)
                 outputs.append(again.rows)
                 rejects.append(again[REJECTS])
         rows = outputs | "MergeRows" >> beam.Flatten()
