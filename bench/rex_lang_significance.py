@@ -1,0 +1,103 @@
+"""Per language, is rex's micro F1 above BoW-LR's by more than the test split's noise? A paired bootstrap.
+
+A saved model scores the test bags of its shards as ``rex evaluate`` does (bench.rex_cut_rules.score_split: its data
+config, retrieval index and input layout) and decides at its own cuts (``model.lang_thresholds``, else
+``model.threshold``), or with ``--retune`` at cuts tuned on its dev bags by today's rule
+(rex.trainer.tune_thresholds at ``train.min_lang_threshold_positives``: for a model saved before a rule change).
+BoW-LR (bench/rex_quality.py: tf-idf character 1-3-grams, one-vs-rest logistic regression) is trained on the same
+train bags and decides at 0.5, as in bench/rex_quality.py. Both systems see the same language sub-bags (their gold
+labels are checked to be identical, bag by bag). Test bags of each language are resampled with replacement, the
+same draw for both systems, and the difference of micro F1 recomputed: the 2.5 and 97.5 percentiles give a 95 %
+interval. A language is "above" or "below" only when the interval excludes 0.
+
+    python -m bench.rex_lang_significance --model runs/m/model --shards out/shards-* --cache-dir /tmp/bags \\
+        [--retrieval-index DIR] [--resamples 1000] [--retune]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+import numpy as np
+import torch
+
+from bench.rex_cut_rules import Groups, positives, score_split
+from bench.rex_quality import bow_baseline, grouped, instances
+from rex.config import RexConfig, TrainConfig
+from rex.data import build_bag_cache, resolve_shards
+from rex.evaluate import ALL
+from rex.metrics import prf
+from rex.model.io import load_model_dir
+from rex.trainer import tune_thresholds
+
+BOW_THRESHOLD = 0.5  # bench/rex_quality.py's --threshold default
+
+
+def bow_scores(cfg: RexConfig, shards: list[str], cache_dir: str) -> Groups:
+    """BoW-LR's test sub-bag scores, trained on the model's train bags (its data config ``cfg`` and seed)."""
+    data = dataclasses.replace(cfg.data, shards=shards)
+    files = resolve_shards(shards)
+    caches = {s: build_bag_cache(files, s, data, cache_dir) for s in ("train", "test")}
+    labels = caches["train"].labels
+    test_rows = instances(caches["test"], data.max_bag_size, cfg.train.seed)
+    train_rows = instances(caches["train"], data.max_bag_size, cfg.train.seed)
+    return grouped(test_rows, bow_baseline(train_rows, test_rows, labels), labels)
+
+
+def micro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
+    return prf(gold, predicted)["micro_f1"]
+
+
+def paired_bootstrap(gold: np.ndarray, a: np.ndarray, b: np.ndarray, resamples: int,
+                     rng: np.random.Generator) -> tuple[float, float, float]:
+    """(micro F1 of a - micro F1 of b, 2.5 and 97.5 percentiles of that difference over bag resamples);
+    ``a``, ``b``: (bags, relations) 0/1 decisions."""
+    diffs = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(gold), len(gold))
+        diffs.append(micro_f1(gold[idx], a[idx]) - micro_f1(gold[idx], b[idx]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return micro_f1(gold, a) - micro_f1(gold, b), float(low), float(high)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a saved rex model directory")
+    parser.add_argument("--shards", nargs="+", required=True)
+    parser.add_argument("--cache-dir", required=True, help="bag caches (reused)")
+    parser.add_argument("--retrieval-index", default=None, help="for retrieval models: their fact index")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retune", action="store_true",
+                        help="tune the cuts on dev with today's rule instead of the model's saved ones")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rex = score_split(args.model, args.shards, "test", args.cache_dir, args.retrieval_index)
+    cfg = load_model_dir(args.model, torch.device("cpu")).config
+    bow, model_cfg = bow_scores(cfg, args.shards, args.cache_dir), cfg.model
+    if args.retune:
+        dev = score_split(args.model, args.shards, "dev", args.cache_dir, args.retrieval_index)
+        tune_thresholds(model_cfg, dev, TrainConfig().min_lang_threshold_positives)
+    rng = np.random.default_rng(args.seed)
+    print("| language | positive test bags | rex micro F1 (cut) | BoW-LR micro F1 | rex - BoW-LR (95 % interval) "
+          "| verdict |")
+    print("|---|---|---|---|---|---|")
+    verdicts = {"above": [], "below": [], "within noise": []}
+    for lang in sorted(g for g in rex if g != ALL):
+        (gold, scores), (bow_gold, bow_probs) = rex[lang], bow[lang]
+        if gold.shape != bow_gold.shape or not (gold == bow_gold).all():
+            raise SystemExit(f"{lang}: the two systems' test sub-bags differ; same shards and cache dir?")
+        cut = model_cfg.threshold_for(lang)
+        rex_pred, bow_pred = scores >= cut, bow_probs >= BOW_THRESHOLD
+        diff, low, high = paired_bootstrap(gold, rex_pred, bow_pred, args.resamples, rng)
+        verdict = "above" if low > 0 else "below" if high < 0 else "within noise"
+        verdicts[verdict].append(lang)
+        print(f"| {lang} | {positives(gold)} | {micro_f1(gold, rex_pred):.3f} ({cut:.3f}) | "
+              f"{micro_f1(gold, bow_pred):.3f} | {diff:+.3f} ({low:+.3f} .. {high:+.3f}) | {verdict} |")
+    print("; ".join(f"{k}: {len(v)} {v}" for k, v in verdicts.items()))
+
+
+if __name__ == "__main__":
+    main()
