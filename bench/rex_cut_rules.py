@@ -126,14 +126,20 @@ def score_split(model_dir: str, shards: list[str], split: str, cache_dir: str, r
     return score_bags(loaded.model, DataLoader(batches, batch_size=None), torch.device("cpu"), retriever)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def saved_model_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of a benchmark over one saved model's dev/test scores (score_split's arguments, a seed)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", required=True, help="a saved rex model directory")
     parser.add_argument("--shards", nargs="+", required=True)
     parser.add_argument("--cache-dir", required=True, help="bag caches (reused)")
     parser.add_argument("--retrieval-index", default=None, help="for retrieval models: their fact index")
-    parser.add_argument("--halvings", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main() -> None:
+    parser = saved_model_parser(__doc__.splitlines()[0])
+    parser.add_argument("--halvings", type=int, default=30)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     dev, test = (score_split(args.model, args.shards, s, args.cache_dir, args.retrieval_index) for s in ("dev", "test"))

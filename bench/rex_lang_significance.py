@@ -16,14 +16,13 @@ interval. A language is "above" or "below" only when the interval excludes 0.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 
 import numpy as np
 import torch
 
-from bench.rex_cut_rules import Groups, positives, score_split
+from bench.rex_cut_rules import Groups, positives, saved_model_parser, score_split
 from bench.rex_quality import bow_baseline, grouped, instances
 from rex.config import RexConfig, TrainConfig
 from rex.data import build_bag_cache, resolve_shards
@@ -63,13 +62,8 @@ def paired_bootstrap(gold: np.ndarray, a: np.ndarray, b: np.ndarray, resamples: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="a saved rex model directory")
-    parser.add_argument("--shards", nargs="+", required=True)
-    parser.add_argument("--cache-dir", required=True, help="bag caches (reused)")
-    parser.add_argument("--retrieval-index", default=None, help="for retrieval models: their fact index")
+    parser = saved_model_parser(__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retune", action="store_true",
                         help="tune the cuts on dev with today's rule instead of the model's saved ones")
     args = parser.parse_args()
