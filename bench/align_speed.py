@@ -19,8 +19,9 @@ seed 2, ...) and the spread over seeds is the run-to-run spread. Time is CPU (pr
 its eflomal children), after a warm-up call, with the 1-minute load average.
 
 ``--projection de es`` scores the pipeline's projection (bench/projection.py's final row) on europarl-ner-parallel's
-gold target spans with the 799 test pairs aligned inside the priors run over them and the bitext (the default)
-against a second pass over them with the old rule and the priors of that run, seeds 1 and 2.
+gold target spans with the 799 test pairs aligned inside the priors run over them and the bitext (the default),
+with the pipeline's second pass for the spans those links leave unaligned, and against a second pass over every
+test pair with the old rule and the priors of that run, seeds 1 and 2.
 """
 
 from __future__ import annotations
