@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from alignment.word.eflomal_aligner import (
     symmetrized,
 )
 from bench.data import extra_bitext, gold_sets
+from bench.timing import cpu_seconds as cpu
 
 # (label, bundle size, prior sample size (0 = no priors), config)
 SETTINGS: list[tuple[str, int, int, EflomalConfig]] = [
@@ -73,12 +73,6 @@ def run(gold, extra, bundle: int, prior_sample: int, config: EflomalConfig) -> d
     n = len(gold.pairs)
     aer = alignment_scores(predicted[:n], gold.sure, gold.possible).aer
     return {"fit": fit_seconds, "align": align_seconds, "pairs_s": len(corpus) / align_seconds, "aer": aer}
-
-
-def cpu() -> float:
-    """CPU seconds of this process (every thread) and of its finished children (the eflomal binaries)."""
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
 def in_hash_sample(key: str, rate: float) -> bool:

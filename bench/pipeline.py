@@ -46,6 +46,7 @@ from pathlib import Path
 
 from alignment.projection.span import ProjectionFailure  # noqa: F401  (the stage under test uses it)
 from bench.paths import SHARED_DATA
+from bench.timing import children_cpu, cpu_seconds, cpu_split, load1
 from pipelines.aligners import EflomalCalls, EflomalSettings, fit_eflomal_priors
 from pipelines.config import PipelineConfig, parse_config
 from pipelines.distant_supervision import run
@@ -84,23 +85,6 @@ def peak_rss_mb() -> tuple[float, float]:
 def pipeline_argv(corpus: Path, out: Path, extra: list[str]) -> list[str]:
     return ["--input", str(corpus), "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de,zh",
             "--kb", str(KB), "--output", str(out), *extra]
-
-
-def load1() -> float:
-    return os.getloadavg()[0]
-
-
-def cpu_split() -> tuple[float, float]:
-    """(this process, its waited-for children) user + system CPU seconds."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
-
-
-def cpu_seconds() -> float:
-    """User + system CPU of this process and its waited-for children: the figure to compare on a shared machine,
-    where wall time depends on the other jobs."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def worker_flags(workers: int) -> list[str]:
@@ -196,14 +180,13 @@ def run_tree(tree: Path, argv: list[str]) -> dict:
 
     out = Path(argv[argv.index("--output") + 1])
     shutil.rmtree(out, ignore_errors=True)
-    before, load, start = resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()[0], time.perf_counter()
+    before, load, start = children_cpu(), load1(), time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipelines.distant_supervision", *argv], cwd=tree, check=True,
                    env={**os.environ, "PYTHONPATH": str(tree)}, stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    cpu = children_cpu() - before
     share, rows = projected_share(out)
-    return {"wall": time.perf_counter() - start, "cpu": cpu, "load": (load, os.getloadavg()[0]), "share": share,
-            "rows": rows, "peak_rss_mb": after.ru_maxrss / 1024, "project_rejects": project_rejects(out)}
+    return {"wall": time.perf_counter() - start, "cpu": cpu, "load": (load, load1()), "share": share,
+            "rows": rows, "peak_rss_mb": peak_rss_mb()[1], "project_rejects": project_rejects(out)}
 
 
 def project_rejects(output: Path) -> Counter:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 from dataclasses import dataclass
 
@@ -41,16 +40,12 @@ from alignment.word.eflomal_aligner import (
     fit_priors_with_links,
     symmetrized,
 )
-from bench.align_speed import cpu
 from bench.data import extra_bitext, gold_sets
+from bench.timing import children_cpu, load1
+from bench.timing import cpu_seconds as cpu
 from pipelines.aligners import EflomalSettings, eflomal_config
 
 STRATEGIES = ["(i) own priors run", "(ii) merged history priors", "(ii-b) one history fit", "(iv) history + own"]
-
-
-def children_cpu() -> float:
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return kids.ru_utime + kids.ru_stime
 
 
 @dataclass
@@ -81,9 +76,9 @@ def layout(gold_pairs: list, extra: list, span: int, history: int) -> Layout | N
 
 def measured(fn):
     """fn() -> alignments of the new span; returns them with (cpu, eflomal cpu, load before, load after)."""
-    load, started, kids = os.getloadavg()[0], cpu(), children_cpu()
+    load, started, kids = load1(), cpu(), children_cpu()
     out = fn()
-    return out, cpu() - started, children_cpu() - kids, (load, os.getloadavg()[0])
+    return out, cpu() - started, children_cpu() - kids, (load, load1())
 
 
 def run_pair(name: str, gold, lay: Layout, seed: int, order: list[str]) -> dict[str, Run]:
@@ -110,7 +105,7 @@ def run_pair(name: str, gold, lay: Layout, seed: int, order: list[str]) -> dict[
     print(f"{name} seed {seed}: history fits: {len(lay.history)} x {len(lay.history[0])} pairs "
           f"{merged_cost[0]:.1f} s CPU ({merged_cost[1]:.1f} eflomal), priors text {len(stored) / 1e6:.1f} MB, "
           f"{len(merged.lexical)} lexical entries; one fit over {len(together)} pairs {one_cost[0]:.1f} s "
-          f"({one_cost[1]:.1f} eflomal) | load {os.getloadavg()[0]:.2f}", flush=True)
+          f"({one_cost[1]:.1f} eflomal) | load {load1():.2f}", flush=True)
 
     runs: dict[str, Run] = {}
     own: dict = {}

@@ -29,13 +29,10 @@ import faiss
 import numpy as np
 
 from bench.rex_retrieval_index import real_pairs, recall_at, scaled_facts, scaled_index
+from bench.timing import load1
 from rex.retrieval.build import fact_keys, unit
 from rex.retrieval.index import FactIndex, build_faiss, choose_factory, load_index, set_search_params
 from rex.retrieval.retriever import KGEFactRetriever
-
-
-def load1() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def timed(fn, *args):
@@ -75,7 +72,7 @@ def sweep(index: faiss.Index, queries: np.ndarray, truth: np.ndarray, args: argp
                     row["recall@10"] = round(recall_at(truth, found), 4)
                 row[f"qps_b{batch}"] = round(n / wall)
                 row[f"cpu_ms_per_q_b{batch}"] = round(1000 * cpu / n, 3)
-                row[f"load1_b{batch}"] = load1()
+                row[f"load1_b{batch}"] = round(load1(), 2)
             if 1 in args.batch_sizes:
                 # the single-query path with one OpenMP thread (no fork/join per call)
                 faiss.omp_set_num_threads(1)
@@ -106,7 +103,7 @@ def time_retriever(real: FactIndex, facts: np.ndarray, index: faiss.Index, param
         results[name] = [f for r in found for f in r.fact_ids]
         print(json.dumps({"retriever": name, "params": params, "pairs": len(pairs), "queries": 2 * len(pairs),
                           "pairs_per_s": round(len(pairs) / wall), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                          "load1": load1()}), flush=True)
+                          "load1": round(load1(), 2)}), flush=True)
     same = list(results.values())
     print(json.dumps({"retriever_same_facts": same[0] == same[1]}), flush=True)
 
@@ -140,7 +137,7 @@ def main() -> None:
     print(json.dumps({"n": len(keys), "dim": keys.shape[1], "queries": len(queries), "factory": factory,
                       "project_default": "|".join(choose_factory(len(keys), keys.shape[1])),
                       "faiss": faiss.__version__, "faiss_omp_threads": faiss.omp_get_max_threads(),
-                      "load1": load1()}), flush=True)
+                      "load1": round(load1(), 2)}), flush=True)
     if args.truth_cache and os.path.exists(args.truth_cache):
         truth = np.load(args.truth_cache, allow_pickle=False)
         assert truth.shape == (len(queries), 10), "the truth cache is of other queries"
@@ -149,16 +146,16 @@ def main() -> None:
         exact.add(keys)
         truth, wall, cpu = timed(lambda: exact.search(queries, 10)[1])
         print(json.dumps({"index": "Flat (exact)", "batch": len(queries), "qps": round(len(queries) / wall),
-                          "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load1": load1()}), flush=True)
+                          "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load1": round(load1(), 2)}), flush=True)
         n1 = min(len(queries), 64)
         _, wall, cpu = timed(search_batched, exact, queries[:n1], 10, 1)
         print(json.dumps({"index": "Flat (exact)", "batch": 1, "qps": round(n1 / wall), "wall_s": round(wall, 1),
-                          "cpu_s": round(cpu, 1), "load1": load1()}), flush=True)
+                          "cpu_s": round(cpu, 1), "load1": round(load1(), 2)}), flush=True)
         del exact
         if args.truth_cache:
             np.save(args.truth_cache, truth, allow_pickle=False)
     index, built = get_index(keys, factory, args.index_cache)
-    print(json.dumps({"index": factory, "build_s": round(built, 1), "load1": load1()}), flush=True)
+    print(json.dumps({"index": factory, "build_s": round(built, 1), "load1": round(load1(), 2)}), flush=True)
     rows = sweep(index, queries, truth, args)
     big = max(args.batch_sizes)
     ok = [r for r in rows if r["recall@10"] >= 0.95]
