@@ -243,24 +243,20 @@ def call_count(needed: int, batch_size: int, context: aligners.CorpusContext | N
     return max(1, math.ceil(max(needed - known, 0) / batch_size))
 
 
-def call_of(record: LabelledPair, calls: int) -> tuple[int, LabelledPair]:
-    """(call number by a hash of the pair id, record): the key that groups the remaining pairs into calls."""
-    return int(unit_hash("call|" + record.tokenized.pair.pair_id) * calls), record
+def _pair_id(item: LabelledPair | tuple) -> str:
+    """The pair id of a record, or of a REALIGN item (record, first links, rows projected)."""
+    return (item if isinstance(item, LabelledPair) else item[0]).tokenized.pair.pair_id
 
 
-def _call_records(_: int, records) -> list[LabelledPair]:
-    """One call's records in pair-id order: the same input order on every run (a seeded eflomal repeats itself)."""
-    return sorted(records, key=lambda r: r.tokenized.pair.pair_id)
+def call_of(item: LabelledPair | tuple, calls: int) -> tuple[int, LabelledPair | tuple]:
+    """(call number by a hash of the pair id, item): the key that groups the remaining pairs (records) and the
+    second pass's pairs (REALIGN items) into calls."""
+    return int(unit_hash("call|" + _pair_id(item)) * calls), item
 
 
-def realign_call_of(item: tuple, calls: int) -> tuple[int, tuple]:
-    """:func:`call_of` for an item of the REALIGN output, (record, first links, rows projected)."""
-    return call_of(item[0], calls)[0], item
-
-
-def _realign_call(_: int, items) -> list[tuple]:
-    """:func:`_call_records` for REALIGN items."""
-    return sorted(items, key=lambda item: item[0].tokenized.pair.pair_id)
+def _call_records(_: int, items) -> list:
+    """One call's items in pair-id order: the same input order on every run (a seeded eflomal repeats itself)."""
+    return sorted(items, key=_pair_id)
 
 
 def _tgt_lang(record: LabelledPair) -> str:
@@ -345,9 +341,9 @@ class AlignProject(beam.PTransform):
                  | f"RealignCalls_{lang}" >> beam.Map(call_count, self.batch_size))
         return (
             items
-            | f"RealignCallOf_{lang}" >> beam.Map(realign_call_of, beam.pvalue.AsSingleton(calls))
+            | f"RealignCallOf_{lang}" >> beam.Map(call_of, beam.pvalue.AsSingleton(calls))
             | f"GroupRealign_{lang}" >> beam.GroupByKey()
-            | f"RealignPairs_{lang}" >> beam.MapTuple(_realign_call)
+            | f"RealignPairs_{lang}" >> beam.MapTuple(_call_records)
             | f"RealignAndProject_{lang}" >> beam.ParDo(
                 _RealignProjectFn(self.spec, self.build, self.min_confidence, self.kb, self.kb_handle, model_handle),
                 **side,
