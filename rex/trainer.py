@@ -52,6 +52,8 @@ from schemas.shard import SPLITS
 
 logger = logging.getLogger(__name__)
 
+LOSS_PARTS = ("bce", "consistency", "lang_bags")  # relation_loss's parts, logged as window means
+
 
 def tune_thresholds(model_cfg: ModelConfig, scored: dict[str, tuple[np.ndarray, np.ndarray]],
                     min_lang_positives: int) -> dict:
@@ -80,9 +82,7 @@ def tune_thresholds(model_cfg: ModelConfig, scored: dict[str, tuple[np.ndarray, 
         pooled = pooled if pooled is not None and 0.0 < pooled[0] < 1.0 else None
     langs: dict[str, float] = {}
     lang_f1: dict[str, float] = {}
-    for lang, (gold, scores) in groups.items():
-        if not min_lang_positives:
-            continue
+    for lang, (gold, scores) in groups.items() if min_lang_positives else ():
         cut = best_f1_threshold(gold, scores) if positives[lang] >= min_lang_positives else None
         if cut is not None and 0.0 < cut[0] < 1.0:
             langs[lang], lang_f1[lang] = cut
@@ -262,8 +262,7 @@ class Trainer:
         # of (seed, epoch), so the resumed run sees exactly the batches the uninterrupted one would have
         self.train_data.set_epoch(p.epoch, p.batch_in_epoch)
         batches, accum, stop = iter(self._loader(self.train_data)), 0, False
-        window = {"loss": 0.0, "bce": 0.0, "consistency": 0.0, "lang_bags": 0.0, "n": 0, "examples": 0,
-                  "t0": time.perf_counter()}
+        window = self._new_window()
         # on a terminal only (schemas.cli): a log file gets the metrics.jsonl lines, not carriage-return redraws
         bar = tqdm(total=t.max_steps, initial=p.step, disable=progress_off(not (t.progress and self.env.is_main)),
                    desc="train")
@@ -307,9 +306,8 @@ class Trainer:
             scaled = loss / self.cfg.train.accum_steps
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
         window["loss"] += float(loss.detach())
-        window["bce"] += parts["bce"]
-        window["consistency"] += parts.get("consistency", 0.0)
-        window["lang_bags"] += parts.get("lang_bags", 0.0)
+        for name in LOSS_PARTS:
+            window[name] += parts.get(name, 0.0)
         window["n"] += 1
         window["examples"] += int(batch["bag_index"].shape[0])
 
@@ -340,12 +338,17 @@ class Trainer:
     def _log_train(self, window: dict, bar) -> None:
         n, elapsed = max(1, window["n"]), time.perf_counter() - window["t0"]
         record = {"step": self.progress.step, "epoch": self.progress.epoch, "loss": window["loss"] / n,
-                  "bce": window["bce"] / n, "consistency": window["consistency"] / n,
-                  "lang_bags": window["lang_bags"] / n,
+                  **{name: window[name] / n for name in LOSS_PARTS},
                   "lr": self.scheduler.get_last_lr()[0], "examples_per_s": window["examples"] / max(elapsed, 1e-9)}
         self._log(record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
-        window.update(loss=0.0, bce=0.0, consistency=0.0, lang_bags=0.0, n=0, examples=0, t0=time.perf_counter())
+        window.update(self._new_window())
+
+    @staticmethod
+    def _new_window() -> dict:
+        """The running sums of one logging window: the loss, its parts (rex.model.relation.relation_loss), steps,
+        examples, start time."""
+        return {"loss": 0.0, **dict.fromkeys(LOSS_PARTS, 0.0), "n": 0, "examples": 0, "t0": time.perf_counter()}
 
     def _log(self, record: dict) -> None:
         if self.env.is_main:
