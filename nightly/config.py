@@ -99,13 +99,21 @@ class KBConfig:
 
 @dataclass
 class PipelineSection:
-    """Flags for every pipeline run (``--no-relation-rate 0.3``, ...) and Beam runner flags (``--runner ...``)."""
+    """Flags for every pipeline run (``--no-relation-rate 0.3``, ...) and Beam runner flags (``--runner ...``).
+
+    ``reuse_priors``: build spans with eflomal priors fitted once on all of a source's spans and stored
+    (nightly.priors), refitted when the source has grown ``priors_refit_growth`` times since (1.0: doubled);
+    off: every span fits its own priors, as a plain pipeline run does."""
 
     args: list[str] = field(default_factory=list)
     beam_args: list[str] = field(default_factory=list)
+    reuse_priors: bool = True
+    priors_refit_growth: float = 1.0
 
     def __post_init__(self) -> None:
-        own = {"--input", "--input-format", "--src-lang", "--tgt-lang", "--kb", "--kb-extra-aliases", "--output"}
+        _check(self.priors_refit_growth >= 0, "pipeline.priors_refit_growth must be >= 0")
+        own = {"--input", "--input-format", "--src-lang", "--tgt-lang", "--kb", "--kb-extra-aliases", "--output",
+               "--priors"}
         bad = sorted(a.split("=")[0] for a in self.args if a.split("=")[0] in own)
         _check(not bad, f"pipeline.args: {bad} are set by the nightly job from bitext/kb")
 

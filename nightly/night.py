@@ -1,4 +1,4 @@
-"""One night: plan -> shards -> aliases -> index -> train -> gate -> register -> promote -> report, resumable.
+"""One night: plan -> priors -> shards -> aliases -> index -> train -> gate -> register -> promote -> report, resumable.
 
 The night's state is ``<work_dir>/nights/<night>/state.json`` (written atomically after every step). A step
 recorded as done is skipped on a rerun of the same night; the plan (which units the night covers) is frozen
@@ -34,7 +34,7 @@ from rex.config import RetrievalConfig, RexConfig
 logger = logging.getLogger(__name__)
 
 EXIT_CODES = {"promoted": 0, "nothing_to_do": 0, "not_promoted": 3, "failed": 1, "locked": 75}
-STEPS = ("plan", "shards", "aliases", "index", "train", "gate", "register", "promote", "report")
+STEPS = ("plan", "priors", "shards", "aliases", "index", "train", "gate", "register", "promote", "report")
 
 
 class NightError(RuntimeError):
@@ -188,10 +188,28 @@ class Night:
                              "expect the first gate after it to be optimistic")
         return current
 
+    def step_priors(self) -> None:
+        """The stored eflomal priors of each source with units to build tonight (nightly.priors): reused, or
+        fitted on all the source's units when it has grown enough since the last fit."""
+        if not self.config.pipeline.reuse_priors:
+            self._done("priors", sources={}, reason="pipeline.reuse_priors is off")
+            return
+        from nightly.priors import ensure_priors
+
+        plan = self.step_out("plan")
+        sources: dict[str, dict] = {}
+        units = self.units()
+        for name in sorted({u.source.name for u in units if plan["statuses"][u.key] != "complete"}):
+            mine = [u for u in units if u.source.name == name]
+            size = sum(f["bytes"] for u in mine for f in plan["lineage_units"][u.key]["inputs"])
+            sources[name] = ensure_priors(mine, size, self.config, self.night)
+        self._done("priors", sources=sources)
+
     def step_shards(self) -> None:
         cache = FingerprintCache(Path(self.config.work_dir) / "fingerprints.json")
         stats = file_stats(self.config.bitext.root)
         built, skipped = dict(self.step_out("shards").get("built", {})), []
+        priors = self.step_out("priors").get("sources", {})
         for unit in self.units():
             status = unit_status(unit, self.config, cache, stats)
             if status.complete:
@@ -199,7 +217,7 @@ class Night:
                     skipped.append(unit.key)
                 continue
             logger.info("building %s: %s", unit.key, status.reason)
-            result = build_unit(unit, self.config)
+            result = build_unit(unit, self.config, priors.get(unit.source.name, {}).get("dir"))
             built[unit.key] = {"reason": status.reason, "seconds": result["seconds"],
                                **manifest_summary(result["manifest"]),
                                "projection_share": projection_share(unit.output, result["manifest"])}
@@ -304,6 +322,8 @@ class Night:
                 "pipeline_version": pipeline_version(), "pipeline_args": self.config.pipeline.args,
                 "code_version": code_version(), "parent": train_out.get("parent"),
                 "retrieval_index": self.step_out("index").get("index_dir"),
+                "priors": {name: {k: v.get(k) for k in ("dir", "fitted_units", "fitted_bytes")}
+                           for name, v in self.step_out("priors").get("sources", {}).items()},
                 "train_shards": train_out["rex_config"]["data"]["shards"],
             },
         }

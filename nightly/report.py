@@ -55,6 +55,7 @@ def summary(night: Night) -> dict:
         "rejects_added": _sum_counts(v["rejects"] for v in built.values()),
         "projection_share": {k: v["projection_share"] for k, v in sorted(built.items())},
         "pipeline_seconds": round(sum(v["seconds"] for v in built.values()), 2),
+        "priors": steps.get("priors", {}).get("sources", {}),
         "index": {k: v for k, v in steps.get("index", {}).items() if k in ("index_dir", "built", "reason")},
         "training": {k: train.get(k) for k in ("steps", "best_step", "train_seconds", "init_from", "parent", "dev")}
         if train else {},
@@ -129,6 +130,10 @@ def markdown(s: dict) -> str:
             f"- KB version: {s['kb_version']}" + (f" (changed: {len(s['kb_changed_units'])} units rebuilt)"
                                                     if s["kb_changed_units"] else ""),
             f"- registered: {s['version'] or '-'}; champion now: {s['champion'] or '-'}"]
+    for name, p in s.get("priors", {}).items():
+        out.append(f"- eflomal priors of {name}: " + (f"fitted on {p['fitted_units']} units in {p['seconds']} s "
+                                                       f"({p['reason']})" if p["refit"] else
+                                                       f"reused (fitted on {p['fitted_units']} units)"))
     if s["index"]:
         out.append(f"- retrieval index: {s['index']['reason']}" + (f" ({s['index']['index_dir']})"
                                                                   if s["index"].get("index_dir") else ""))

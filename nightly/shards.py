@@ -25,20 +25,21 @@ from schemas.shard import SPLITS
 logger = logging.getLogger(__name__)
 
 
-def build_unit(unit: Unit, config: NightlyConfig) -> dict:
-    """Run the pipeline for ``unit``; return its manifest and the wall time."""
+def build_unit(unit: Unit, config: NightlyConfig, priors: str | None = None) -> dict:
+    """Run the pipeline for ``unit`` (with the stored ``priors`` folder, if any); return its manifest and the wall
+    time."""
     started = time.perf_counter()
     if is_uri(unit.output):
         if FileSystems.exists(unit.output):
             FileSystems.delete([unit.output])
-        run_pipeline(pipeline_args(unit, config, unit.output))
+        run_pipeline(pipeline_args(unit, config, unit.output, priors))
     else:
         final = Path(unit.output)
         partial = final.with_name(final.name + ".partial")
         if partial.exists():
             shutil.rmtree(partial)  # an interrupted earlier attempt: never reused
         partial.parent.mkdir(parents=True, exist_ok=True)
-        run_pipeline(pipeline_args(unit, config, str(partial)))
+        run_pipeline(pipeline_args(unit, config, str(partial), priors))
         if read_manifest(str(partial)) is None:
             raise RuntimeError(f"{unit.key}: the pipeline finished without a valid manifest in {partial}")
         old = final.with_name(final.name + ".replaced")

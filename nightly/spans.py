@@ -30,7 +30,7 @@ from schemas.manifest import validate_manifest
 logger = logging.getLogger(__name__)
 
 # Config fields that name where a run reads and writes, not how it labels: excluded from the comparison.
-_PLACE_FIELDS = ("inputs", "output", "kb", "kb_extra_aliases")
+_PLACE_FIELDS = ("inputs", "output", "kb", "kb_extra_aliases", "priors")
 
 
 @dataclass
@@ -125,8 +125,9 @@ def _match_source(source: SourceConfig, names: list[str]) -> tuple[list[str], li
     return inputs, files
 
 
-def pipeline_args(unit: Unit, config: NightlyConfig, output: str) -> list[str]:
-    """The distant-supervision pipeline's argv for ``unit`` writing to ``output`` (runner flags last)."""
+def pipeline_args(unit: Unit, config: NightlyConfig, output: str, priors: str | None = None) -> list[str]:
+    """The distant-supervision pipeline's argv for ``unit`` writing to ``output`` (runner flags last), with
+    ``--priors`` when the night has stored priors for the unit's source (nightly.priors)."""
     argv = []
     for value in unit.inputs:
         argv += ["--input", value]
@@ -134,6 +135,8 @@ def pipeline_args(unit: Unit, config: NightlyConfig, output: str) -> list[str]:
              "--tgt-lang", ",".join(unit.source.tgt_langs), "--kb", config.kb.dir, "--output", output]
     for extra in config.alias_dirs():
         argv += ["--kb-extra-aliases", extra]
+    if priors:
+        argv += ["--priors", priors]
     return argv + list(config.pipeline.args) + list(config.pipeline.beam_args)
 
 

@@ -66,6 +66,7 @@ class PipelineConfig:
     eflomal_runs: int = 1
     eflomal_seed: int | None = None
     realign_unaligned: bool = True
+    priors: str | None = None
     min_projection_confidence: float = 0.0
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     extra: dict = field(default_factory=dict)
@@ -98,7 +99,7 @@ Flags that take several values take them after one flag or repeated (--input a.t
 reject keeps its file:line."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(needs_kb: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xds-pipeline", description="Cross-lingual distant-supervision pipeline: bitext "
                                 "and a KB in, labelled relation instances in both languages out (Parquet shards, "
                                 "rejects, manifest and a run report under --output).",
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tgt-lang", action="extend", nargs="+", required=True, metavar="LANG",
                    help="Target languages: one, or several (de zh or de,zh) in one run.")
     add_kb_arguments(p, "KB folder in the X-FACTR layout (see schemas.kb), local or any Beam FileSystem path.",
-                     "Extra alias folders (<lang>.txt in the KB's alias format, e.g. mined by pipelines.mine_aliases).")
+                     "Extra alias folders (<lang>.txt in the KB's alias format, e.g. mined by pipelines.mine_aliases).",
+                     required=needs_kb)
     p.add_argument("--output", required=True, metavar="DIR",
                    help="Output folder (local or any Beam FileSystem path).")
     p.add_argument("--overwrite", action="store_true",
@@ -174,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Do not align a second time (with the priors, without the priors run's links) the pairs "
                         "whose head or tail the first links leave unaligned; that pass costs ~3%% of the needed "
                         "pairs one more eflomal call and projects most of those spans (docs/alignment.md).")
+    p.add_argument("--priors", default=None, metavar="DIR",
+                   help="eflomal priors stored by 'python -m pipelines.priors' (local or any Beam FileSystem path): "
+                        "no priors run, every needed pair is aligned with them (one sampler, a full call's "
+                        "iterations) and the second pass is off (it would repeat the first). For small runs: a "
+                        "nightly span with priors fitted on the earlier ones (bench/results/reused_priors.md).")
     p.add_argument("--eflomal-seed", type=int, default=None,
                    help="Seed eflomal's sampler (needs Linux unprivileged user namespaces, "
                         "alignment.word.eflomal_aligner.seeding_available): a seeded run's shards are bit-identical "
@@ -199,9 +206,10 @@ def _parse_case_policy(items: Sequence[str], parser: argparse.ArgumentParser) ->
     return tuple(out)
 
 
-def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]:
-    """Parse our flags; return the config and the remaining (Beam) flags."""
-    parser = build_parser()
+def parse_config(argv: Sequence[str] | None, needs_kb: bool = True) -> tuple[PipelineConfig, list[str]]:
+    """Parse our flags; return the config and the remaining (Beam) flags. ``needs_kb``: False for a command that
+    only reads and tokenizes (pipelines.priors; the KB is then '')."""
+    parser = build_parser(needs_kb)
     args, beam_args = parser.parse_known_args(argv)
     try:
         fractions = tuple(float(x) for x in args.split_fractions.split(","))
@@ -237,7 +245,7 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
     config = PipelineConfig(
         inputs=tuple(args.input), input_format=args.input_format, src_lang=args.src_lang,
         tgt_langs=tuple(split_codes(args.tgt_lang)),
-        kb=args.kb, kb_extra_aliases=tuple(args.kb_extra_aliases), output=args.output.rstrip("/"),
+        kb=args.kb or "", kb_extra_aliases=tuple(args.kb_extra_aliases), output=args.output.rstrip("/"),
         max_chars=args.max_chars, max_tokens=args.max_tokens, langid_min_letters=args.langid_min_letters,
         langid_min_prob=args.langid_min_prob, min_alias_chars=args.min_alias_chars,
         min_alias_chars_cjk=args.min_alias_chars_cjk, case_policy=_parse_case_policy(args.case_policy, parser),
@@ -248,6 +256,7 @@ def parse_config(argv: Sequence[str] | None) -> tuple[PipelineConfig, list[str]]
         prior_sample_size=args.prior_sample_size, eflomal_samplers=args.eflomal_samplers,
         eflomal_rel_iterations=args.eflomal_rel_iterations, eflomal_runs=args.eflomal_runs,
         eflomal_seed=args.eflomal_seed, realign_unaligned=args.realign_unaligned,
+        priors=args.priors.rstrip("/") if args.priors else None,
         min_projection_confidence=args.min_projection_confidence,
         split_fractions=fractions,  # type: ignore[arg-type]
         overwrite=args.overwrite, allow_missing_aliases=args.allow_missing_aliases,

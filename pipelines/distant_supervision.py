@@ -54,6 +54,7 @@ from pipelines.label import LabelInstances
 from pipelines.link import LinkMentions
 from pipelines.lock import LockedError
 from pipelines.lock import output_lock as lock_output
+from pipelines.priors import PriorsError, check_priors, priors_file
 from pipelines.progress import CountProgress, ProgressLine
 from pipelines.project import AlignProject
 from pipelines.read import ReadBitext, check_patterns, expand_inputs
@@ -146,6 +147,13 @@ def check_inputs(config: PipelineConfig, reads_inputs: bool) -> list[str] | None
                  if reads_inputs else config.inputs)
         if len(units) != 1:
             raise LaunchError(f"--alignments needs exactly one input (line k = pair k), got {len(units)} inputs")
+    if config.priors:
+        if not AlignerSpec.of(config).fits_priors:
+            raise LaunchError(f"--priors: the {config.aligner} aligner uses no eflomal priors")
+        try:
+            check_priors(config.priors, config.tgt_langs)
+        except PriorsError as err:
+            raise LaunchError(str(err)) from None
     return paths
 
 
@@ -167,7 +175,8 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig, output: str | None 
     rows, project_rejects = labelled | "AlignProject" >> AlignProject(
         config.tgt_langs, AlignerSpec.of(config), kb, batch_size=config.align_batch_size,
         prior_sample_size=config.prior_sample_size, min_confidence=config.min_projection_confidence,
-        kb_handle=kb_handle, realign_unaligned=config.realign_unaligned)
+        kb_handle=kb_handle, realign_unaligned=config.realign_unaligned,
+        stored_priors={lang: priors_file(config.priors, lang) for lang in config.tgt_langs} if config.priors else None)
     splits = rows | "Split" >> SplitRows(config.split_fractions)
     rejects = (read_rejects, validate_rejects, tokenize_rejects, link_rejects, project_rejects) | (
         "AllRejects" >> beam.Flatten())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 import apache_beam as beam
@@ -33,6 +33,7 @@ from pipelines import aligners
 from pipelines.deadletter import REJECTS, count, reject
 from pipelines.hashing import unit_hash
 from pipelines.normalize import normalize_text
+from pipelines.priors import load_context
 from pipelines.records import LabelledPair, Reject, ShardRow, make_row, span_from_tokens
 from pipelines.resources import KBSpec, acquire_kb, pipeline_version
 from pipelines.tokenize import APOSTROPHE_SUFFIX_LANGS, stop_words
@@ -273,21 +274,24 @@ class AlignProject(beam.PTransform):
     Needed pairs without links from that run are aligned in calls of up to ``batch_size`` pairs. With
     ``realign_unaligned`` (eflomal and hybrid with priors), the pairs that leave a head or tail unaligned are
     aligned once more, with the priors but not the priors run's links, in calls grouped the same way, and their
-    unaligned spans projected through those links. ``build`` makes the aligner from ``aligner`` and that context
-    (:func:`aligners.build_aligner`; tests pass one that returns a fake). ``kb`` (and ``kb_handle``, shared with
-    the Link and Label stages) gives the target aliases projection looks for.
+    unaligned spans projected through those links. ``stored_priors`` ({lang: file} of pipelines.priors): those
+    languages' contexts are read from the files instead (no priors run, no links, no second pass). ``build``
+    makes the aligner from ``aligner`` and that context (:func:`aligners.build_aligner`; tests pass one that
+    returns a fake). ``kb`` (and ``kb_handle``, shared with the Link and Label stages) gives the target aliases
+    projection looks for.
     """
 
     def __init__(self, tgt_langs: Sequence[str], aligner: aligners.AlignerSpec, kb: KBSpec, *,
                  batch_size: int = 16384, prior_sample_size: int = 16384, min_confidence: float = 0.0,
                  kb_handle: shared.Shared | None = None, build: aligners.Builder = aligners.build_aligner,
-                 realign_unaligned: bool = True) -> None:
+                 realign_unaligned: bool = True, stored_priors: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.langs, self.spec, self.kb = list(tgt_langs), aligner, kb
         self.batch_size, self.prior_sample_size, self.min_confidence = batch_size, prior_sample_size, min_confidence
         self.kb_handle, self.build = kb_handle or shared.Shared(), build
-        # without priors a second call would be the first one again
-        self.realign = realign_unaligned and aligner.fits_priors and prior_sample_size > 0
+        self.stored = dict(stored_priors or {})
+        # without priors, or with stored ones (no priors run), a second call would be the first one again
+        self.realign = realign_unaligned and aligner.fits_priors and prior_sample_size > 0 and not self.stored
 
     def expand(self, records):
         langs, spec = self.langs, self.spec
@@ -299,7 +303,11 @@ class AlignProject(beam.PTransform):
         for lang, part in zip(langs, needs, strict=True):
             side, realign_side = {}, {}
             needed = part | f"CountNeeded_{lang}" >> beam.combiners.Count.Globally()
-            if self.prior_sample_size > 0:
+            if lang in self.stored:  # read on the workers: the path may be on any Beam file system
+                side["context"] = beam.pvalue.AsSingleton(
+                    records.pipeline | f"StoredPriorsPath_{lang}" >> beam.Create([self.stored[lang]])
+                    | f"StoredPriors_{lang}" >> beam.Map(load_context))
+            elif self.prior_sample_size > 0:
                 corpus = records | f"Corpus_{lang}" >> beam.Filter(lambda r, t=lang: _tgt_lang(r) == t)
                 total = corpus | f"CountPairs_{lang}" >> beam.combiners.Count.Globally()
                 context = (

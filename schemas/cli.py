@@ -64,9 +64,10 @@ def warn_renamed(prog: str, old: str, new: str) -> None:
     print(f"{prog}: warning: {old} is deprecated, use {new}", file=sys.stderr)
 
 
-def add_kb_arguments(parser: argparse.ArgumentParser, kb_help: str, extra_help: str) -> None:
-    """``--kb DIR`` (required) and ``--kb-extra-aliases DIR ...``: the two flags of every command that reads a KB."""
-    parser.add_argument("--kb", required=True, metavar="DIR", help=kb_help)
+def add_kb_arguments(parser: argparse.ArgumentParser, kb_help: str, extra_help: str, required: bool = True) -> None:
+    """``--kb DIR`` (required unless told) and ``--kb-extra-aliases DIR ...``: the two flags of every command that
+    reads a KB."""
+    parser.add_argument("--kb", required=required, metavar="DIR", help=kb_help)
     parser.add_argument("--kb-extra-aliases", action="extend", nargs="+", default=[], metavar="DIR", help=extra_help)
 
 

@@ -12,6 +12,7 @@ from pipelines.aligners import AlignerSpec, Builder, build_aligner
 from pipelines.config import PipelineConfig
 from pipelines.label import label_pair
 from pipelines.link import link_pair
+from pipelines.priors import priors_file
 from pipelines.project import AlignProject
 from pipelines.read import make_record
 from pipelines.records import LabelledPair, TokenizedPair
@@ -49,7 +50,9 @@ def align_project(config: PipelineConfig, build: Builder = build_aligner) -> Ali
     return AlignProject(config.tgt_langs, AlignerSpec.of(config), KBSpec.of(config),
                         batch_size=config.align_batch_size, prior_sample_size=config.prior_sample_size,
                         min_confidence=config.min_projection_confidence, build=build,
-                        realign_unaligned=config.realign_unaligned)
+                        realign_unaligned=config.realign_unaligned,
+                        stored_priors={t: priors_file(config.priors, t) for t in config.tgt_langs}
+                        if config.priors else None)
 
 
 LITERAL_PAIRS = [

@@ -81,6 +81,9 @@ def test_three_nights_promote_incremental_bad_span_refused_and_rollback(tmp_path
     night_dir = Path(first.summary["folder"])
     assert (night_dir / "pr.png").stat().st_size > 0 and "## Gate" in (night_dir / "report.md").read_text()
     assert json.loads((night_dir / "summary.json").read_text())["outcome"] == "promoted"
+    priors = first.summary["priors"]["en-de"]  # one fit over both spans, before they are built
+    assert priors["refit"] and priors["fitted_units"] == 2 and priors["reason"] == "no stored priors"
+    assert "eflomal priors of en-de: fitted on 2 units" in (night_dir / "report.md").read_text()
     first_splits = pair_splits(root / "work" / "shards")
 
     again = Night(cfg, "n1b").run()  # no new span, no KB change
@@ -99,6 +102,8 @@ def test_three_nights_promote_incremental_bad_span_refused_and_rollback(tmp_path
     manifest = json.loads((root / "work" / "shards" / "2024-01-03" / "en-de" / "manifest.json").read_text())
     built = second.summary["units_built"]["2024-01-03/en-de"]
     assert built["reason"] == "new" and built["input_pairs"] == manifest["input_pairs"]
+    assert not second.summary["priors"]["en-de"]["refit"]  # 1.5x the fitted data: reused
+    assert manifest["config"]["priors"] == priors["dir"]
     assert built["rows"] == {f"{r['split']}/{r['lang']}": r["count"] for r in manifest["rows"]}
     assert second.summary["rows_added"] == built["rows"]  # the only unit built tonight
     report_md = (Path(second.summary["folder"]) / "report.md").read_text()
@@ -120,6 +125,7 @@ def test_three_nights_promote_incremental_bad_span_refused_and_rollback(tmp_path
     write_span(root / "bitext", "2024-01-04", gold["kb"], seed=4, corrupt=True, repeat=6)
     third = Night(cfg, "n3").run()
     assert (third.outcome, third.exit_code) == ("not_promoted", 3)
+    assert third.summary["priors"]["en-de"]["refit"] and "grew" in third.summary["priors"]["en-de"]["reason"]
     assert reg.champion_version() == champion_before_bad
     assert reg.version("v0003")["gate"]["promote"] is False
     failed = [c for c in third.summary["gate"]["decision"]["checks"] if c["ok"] is False]
@@ -155,11 +161,11 @@ def test_kill_between_steps_resumes_from_the_failed_step(tmp_path, gold, monkeyp
     real_build = night_mod.build_unit
     calls = []
 
-    def build_once_then_die(unit, config):
+    def build_once_then_die(unit, config, priors=None):
         calls.append(unit.key)
         if len(calls) == 2:
             raise KeyboardInterrupt("killed")  # the job dies while building the second span
-        return real_build(unit, config)
+        return real_build(unit, config, priors)
 
     monkeypatch.setattr(night_mod, "build_unit", build_once_then_die)
     with pytest.raises(KeyboardInterrupt):

@@ -381,3 +381,20 @@ def test_gate_scores_a_model_with_its_own_input_layout(tiny_bert, tmp_path):
     gated = score_model(model, cache, cfg.data, cfg.train.seed, torch.device("cpu"))
     gate_auc = metrics_from_scores(gated.scored, gated.threshold)[ALL]["pr_auc"]
     assert gate_auc == pytest.approx(evaluate_model(model, [str(shards)], "test", device="cpu")[ALL]["pr_auc"])
+
+
+def test_priors_refit_reason():
+    from nightly.priors import refit_reason
+    from pipelines.resources import pipeline_version
+
+    pointer = {"dir": "d", "pipeline_version": pipeline_version(), "config": {"max_tokens": 200},
+               "fitted_bytes": 1000}
+    same = {"max_tokens": 200}
+    assert refit_reason(None, False, same, 1000, 1.0) == "no stored priors"
+    assert refit_reason(pointer, False, same, 1000, 1.0) == "stored priors d incomplete"
+    assert refit_reason(pointer, True, same, 2000, 1.0) is None  # doubled: not yet more than 2x
+    assert refit_reason(pointer, True, same, 2001, 1.0) == "the source grew 2.00x since the fit"
+    assert refit_reason(pointer, True, same, 1001, 0.0).startswith("the source grew")
+    assert refit_reason(pointer, True, {"max_tokens": 100}, 1000, 1.0) == "pipeline config changed (max_tokens)"
+    old = {**pointer, "pipeline_version": "0.0.1"}
+    assert refit_reason(old, True, same, 1000, 1.0).startswith("pipeline version changed (0.0.1 ->")
