@@ -233,6 +233,54 @@ def compare_projection(langs: list[str], seeds: list[int]) -> None:
                   flush=True)
 
 
+def compare_stored_priors(langs: list[str], seeds: list[int]) -> None:
+    """A nightly span: the 799 test pairs alone, aligned as a pipeline run over them aligns them (its own priors run,
+    then the second pass for unaligned spans) against stored priors fitted on the pair's other bitext (the earlier
+    spans; pipelines.priors) and one call with them, alone and with a fallback for the spans its links leave
+    unaligned: the union of the same call's two directions, or a second call with another seed."""
+    from bench.projection import load
+    from pipelines.aligners import EflomalCalls, EflomalSettings, corpus_context, eflomal_config
+
+    for lang in langs:
+        data = load(lang)
+        pairs = data[0]
+        history = extra_bitext("en", lang, europarl=False)
+        for seed in seeds:
+            settings = EflomalSettings(seed=seed)
+            own_words = corpus_context(pairs, fit_priors=False, lang=lang).function_words
+            config = eflomal_config(len(pairs), settings)
+            started = cpu()
+            own_priors, forward, reverse = fit_priors_with_links(pairs, config)
+            own = [symmetrized(f, r, config.symmetrization) for f, r in zip(forward, reverse, strict=True)]
+            todo = unaligned_pairs(data, own_words, own)
+            again = dict(zip(todo, EflomalCalls(own_priors, settings).align([pairs[k] for k in todo]), strict=True))
+            own_cpu = cpu() - started
+            stored = corpus_context(history[:16384], fit_priors=True, settings=settings, lang=lang)
+            started = cpu()
+            calls = EflomalCalls(stored.priors, settings)
+            forward, reverse = calls.directional(pairs)
+            stored_cpu = cpu() - started
+            gdfa = [symmetrized(f, r, calls.symmetrization) for f, r in zip(forward, reverse, strict=True)]
+            union = dict(enumerate(symmetrized(f, r, "union") for f, r in zip(forward, reverse, strict=True)))
+            todo_s = unaligned_pairs(data, stored.function_words, gdfa)
+            reseeded = EflomalCalls(stored.priors, EflomalSettings(seed=seed + 100))
+            again_s = dict(zip(todo_s, reseeded.align([pairs[k] for k in todo_s]), strict=True))
+            words = stored.function_words
+            started = cpu()
+            voted = EflomalCalls(stored.priors, EflomalSettings(seed=seed, runs=3)).align(pairs)
+            voted_cpu = cpu() - started
+            todo_v = unaligned_pairs(data, words, voted)
+            again_v = dict(zip(todo_v, reseeded.align([pairs[k] for k in todo_v]), strict=True))
+            print(f"{lang} seed {seed} ({len(pairs)} span pairs, {min(len(history), 16384)} history pairs): own "
+                  f"priors run + second pass {projection_score(lang, data, own_words, own, again)} "
+                  f"({own_cpu:.1f} s) | stored priors {projection_score(lang, data, words, gdfa)} ({stored_cpu:.1f} s) "
+                  f"| + union fallback {projection_score(lang, data, words, gdfa, union)} | + reseeded call for "
+                  f"{len(todo_s)} pairs {projection_score(lang, data, words, gdfa, again_s)} | 3 voted runs "
+                  f"{projection_score(lang, data, words, voted)} ({voted_cpu:.1f} s), + reseeded call for "
+                  f"{len(todo_v)} pairs {projection_score(lang, data, words, voted, again_v)} | load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", default="en-cs", help="gold set: en-fr ro-en en-cs en-es en-hi")
@@ -245,7 +293,12 @@ def main() -> None:
     parser.add_argument("--full-call", type=int, default=16384, help="the call size whose iterations (a) pins")
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     parser.add_argument("--projection", nargs="*", default=None, help="europarl-ner-parallel languages (de es it)")
+    parser.add_argument("--stored-priors", nargs="*", default=None,
+                        help="europarl-ner-parallel languages: a span's own priors run against stored priors")
     args = parser.parse_args()
+    if args.stored_priors:
+        compare_stored_priors(args.stored_priors, args.seeds)
+        return
     if args.projection:
         compare_projection(args.projection, args.seeds)
         return

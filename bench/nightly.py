@@ -2,13 +2,16 @@
 
     nice -n 10 python -m bench.nightly --out /tmp/bench-nightly [--repeat 8 24] [--steps 300] [--skip-train]
 
-A. Pipeline stage, once per ``--repeat`` (template passes per span: 8 gives ~2,000 pairs a span). 7 template spans
-   (nightly.synthetic) of equal size. 6 are processed (night 1's shard step), then the 7th arrives: the incremental
-   shard step (1 pipeline run, 6 units recognised complete) is measured against (a) rebuilding all 7 spans the way
-   the job does after a KB change (7 runs) and (b) one pipeline run over all 7 spans' files. Target: incremental
-   <= 1.5 x its 1/7 share. A pipeline run over the first 20 pairs of one span measures the fixed cost of a run.
-   Every figure is wall time and process CPU time (this process's threads, where the FnApiRunner works, plus
-   the eflomal subprocesses), with the 1-minute load average before and after: other jobs share the cores.
+A. Pipeline stage (the night's priors and shards steps), once per ``--repeat`` (template passes per span: 8 gives
+   ~2,000 pairs a span). 7 template spans (nightly.synthetic) of equal size. Night 1 fits the source's eflomal
+   priors over 6 spans and builds them; then the 7th arrives. ``--rounds`` times, alternately: the incremental
+   night (stored priors reused, 1 pipeline run, 6 units recognised complete), a plain pipeline run over the 7th
+   span alone (its own priors run: what a night without stored priors pays) and one pipeline run over all 7
+   spans' files. Target: the incremental night <= 1.5 x its 1/7 share of that one run. Then a night that refits
+   the priors (over 7 spans) before building the 7th (what a night pays when the source has doubled), the job's
+   full rebuild of all 7 spans (a fit and 7 runs, as after a KB change) and a 20-pair run (the fixed cost of a
+   run). Every figure is wall time and process CPU time (this process's threads, where the FnApiRunner works,
+   plus the eflomal subprocesses), with the 1-minute load average before and after, and the projection share.
 B. Training. A champion is trained from scratch on spans 1-6. On spans 1-7, a scratch model and a model
    warm-started from the champion train for the same budget with a dev evaluation every --eval-every steps;
    reported: the steps (and the wall time, pro rata) each needs to first reach the scratch run's best dev PR-AUC.
@@ -27,89 +30,161 @@ import argparse
 import json
 import logging
 import os
-import resource
+import random
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.timing import cpu_seconds, load1
 from nightly.config import NightlyConfig
 from nightly.night import Night
+from nightly.shards import projection_share
 from nightly.synthetic import write_kb, write_span
+from pipelines.commit import read_manifest
 from pipelines.distant_supervision import run as run_pipeline
 
-SOURCE = {"name": "en-de", "pattern": "en-de*.jsonl", "format": "jsonl", "src_lang": "en", "tgt_langs": ["de"]}
+SYNTHETIC = {"name": "en-de", "pattern": "en-de*.jsonl", "format": "jsonl", "src_lang": "en", "tgt_langs": ["de"]}
+REAL = {"name": "en-de", "pattern": "en-de*.tsv", "format": "tsv", "src_lang": "en", "tgt_langs": ["de"]}
 
 
-def config(root: Path, bitext: Path, work: str) -> NightlyConfig:
+@dataclass
+class World:
+    """Where one benchmark's spans, KB and outputs are, and the source that reads the spans."""
+
+    root: Path
+    kb: Path
+    source: dict
+
+    @property
+    def bitext(self) -> Path:
+        return self.root / "bitext"
+
+    def files(self) -> list[str]:
+        return sorted(str(p) for p in self.bitext.glob(f"*/{self.source['pattern']}"))
+
+
+def config(world: World, work: str, **pipeline) -> NightlyConfig:
     return NightlyConfig.from_dict({
-        "bitext": {"root": str(bitext), "sources": [SOURCE]}, "kb": {"dir": str(root / "kb")},
-        "work_dir": str(root / work), "registry": str(root / f"{work}-registry"),
-        "pipeline": {"args": ["--no-relation-rate", "1.0"]}, "rex": {"preset": "quick"}})
+        "bitext": {"root": str(world.bitext), "sources": [world.source]}, "kb": {"dir": str(world.kb)},
+        "work_dir": str(world.root / work), "registry": str(world.root / f"{work}-registry"),
+        "pipeline": {"args": ["--no-relation-rate", "1.0"], **pipeline}, "rex": {"preset": "quick"}})
 
 
-def cpu_seconds() -> float:
-    """User + system CPU of this process (all threads) and of its finished children (eflomal)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+def synthetic_world(root: Path, repeat: int) -> tuple[World, Callable[[], None]]:
+    """Template spans over a generated KB: 6 written now, the 7th by the returned function."""
+    kb = write_kb(root / "kb", people=200, cities=30, countries=6)
+    for i in range(6):
+        write_span(root / "bitext", f"2024-01-0{i + 1}", kb, seed=i + 1, repeat=repeat)
+    return World(root, root / "kb", SYNTHETIC), lambda: write_span(root / "bitext", "2024-01-07", kb, seed=7,
+                                                                    repeat=repeat) and None
+
+
+def real_world(root: Path) -> tuple[World, Callable[[], None]]:
+    """All EN-DE news bitext of ../shared/data (ntrex128, wmt-news; bench.data.extra_bitext), shuffled with a fixed
+    seed and cut into 7 equal TSV spans, and the X-FACTR KB: 6 spans written now, the 7th by the function."""
+    from bench.data import extra_bitext
+    from bench.paths import SHARED_DATA
+
+    pairs = sorted({(s, t) for s, t in extra_bitext("en", "de", europarl=False, tokenize=str.strip)
+                    if s and t and "\t" not in s + t})
+    random.Random(0).shuffle(pairs)
+    size = len(pairs) // 7
+
+    def write(i: int) -> None:
+        folder = root / "bitext" / f"2024-01-0{i + 1}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "en-de.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs[i * size:(i + 1) * size]),
+                                          encoding="utf-8")
+
+    for i in range(6):
+        write(i)
+    return World(root, SHARED_DATA / "xfactr-kb", REAL), lambda: write(6)
 
 
 def measured(fn: Callable[[], dict | None]) -> dict:
     """Run ``fn``; its result plus wall and CPU seconds and the load average before and after."""
-    load, wall, cpu = os.getloadavg()[0], time.perf_counter(), cpu_seconds()
+    load, wall, cpu = load1(), time.perf_counter(), cpu_seconds()
     out = fn() or {}
     return {**out, "wall": round(time.perf_counter() - wall, 2), "cpu": round(cpu_seconds() - cpu, 2),
-            "load1": [round(load, 2), round(os.getloadavg()[0], 2)]}
+            "load1": [round(load, 2), round(load1(), 2)]}
 
 
 def shard_step(cfg: NightlyConfig, night: str) -> dict:
-    """Plan, then the measured shard step of one night (no training); units built / skipped."""
+    """Plan, then the measured pipeline stage of one night (priors, then shards; no training): units built /
+    skipped, whether the priors were fitted, and the projection share of what was built."""
     n = Night(cfg, night)
     n.state = n._load_state()
     n.step_plan()
 
-    def shards() -> dict:
+    def stage() -> dict:
+        n.step_priors()
         n.step_shards()
-        out = n.step_out("shards")
+        out, priors = n.step_out("shards"), n.step_out("priors").get("sources", {})
         return {"built": len(out["built"]), "skipped": len(out["skipped"]),
-                "pipeline_wall": round(sum(v["seconds"] for v in out["built"].values()), 2)}
+                "priors_refit": [k for k, v in priors.items() if v["refit"]],
+                "priors_seconds": round(sum(v["seconds"] for v in priors.values()), 2),
+                "pipeline_wall": round(sum(v["seconds"] for v in out["built"].values()), 2),
+                "projection_share": {k: v["projection_share"] for k, v in out["built"].items()}}
 
-    return measured(shards)
+    return measured(stage)
 
 
-def one_run(root: Path, files: list[str], output: str) -> dict:
+def one_run(world: World, files: list[str], output: str) -> dict:
+    """A plain pipeline run (its own priors run) over ``files``, in-process."""
     argv = [x for f in files for x in ("--input", f)]
-    return measured(lambda: run_pipeline(argv + [
-        "--input-format", "jsonl", "--src-lang", "en", "--tgt-lang", "de", "--kb", str(root / "kb"),
-        "--output", str(root / output), "--no-relation-rate", "1.0"]) and None)
+    out = str(world.root / output)
+    result = measured(lambda: run_pipeline(argv + [
+        "--input-format", world.source["format"], "--src-lang", "en", "--tgt-lang", "de", "--kb", str(world.kb),
+        "--output", out, "--no-relation-rate", "1.0", "--overwrite"]) and None)
+    return {**result, "projection_share": projection_share(out, read_manifest(out))}
 
 
 def ratio(part: dict, whole: dict, key: str) -> float:
     return round(part[key] / (whole[key] / 7), 2)
 
 
-def pipeline_part(root: Path, repeat: int) -> dict:
-    kb = write_kb(root / "kb", people=200, cities=30, countries=6)
-    bitext = root / "bitext"
-    for i in range(6):
-        write_span(bitext, f"2024-01-0{i + 1}", kb, seed=i + 1, repeat=repeat)
-    cfg = config(root, bitext, "work")
+def pipeline_part(world: World, seventh: Callable[[], None], rounds: int) -> dict:
+    """Night 1 builds 6 spans; then, ``rounds`` times alternately, the incremental night (the 7th span, stored
+    priors reused), a plain run over the 7th span alone (its own priors run) and one run over all 7 spans; then a
+    night that refits the priors, the job's full rebuild of 7 spans, and a 20-pair run (fixed cost)."""
+    cfg = config(world, "work")
     night1 = shard_step(cfg, "n1")
-    write_span(bitext, "2024-01-07", kb, seed=7, repeat=repeat)
-    incremental = shard_step(cfg, "n2")
-    full = shard_step(config(root, bitext, "work-full"), "full")
-    files = sorted(str(p) for p in bitext.glob("*/en-de.jsonl"))
-    single = one_run(root, files, "one-run")
-    probe = root / "probe.jsonl"
-    probe.write_text("".join(open(files[0], encoding="utf-8").readlines()[:20]), encoding="utf-8")
-    fixed = one_run(root, [str(probe)], "probe-run")
-    lines = sum(sum(1 for _ in open(f, encoding="utf-8")) for f in files)
-    return {"repeat": repeat, "pairs_total": lines, "night1_6_spans": night1, "incremental_1_span": incremental,
-            "full_rebuild_7_runs": full, "one_run_7_spans": single, "fixed_cost_20_pair_run": fixed,
-            "incremental_over_share_of_full": {"wall": ratio(incremental, full, "wall"),
-                                               "cpu": ratio(incremental, full, "cpu")},
+    seventh()
+    files = world.files()
+    newest = Path(cfg.shards_root) / "2024-01-07"
+    rounds_out = []
+    for k in range(rounds):
+        if newest.exists():
+            shutil.rmtree(newest)  # the 7th span is new again
+        incremental = shard_step(cfg, f"n2-{k + 1}")
+        own = one_run(world, files[-1:], "own-priors-run")
+        single = one_run(world, files, "one-run")
+        rounds_out.append({
+            "incremental_1_span": incremental, "newest_span_own_priors_run": own, "one_run_7_spans": single,
             "incremental_over_share_of_one_run": {"wall": ratio(incremental, single, "wall"),
-                                                  "cpu": ratio(incremental, single, "cpu")}}
+                                                  "cpu": ratio(incremental, single, "cpu")},
+            "own_priors_run_over_share_of_one_run": {"wall": ratio(own, single, "wall"),
+                                                     "cpu": ratio(own, single, "cpu")}})
+        print(json.dumps({"round": k + 1, **rounds_out[-1]}), flush=True)
+    shutil.rmtree(newest)
+    refit = shard_step(config(world, "work", priors_refit_growth=0.0), "n3-refit")
+    full = shard_step(config(world, "work-full"), "full")
+    probe = world.root / f"probe.{world.source['format']}"
+    probe.write_text("".join(open(files[0], encoding="utf-8").readlines()[:20]), encoding="utf-8")
+    fixed = one_run(world, [str(probe)], "probe-run")
+    lines = sum(sum(1 for _ in open(f, encoding="utf-8")) for f in files)
+    share = sorted(r["incremental_over_share_of_one_run"]["cpu"] for r in rounds_out)
+    single_cpu = sorted(r["one_run_7_spans"]["cpu"] for r in rounds_out)[len(rounds_out) // 2]
+    return {"pairs_total": lines, "night1_6_spans": night1, "rounds": rounds_out,
+            "incremental_with_refit_1_span": refit, "full_rebuild_7_runs": full, "fixed_cost_20_pair_run": fixed,
+            "incremental_over_share_of_one_run_cpu": share,
+            "own_priors_run_over_share_of_one_run_cpu": sorted(
+                r["own_priors_run_over_share_of_one_run"]["cpu"] for r in rounds_out),
+            "refit_night_over_share_of_one_run_cpu": round(refit["cpu"] / (single_cpu / 7), 2),
+            "incremental_over_share_of_full_rebuild_cpu": [ratio(r["incremental_1_span"], full, "cpu")
+                                                           for r in rounds_out]}
 
 
 _CHILD = """
@@ -217,6 +292,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--ab-tree", type=Path, default=None, help="compare the pipeline runs with this checkout")
     parser.add_argument("--ab-repeats", type=int, default=2)
+    parser.add_argument("--real", action="store_true",
+                        help="the pipeline part on real EN-DE news (../shared/data) and the X-FACTR KB instead of "
+                             "template spans (--repeat is then ignored)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="incremental nights, plain runs of the newest span and 7-span runs, alternately")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     root = Path(args.out)
@@ -226,11 +306,13 @@ def main(argv: list[str] | None = None) -> dict:
         return {"ab": [r for repeat in args.repeat for r in ab_part(root / f"repeat-{repeat}", repeat, args.ab_tree,
                                                                     args.ab_repeats)]}
     result = {"cores": os.cpu_count(), "pipeline": []}
-    for repeat in args.repeat:
-        result["pipeline"].append(pipeline_part(root / f"repeat-{repeat}", repeat))
+    worlds = [real_world(root / "real")] if args.real else [
+        synthetic_world(root / f"repeat-{repeat}", repeat) for repeat in args.repeat]
+    for world, seventh in worlds:
+        result["pipeline"].append({"spans": str(world.bitext), **pipeline_part(world, seventh, args.rounds)})
         print(json.dumps(result["pipeline"][-1]), flush=True)
     if not args.skip_train:
-        result["training"] = training_part(root / f"repeat-{args.repeat[0]}", args.steps, args.eval_every)
+        result["training"] = training_part(worlds[0][0].root, args.steps, args.eval_every)
     print(json.dumps(result, indent=1))
     return result
 
