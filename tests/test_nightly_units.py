@@ -398,3 +398,36 @@ def test_priors_refit_reason():
     assert refit_reason(pointer, True, {"max_tokens": 100}, 1000, 1.0) == "pipeline config changed (max_tokens)"
     old = {**pointer, "pipeline_version": "0.0.1"}
     assert refit_reason(old, True, same, 1000, 1.0).startswith("pipeline version changed (0.0.1 ->")
+
+
+def test_priors_pointer_moves_only_after_a_complete_fit(tmp_path, monkeypatch):
+    """A fit that dies leaves no pointer (the next attempt fits again); a finished fit moves it; a source that has
+    not doubled since reuses it."""
+    import nightly.priors as store
+    from nightly.spans import Unit
+
+    cfg = NightlyConfig.from_dict({
+        "bitext": {"root": str(tmp_path / "bitext"), "sources": [
+            {"name": "en-de", "pattern": "*.tsv", "format": "tsv", "src_lang": "en", "tgt_langs": ["de"]}]},
+        "kb": {"dir": str(tmp_path / "kb")}, "work_dir": str(tmp_path / "work"), "registry": str(tmp_path / "reg")})
+    unit = Unit("2024-01-01", cfg.bitext.sources[0], ["a.tsv"], ["a.tsv"], str(tmp_path / "out"))
+    root = store.source_root(cfg, "en-de")
+
+    def dies(config, beam_args):
+        raise KeyboardInterrupt("killed")
+
+    def fits(config, beam_args):
+        os.makedirs(config.output, exist_ok=True)
+        Path(config.output, "priors.json").write_text(json.dumps({"format": 1, "langs": {"de": {"pairs": 3}}}))
+        return {"langs": {"de": {"pairs": 3}}}
+
+    monkeypatch.setattr(store, "fit", dies)
+    with pytest.raises(KeyboardInterrupt):
+        store.ensure_priors([unit], 100, cfg, "n1")
+    assert store.read_pointer(root) is None
+    monkeypatch.setattr(store, "fit", fits)
+    first = store.ensure_priors([unit], 100, cfg, "n1")
+    assert first["refit"] and store.read_pointer(root)["dir"] == first["dir"] == posixpath.join(root, "n1")
+    monkeypatch.setattr(store, "fit", dies)  # not called: reused
+    again = store.ensure_priors([unit], 150, cfg, "n2")
+    assert not again["refit"] and again["dir"] == first["dir"] and again["fitted_units"] == 1
