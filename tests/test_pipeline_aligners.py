@@ -6,10 +6,12 @@ import random
 import pytest
 
 from alignment.word.core import WordAlignment
+from alignment.word.eflomal_aligner import seeding_available
 from pipelines.aligners import (
     AlignerSpec,
     CorpusContext,
     EflomalCalls,
+    EflomalSettings,
     build_aligner,
     fit_eflomal_priors,
     line_number,
@@ -116,8 +118,10 @@ def test_build_aligner_precomputed_answers_by_input_line(tmp_path):
 
 def test_build_aligner_eflomal_uses_the_context_priors():
     pairs = [(["the", "house"], ["das", "haus"]), (["a", "house"], ["ein", "haus"])]
-    priors = fit_eflomal_priors(pairs * 5)
-    aligner = build_aligner(AlignerSpec("eflomal"), CorpusContext(priors))
+    # seeded where Linux allows it: unseeded, the two-pair call once missed 'house'-'haus' in a full suite run
+    settings = EflomalSettings(seed=7) if seeding_available() else EflomalSettings()
+    priors = fit_eflomal_priors(pairs * 5, settings)
+    aligner = build_aligner(AlignerSpec("eflomal", eflomal=settings), CorpusContext(priors))
     assert aligner.name == "eflomal-gdfa" and aligner.aligner.calls.priors is priors
     out = aligner.align_records([_record("f:1", src, tgt) for src, tgt in pairs])
     assert all((1, 1) in a.links for a in out)
