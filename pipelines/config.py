@@ -180,7 +180,7 @@ def build_parser(needs_kb: bool = True) -> argparse.ArgumentParser:
                    help="eflomal priors stored by 'python -m pipelines.priors' (local or any Beam FileSystem path): "
                         "no priors run: every needed pair is aligned with them (one sampler, a full call's "
                         "iterations; the second pass for unaligned entities as usual). For small runs: a nightly "
-                        "span with priors fitted on the earlier ones (7x less CPU on a 1,900-pair news span; "
+                        "span with priors fitted on the earlier ones (6x less CPU on a 2,500-pair news span; "
                         "docs/alignment.md, 'Stored priors').")
     p.add_argument("--eflomal-seed", type=int, default=None,
                    help="Seed eflomal's sampler (needs Linux unprivileged user namespaces, "

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -159,19 +160,18 @@ class FitPriors(beam.PTransform):
 
 def fit(config: PipelineConfig, beam_args: Sequence[str] = ()) -> dict:
     """Fit and store the priors of ``config.inputs`` in ``config.output``; return the manifest (also written)."""
-    from pipelines.distant_supervision import input_paths, make_pipeline
+    from pipelines.distant_supervision import counter_totals, input_paths, make_pipeline
 
     started = time.monotonic()
     root = config.output
     if FileSystems.exists(join(root, MANIFEST)):  # the folder is incomplete until this fit writes it again
         FileSystems.delete([join(root, MANIFEST)])
     if is_local(root):
-        import os
-
         os.makedirs(root, exist_ok=True)
     p = make_pipeline(PipelineOptions(flags=list(beam_args)))
     _ = p | "FitPriors" >> FitPriors(config, root)
-    p.run().wait_until_finish()
+    result = p.run()
+    result.wait_until_finish()
     langs = {}
     for lang in config.tgt_langs:
         text = read_text(priors_file(root, lang))
@@ -180,7 +180,10 @@ def fit(config: PipelineConfig, beam_args: Sequence[str] = ()) -> dict:
     local = all(is_local(p) for pattern in config.inputs for p in pattern.split(","))
     manifest = {"format": FORMAT, "langs": langs, "config": json.loads(config.to_json()),
                 "inputs": [fingerprint(path) for path in input_paths(config)] if local else list(config.inputs),
-                "pipeline_version": pipeline_version(), "seconds": round(time.monotonic() - started, 1)}
+                "pipeline_version": pipeline_version(), "seconds": round(time.monotonic() - started, 1),
+                # a fit keeps no records: read.pairs (all read), validate.accepted and tokenize.accepted (of the
+                # sample) say how many of the sampled pairs were rejected before the fit
+                "counters": counter_totals(result)}
     write_json(join(root, MANIFEST), manifest)
     logger.info("priors for %s in %s (%s pairs) in %.1f s", ", ".join(config.tgt_langs), root,
                 ", ".join(str(v["pairs"]) for v in langs.values()), manifest["seconds"])
