@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from nightly.config import NightlyConfig, is_uri
 from nightly.spans import Unit, pipeline_args, strip_places
+from pipelines.aligners import AlignerSpec
 from pipelines.commit import write_json
 from pipelines.config import parse_config
 from pipelines.priors import fit, read_manifest
@@ -86,9 +87,14 @@ def ensure_priors(units: list[Unit], source_bytes: int, config: NightlyConfig, n
     the source's units, ``source_bytes`` of input) when :func:`refit_reason` says so. Returns what the night
     records: dir, refit, reason, seconds, and the units and bytes the fit covered."""
     source = units[0].source.name
+    parsed = parse_config(fit_args(units, config, "unused"))[0]
+    if not AlignerSpec.of(parsed).fits_priors or parsed.prior_sample_size == 0:
+        return {"dir": None, "refit": False, "seconds": 0.0, "fitted_units": 0, "fitted_bytes": 0,
+                "reason": f"not used: the {parsed.aligner} aligner with --prior-sample-size "
+                          f"{parsed.prior_sample_size} fits no eflomal priors"}
     root = source_root(config, source)
     pointer = read_pointer(root)
-    settings = strip_places(json.loads(parse_config(fit_args(units, config, "unused"))[0].to_json()))
+    settings = strip_places(json.loads(parsed.to_json()))
     ok = pointer is not None and read_manifest(pointer["dir"]) is not None
     reason = refit_reason(pointer, ok, settings, source_bytes, config.pipeline.priors_refit_growth)
     if reason is None:

@@ -132,8 +132,9 @@ def markdown(s: dict) -> str:
             f"- registered: {s['version'] or '-'}; champion now: {s['champion'] or '-'}"]
     for name, p in s.get("priors", {}).items():
         units = f"{p['fitted_units']} unit{'s' if p['fitted_units'] != 1 else ''}"
-        out.append(f"- eflomal priors of {name}: " + (f"fitted on {units} in {p['seconds']} s ({p['reason']})"
-                                                       if p["refit"] else f"reused (fitted on {units})"))
+        out.append(f"- eflomal priors of {name}: " + (
+            p["reason"] if p["dir"] is None else f"fitted on {units} in {p['seconds']} s ({p['reason']})"
+            if p["refit"] else f"reused (fitted on {units})"))
     if s["index"]:
         out.append(f"- retrieval index: {s['index']['reason']}" + (f" ({s['index']['index_dir']})"
                                                                   if s["index"].get("index_dir") else ""))

@@ -431,3 +431,17 @@ def test_priors_pointer_moves_only_after_a_complete_fit(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "fit", dies)  # not called: reused
     again = store.ensure_priors([unit], 150, cfg, "n2")
     assert not again["refit"] and again["dir"] == first["dir"] and again["fitted_units"] == 1
+
+
+def test_no_priors_store_for_an_aligner_without_priors(tmp_path):
+    from nightly.priors import ensure_priors
+    from nightly.spans import Unit
+
+    cfg = NightlyConfig.from_dict({
+        "bitext": {"root": str(tmp_path / "bitext"), "sources": [
+            {"name": "en-de", "pattern": "*.tsv", "format": "tsv", "src_lang": "en", "tgt_langs": ["de"]}]},
+        "kb": {"dir": str(tmp_path / "kb")}, "work_dir": str(tmp_path / "work"), "registry": str(tmp_path / "reg"),
+        "pipeline": {"args": ["--prior-sample-size", "0"]}})
+    unit = Unit("2024-01-01", cfg.bitext.sources[0], ["a.tsv"], ["a.tsv"], str(tmp_path / "out"))
+    out = ensure_priors([unit], 100, cfg, "n1")
+    assert out["dir"] is None and "fits no eflomal priors" in out["reason"]
