@@ -37,6 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import aligners
 from pipelines.commit import is_local, join, write_json
 from pipelines.config import PipelineConfig, parse_config
+from pipelines.deadletter import count
 from pipelines.hashing import unit_hash
 from pipelines.read import ReadBitext, fingerprint
 from pipelines.records import BitextPair, TokenizedPair
@@ -114,6 +115,7 @@ def sample_pair(pair: BitextPair, size: int, totals: dict[str, int]):
     own sample uses, so a pair id is in or out in both)."""
     total = totals.get(pair.tgt_lang, 0)
     if size >= total or unit_hash("prior|" + pair.pair_id) < size / total:
+        count("priors.sampled")
         yield pair
 
 
@@ -181,8 +183,8 @@ def fit(config: PipelineConfig, beam_args: Sequence[str] = ()) -> dict:
     manifest = {"format": FORMAT, "langs": langs, "config": json.loads(config.to_json()),
                 "inputs": [fingerprint(path) for path in input_paths(config)] if local else list(config.inputs),
                 "pipeline_version": pipeline_version(), "seconds": round(time.monotonic() - started, 1),
-                # a fit keeps no records: read.pairs (all read), validate.accepted and tokenize.accepted (of the
-                # sample) say how many of the sampled pairs were rejected before the fit
+                # a fit keeps no records: read.pairs (all read), priors.sampled, and validate.accepted and
+                # tokenize.accepted (of the sample) say how many sampled pairs were rejected before the fit
                 "counters": counter_totals(result)}
     write_json(join(root, MANIFEST), manifest)
     logger.info("priors for %s in %s (%s pairs) in %.1f s", ", ".join(config.tgt_langs), root,

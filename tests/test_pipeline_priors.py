@@ -98,7 +98,8 @@ def test_fit_then_a_run_with_the_stored_priors(span, tmp_path):
                                       "--output", str(tmp_path / "priors"), "--eflomal-seed", "3"], needs_kb=False)
     manifest = fit(config, beam_args)
     assert manifest["langs"]["de"]["pairs"] == lines and len(manifest["inputs"]) == 2
-    assert manifest["counters"]["read.pairs"] == lines
+    fitted = manifest["counters"]
+    assert fitted["read.pairs"] == fitted["priors.sampled"] == lines >= fitted["tokenize.accepted"] > 0
     context = load_context(priors_file(str(tmp_path / "priors"), "de"))
     assert context.priors is not None and context.priors.n_pairs == lines and context.links == {}
     result = run(["--input", str(files[1]), *common, "--kb", str(root / "kb"), "--output", str(tmp_path / "out"),
