@@ -60,7 +60,7 @@ def bench_config(shards: list[str], steps: int, consistency: float, args) -> Rex
                           lang_bag_weight=getattr(args, "lang_bag_weight", 0.0)),
         train=TrainConfig(batch_size=16, lr=args.lr, warmup_steps=steps // 10, max_steps=steps,
                           eval_every=max(1, steps // 6), save_every=steps, patience=0, progress=False,
-                          cpu_threads=args.cpu_threads, seed=args.seed),
+                          cpu_threads=args.cpu_threads, seed=args.seed, ema_decay=getattr(args, "ema_decay", 0.0)),
     )
 
 
@@ -280,6 +280,7 @@ def main() -> None:
                         help="model.class_weighting of the rex variants")
     parser.add_argument("--lexical-buckets", type=int, default=0, help="model.lexical_buckets of the rex variants")
     parser.add_argument("--lang-bag-weight", type=float, default=0.0, help="model.lang_bag_weight of the rex variants")
+    parser.add_argument("--ema-decay", type=float, default=0.0, help="train.ema_decay of the rex variants")
     parser.add_argument("--feature-cache", default=None, help="data.feature_cache (frozen encoders)")
     parser.add_argument("--variants", default="rex,consistency",
                         help="comma-separated rex variants to train: rex, consistency")

@@ -34,7 +34,7 @@ class Progress:
     world: int = 1
 
 
-def trainer_state(optimizer, scheduler, scaler) -> dict:
+def trainer_state(optimizer, scheduler, scaler, ema: dict[str, torch.Tensor] | None = None) -> dict:
     state = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -42,6 +42,8 @@ def trainer_state(optimizer, scheduler, scaler) -> dict:
     }
     if scaler is not None:
         state["scaler"] = scaler.state_dict()
+    if ema is not None:  # train.ema_decay's averaged weights
+        state["ema"] = ema
     if torch.cuda.is_available():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -59,13 +61,18 @@ def latest_checkpoint(root: Path) -> Path | None:
     return steps[-1][1] if steps else None
 
 
-def load_trainer_state(directory: Path, optimizer, scheduler, scaler, device: torch.device) -> Progress:
-    """Restore optimizer, scheduler, scaler and RNG states; return the saved progress."""
+def load_trainer_state(directory: Path, optimizer, scheduler, scaler, device: torch.device,
+                       ema: dict[str, torch.Tensor] | None = None) -> Progress:
+    """Restore optimizer, scheduler, scaler, RNG states and (into ``ema``) the averaged weights; return the saved
+    progress."""
     state = torch.load(directory / "trainer_state.pt", map_location=device, weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
+    if ema is not None and "ema" in state:
+        for name, value in state["ema"].items():
+            ema[name].copy_(value)
     torch.set_rng_state(state["rng_cpu"].cpu())
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])

@@ -259,6 +259,8 @@ class TrainConfig:
     save_every: int = opt(500, "steps between checkpoints")
     eval_every: int = opt(500, "steps between dev evaluations (the best dev PR-AUC is the saved model)")
     keep_checkpoints: int = opt(2, "checkpoints kept")
+    ema_decay: float = opt(0.0, "dev evaluation and the saved model use an exponential moving average of the "
+                                "trained weights with this decay per step (0 = off; 0.9999 ~ the last 10k steps)")
     patience: int = opt(5, "evaluations without dev PR-AUC improvement before stopping (0 = never stop)")
     log_every: int = opt(20, "steps between metrics.jsonl log lines")
     init_from: str | None = opt(None, "warm start: a saved model directory (its tokenizer and encoder; new relations "
@@ -281,6 +283,7 @@ class TrainConfig:
         _check(self.amp in AMP_MODES, "train.amp must be auto|bf16|fp16|off")
         _check(self.save_every >= 1 and self.eval_every >= 1 and self.log_every >= 1, "intervals must be >= 1")
         _check(self.keep_checkpoints >= 1 and self.patience >= 0, "keep_checkpoints >= 1, patience >= 0")
+        _check(0.0 <= self.ema_decay < 1.0, "ema_decay in [0, 1)")
         _check(self.cpu_threads >= 0, "train.cpu_threads must be >= 0")
         _check(self.min_lang_threshold_positives >= 0, "train.min_lang_threshold_positives must be >= 0")
 

@@ -151,6 +151,10 @@ class Trainer:
         write_relation_stats(self.caches, self.out, self.env.is_main)
         start = starting_point(config, resume, self.caches["train"], self.out, self.env.is_main)
         self.cfg, self.tokenizer, self.labels = start.config, start.tokenizer, start.labels
+        if self.cfg.train.ema_decay and 3 / (1 - self.cfg.train.ema_decay) > self.cfg.train.max_steps:
+            logger.warning("train.ema_decay %g averages over ~%d steps; in %d steps the average keeps more than 5 %% "
+                           "of the initial weights", self.cfg.train.ema_decay, 1 / (1 - self.cfg.train.ema_decay),
+                           self.cfg.train.max_steps)
         if self.cfg.train.warmup_steps > self.cfg.train.max_steps:
             logger.warning("train.warmup_steps (%d) > train.max_steps (%d): the learning rate never reaches "
                            "train.lr", self.cfg.train.warmup_steps, self.cfg.train.max_steps)
@@ -166,6 +170,9 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(self.model, self.cfg.train)
         self.amp = amp_dtype(self.cfg.train, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        # train.ema_decay: a moving average of the trained parameters only (a frozen encoder never moves)
+        self.ema = {n: q.detach().clone() for n, q in self.model.named_parameters() if q.requires_grad} \
+            if self.cfg.train.ema_decay > 0 else None
         self.progress = self._progress(resume)
         self.net = self.model
         if self.env.world > 1:
@@ -190,7 +197,7 @@ class Trainer:
         """A new run's counters, or the checkpoint's (which also restores optimizer, scheduler and scaler)."""
         if resume is None:
             return Progress(world=self.env.world)
-        progress = load_trainer_state(resume, self.optimizer, self.scheduler, self.scaler, self.device)
+        progress = load_trainer_state(resume, self.optimizer, self.scheduler, self.scaler, self.device, self.ema)
         if progress.world != self.env.world:
             logger.warning("resuming a %d-rank run on %d ranks: the data order changes", progress.world,
                            self.env.world)
@@ -334,6 +341,13 @@ class Trainer:
             self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            params = dict(self.model.named_parameters())
+            # a constant decay, as measured (a TF-style ramp, min(decay, (1+t)/(10+t)), did worse on 36k steps:
+            # bench/RESULTS.md, "Weight averaging")
+            with torch.no_grad():  # ema += (1 - decay) * (weights - ema), all tensors in one call
+                torch._foreach_lerp_(list(self.ema.values()), [params[n].detach() for n in self.ema],
+                                     1.0 - self.cfg.train.ema_decay)
 
     def _log_train(self, window: dict, bar) -> None:
         n, elapsed = max(1, window["n"]), time.perf_counter() - window["t0"]
@@ -366,6 +380,7 @@ class Trainer:
         """Evaluate on dev (rank 0), keep the best model, return whether to stop early."""
         p, stop = self.progress, False
         if self.env.is_main and self.caches["dev"].num_bags:
+            raw = self._swap_in(self.ema)  # dev sees, and the model folder keeps, the averaged weights
             metrics = self.evaluate("dev")
             score = metrics["all"]["pr_auc"]
             self._log({"step": p.step, "split": "dev", **{f"{g}/{k}": v for g, m in metrics.items()
@@ -376,8 +391,20 @@ class Trainer:
             else:
                 p.bad_evals += 1
                 stop = bool(self.cfg.train.patience) and p.bad_evals >= self.cfg.train.patience
+            self._swap_in(raw)
         p.best_score, p.best_step, p.bad_evals, stop = broadcast((p.best_score, p.best_step, p.bad_evals, stop))
         return stop
+
+    def _swap_in(self, weights: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+        """Copy ``weights`` (name -> tensor) into the model's parameters; return the values they replace."""
+        if weights is None:
+            return None
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            replaced = {n: params[n].detach().clone() for n in weights}
+            for n, value in weights.items():
+                params[n].copy_(value)
+        return replaced
 
     def save_model(self, directory: Path, extra=None) -> None:
         save_model_dir(directory, self.model, self.tokenizer, self.cfg, self.labels, self.fact_dim, extra,
@@ -385,7 +412,7 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         if self.env.is_main:
-            state = trainer_state(self.optimizer, self.scheduler, self.scaler)
+            state = trainer_state(self.optimizer, self.scheduler, self.scaler, self.ema)
             self.save_model(self.ckpt_root / f"step-{self.progress.step:07d}",
                             extra=lambda tmp: write_extra(tmp, state, self.progress))
             prune_checkpoints(self.ckpt_root, self.cfg.train.keep_checkpoints)

@@ -49,8 +49,9 @@ def test_a_few_steps_lower_the_loss_and_write_artefacts(shards, tmp_path):
         assert (tmp_path / name).exists(), name
 
 
-def test_interrupted_and_resumed_equals_uninterrupted(shards, tmp_path, monkeypatch):
-    kw = {"save_every": 3, "eval_every": 3, "keep_checkpoints": 5}
+@pytest.mark.parametrize("ema_decay", [0.0, 0.5])
+def test_interrupted_and_resumed_equals_uninterrupted(shards, tmp_path, monkeypatch, ema_decay):
+    kw = {"save_every": 3, "eval_every": 3, "keep_checkpoints": 5, "ema_decay": ema_decay}
     train(tiny_config([shards], steps=7, **kw), tmp_path / "full")
     # killed during step 5 (after the step-3 checkpoint, with step 4 done and lost)
     real_step, calls = Trainer._optimizer_step, []
@@ -74,6 +75,15 @@ def test_interrupted_and_resumed_equals_uninterrupted(shards, tmp_path, monkeypa
     assert full.keys() == resumed.keys()
     for name in full:
         torch.testing.assert_close(resumed[name], full[name], rtol=0, atol=1e-6, msg=name)
+    # the saved model (dev's best; with ema_decay, the averaged weights, restored on resume) is the same too
+    best_full = load_file(str(tmp_path / "full" / "model" / "model.safetensors"))
+    best_cut = load_file(str(tmp_path / "cut" / "model" / "model.safetensors"))
+    for name in best_full:
+        torch.testing.assert_close(best_cut[name], best_full[name], rtol=0, atol=1e-6, msg=name)
+    if ema_decay:  # the checkpoint carries the averaged weights, and they are not the step's own
+        ema = torch.load(tmp_path / "cut" / "checkpoints" / "step-0000007" / "trainer_state.pt",
+                         weights_only=True)["ema"]
+        assert ema and any(not torch.equal(value, resumed[name]) for name, value in ema.items() if name in resumed)
     tail = [r["loss"] for r in _log(tmp_path / "full") if "loss" in r and r["step"] > 4]
     assert tail == pytest.approx([r["loss"] for r in _log(tmp_path / "cut") if "loss" in r and r["step"] > 4])
 
