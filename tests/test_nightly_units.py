@@ -349,12 +349,16 @@ def test_spans_and_shards_on_a_non_local_file_system(tmp_path, monkeypatch):
     night.step_plan()
     assert night.step_out("plan")["statuses"] == {"2024-01-01/en-de": "new"}
     assert night.step_out("plan")["unmatched"] == ["nightlyfs://bitext/2024-01-01/notes.txt"]
+    night.step_priors()  # the priors store beside the shards, written and read only through FileSystems
+    assert night.step_out("priors")["sources"]["en-de"]["dir"] == "nightlyfs://shards/_priors/en-de/n1"
+    assert (tmp_path / "remote" / "shards" / "_priors" / "en-de" / "current.json").exists()
     night.step_shards()
     built = night.step_out("shards")["built"]["2024-01-01/en-de"]
     assert built["input_pairs"] == len((tmp_path / "remote" / "bitext" / "2024-01-01" / "en-de.jsonl").read_text()
                                        .splitlines())
     assert built["projection_share"]["de"] > 0.5
-    assert (tmp_path / "remote" / "shards" / "2024-01-01" / "en-de" / "manifest.json").exists()
+    manifest = json.loads((tmp_path / "remote" / "shards" / "2024-01-01" / "en-de" / "manifest.json").read_text())
+    assert manifest["config"]["priors"] == "nightlyfs://shards/_priors/en-de/n1"
     again = Night(cfg, "n2")
     again.state = again._load_state()
     again.step_plan()
