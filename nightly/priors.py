@@ -20,11 +20,13 @@ import json
 import logging
 import posixpath
 import time
+from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
 
 from nightly.config import NightlyConfig, is_uri
-from nightly.spans import Unit, pipeline_args, strip_places
+from nightly.registry import write_json_atomic
+from nightly.spans import Unit, config_change, pipeline_args, strip_places
 from pipelines.aligners import AlignerSpec
 from pipelines.commit import write_json
 from pipelines.config import parse_config
@@ -52,10 +54,8 @@ def write_pointer(root: str, pointer: dict) -> None:
     path = posixpath.join(root, POINTER)
     if is_uri(root):
         write_json(path, pointer)
-        return
-    tmp = path + ".tmp"
-    write_json(tmp, pointer)
-    FileSystems.rename([tmp], [path])
+    else:
+        write_json_atomic(Path(path), pointer)
 
 
 def fit_args(units: list[Unit], config: NightlyConfig, output: str) -> list[str]:
@@ -73,10 +73,9 @@ def refit_reason(pointer: dict | None, fitted_ok: bool, settings: dict, source_b
         return f"stored priors {pointer['dir']} incomplete"
     if pointer["pipeline_version"] != pipeline_version():
         return f"pipeline version changed ({pointer['pipeline_version']} -> {pipeline_version()})"
-    if pointer["config"] != settings:
-        changed = sorted(k for k in set(settings) | set(pointer["config"])
-                         if settings.get(k) != pointer["config"].get(k))
-        return f"pipeline config changed ({', '.join(changed)})"
+    changed = config_change(pointer["config"], settings)
+    if changed:
+        return changed
     if source_bytes > (1 + growth) * pointer["fitted_bytes"]:
         return f"the source grew {source_bytes / max(pointer['fitted_bytes'], 1):.2f}x since the fit"
     return None
@@ -87,12 +86,13 @@ def ensure_priors(units: list[Unit], source_bytes: int, config: NightlyConfig, n
     the source's units, ``source_bytes`` of input) when :func:`refit_reason` says so. Returns what the night
     records: dir, refit, reason, seconds, and the units and bytes the fit covered."""
     source = units[0].source.name
-    parsed = parse_config(fit_args(units, config, "unused"))[0]
+    root = source_root(config, source)
+    out = posixpath.join(root, night)
+    parsed, beam_args = parse_config(fit_args(units, config, out))
     if not AlignerSpec.of(parsed).fits_priors or parsed.prior_sample_size == 0:
         return {"dir": None, "refit": False, "seconds": 0.0, "fitted_units": 0, "fitted_bytes": 0,
                 "reason": f"not used: the {parsed.aligner} aligner with --prior-sample-size "
                           f"{parsed.prior_sample_size} fits no eflomal priors"}
-    root = source_root(config, source)
     pointer = read_pointer(root)
     settings = strip_places(json.loads(parsed.to_json()))
     ok = pointer is not None and read_manifest(pointer["dir"]) is not None
@@ -101,11 +101,9 @@ def ensure_priors(units: list[Unit], source_bytes: int, config: NightlyConfig, n
         logger.info("%s: reusing the priors fitted on %d units (%s)", source, len(pointer["units"]), pointer["dir"])
         return {"dir": pointer["dir"], "refit": False, "reason": "current", "seconds": 0.0,
                 "fitted_units": len(pointer["units"]), "fitted_bytes": pointer["fitted_bytes"]}
-    out = posixpath.join(root, night)
     logger.info("%s: fitting eflomal priors on %d units (%s)", source, len(units), reason)
     started = time.perf_counter()
-    config_, beam_args = parse_config(fit_args(units, config, out), needs_kb=False)
-    manifest = fit(config_, beam_args)
+    manifest = fit(parsed, beam_args)
     seconds = round(time.perf_counter() - started, 2)
     write_pointer(root, {"dir": out, "units": [u.key for u in units], "fitted_bytes": source_bytes,
                          "config": settings, "pipeline_version": pipeline_version(), "night": night,

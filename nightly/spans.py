@@ -219,6 +219,12 @@ def unit_status(unit: Unit, config: NightlyConfig, cache: FingerprintCache,
     return UnitStatus(unit, reason is None, reason or "complete", fps, kb_version)
 
 
+def config_change(old: dict, new: dict) -> str | None:
+    """'pipeline config changed (keys...)' when two stripped configs differ, else None."""
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return f"pipeline config changed ({', '.join(changed)})" if changed else None
+
+
 def stale_reason(manifest: dict, unit: Unit, fps: list[dict], kb_version: str, labelling: dict) -> str | None:
     """Why a unit with this manifest must be rebuilt, or None when it is complete and current."""
     if manifest["kb_version"] != kb_version:
@@ -227,10 +233,9 @@ def stale_reason(manifest: dict, unit: Unit, fps: list[dict], kb_version: str, l
                     for i in manifest["inputs"]), key=lambda f: f["name"])
     if built != fps:
         return "inputs changed"
-    old = strip_places(manifest["config"])
-    if old != labelling:
-        changed = sorted(k for k in set(old) | set(labelling) if old.get(k) != labelling.get(k))
-        return f"pipeline config changed ({', '.join(changed)})"
+    changed = config_change(strip_places(manifest["config"]), labelling)
+    if changed:
+        return changed
     if manifest["pipeline_version"] != pipeline_version():
         return f"pipeline version changed ({manifest['pipeline_version']} -> {pipeline_version()})"
     missing = [o["path"] for o in manifest["outputs"] if not FileSystems.exists(_join(unit.output, o["path"]))]

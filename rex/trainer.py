@@ -173,6 +173,9 @@ class Trainer:
         # train.ema_decay: a moving average of the trained parameters only (a frozen encoder never moves)
         self.ema = {n: q.detach().clone() for n, q in self.model.named_parameters() if q.requires_grad} \
             if self.cfg.train.ema_decay > 0 else None
+        # the tensors the per-step update reads and writes, in one order, built once (not on every step)
+        params = dict(self.model.named_parameters())
+        self._ema_pairs = ([*self.ema.values()], [params[n].detach() for n in self.ema]) if self.ema else None
         self.progress = self._progress(resume)
         self.net = self.model
         if self.env.world > 1:
@@ -341,13 +344,11 @@ class Trainer:
             self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            params = dict(self.model.named_parameters())
+        if self._ema_pairs is not None:
             # a constant decay, as measured (a TF-style ramp, min(decay, (1+t)/(10+t)), did worse on 36k steps:
             # bench/RESULTS.md, "Weight averaging")
             with torch.no_grad():  # ema += (1 - decay) * (weights - ema), all tensors in one call
-                torch._foreach_lerp_(list(self.ema.values()), [params[n].detach() for n in self.ema],
-                                     1.0 - self.cfg.train.ema_decay)
+                torch._foreach_lerp_(*self._ema_pairs, 1.0 - self.cfg.train.ema_decay)
 
     def _log_train(self, window: dict, bar) -> None:
         n, elapsed = max(1, window["n"]), time.perf_counter() - window["t0"]
