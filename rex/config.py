@@ -21,7 +21,7 @@ from schemas.shard import LABEL_SOURCES
 AGGREGATORS = ("instance", "att", "avg", "one")
 ENCODER_KINDS = ("transformer", "hf")
 TUNE_MODES = ("full", "frozen", "top", "lora")
-POOLINGS = ("start", "span", "entity")  # "auto" resolves to one of these in EncoderConfig
+POOLINGS = ("start", "span", "entity", "entity_context")  # "auto" resolves to one of these in EncoderConfig
 CLASS_WEIGHTINGS = ("none", "sqrt_inv", "inv")
 CONSISTENCIES = ("kl", "mse")
 SCHEDULES = ("linear", "cosine")
@@ -112,8 +112,9 @@ class EncoderConfig:
     # entity is the hf default by measurement: on relx-dev it matched start in AP within the standard error, beat it
     # in top-1 in every language (seed 13), and it encodes in half the time (bench/RESULTS.md, "rex reads the text")
     pooling: str = opt("auto", "start: states at [E1], [E2] | span: mean of each entity's tokens | entity: the "
-                       "sentence without markers, mean over each entity's span (kind=hf) | auto: entity for hf, start "
-                       "for the scratch transformer", ("auto", *POOLINGS))
+                       "sentence without markers, mean over each entity's span (kind=hf) | entity_context: entity + "
+                       "the means of the tokens between the entities and of the whole sentence (kind=hf, 4H wide) | "
+                       "auto: entity for hf, start for the scratch transformer", ("auto", *POOLINGS))
     vocab_size: int = opt(8000, "kind=transformer: sentencepiece vocabulary size")
     hidden: int = opt(256, "kind=transformer: hidden size (divisible by heads)")
     layers: int = opt(2, "kind=transformer: layers")
@@ -136,7 +137,8 @@ class EncoderConfig:
             self._auto_pooling = True
             self.pooling = "entity" if self.kind == "hf" else "start"
         _check(self.pooling in POOLINGS, f"encoder.pooling must be auto or one of {POOLINGS}, got {self.pooling!r}")
-        _check(self.pooling != "entity" or self.kind == "hf", "encoder.pooling='entity' needs encoder.kind='hf'")
+        _check(not self.pooling.startswith("entity") or self.kind == "hf",
+               f"encoder.pooling={self.pooling!r} needs encoder.kind='hf'")
         _check(self.tune_layers >= 1 and self.lora_r >= 1, "encoder.tune_layers and encoder.lora_r must be >= 1")
 
 

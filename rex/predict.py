@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from rex.data.lexical import lexical_features
 from rex.encoder import MARKERS, encode_batch, mark_text
-from rex.encoder.base import MarkedTokenizer, token_range, unmark, window_start
+from rex.encoder.base import PLAIN_POOLINGS, MarkedTokenizer, token_range, unmark, window_start
 from rex.evaluate import facts_for, to_device
 from rex.model.io import LoadedModel
 from rex.relation_names import display_name
@@ -127,7 +127,7 @@ def entities_cut(tokenizer: MarkedTokenizer, marked_texts: list[str], max_length
     long = [i for i, m in enumerate(marked_texts) if len(m.encode("utf-8")) + 2 > max_body]
     if not long:
         return out
-    if pooling == "entity":
+    if pooling in PLAIN_POOLINGS:
         items = [unmark(marked_texts[i]) for i in long]
         for i, (_, head, tail), (ids, offsets) in zip(long, items, tokenizer.encode_plain([t for t, _, _ in items]),
                                                       strict=True):

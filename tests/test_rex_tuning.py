@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from rex.api import evaluate_model, train
 from rex.config import EncoderConfig
 from rex.encoder import build_encoder, encode_batch, mark_text, new_tokenizer
-from rex.encoder.base import span_mean_pool, unmark
+from rex.encoder.base import context_pool, span_mean_pool, unmark
 from rex.encoder.features import FeatureStore
 from rex.model.io import load_model_dir
 from rex.model.relation import class_weights
@@ -35,7 +35,7 @@ def _log(out):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("pooling", ["start", "entity"])
+@pytest.mark.parametrize("pooling", ["start", "entity", "entity_context"])
 def test_frozen_features_are_cached_once_and_match_the_encoder(shards, tiny_bert, tmp_path, pooling):
     cfg = _config(shards, tiny_bert, "frozen", steps=30, pooling=pooling)
     cfg.data.feature_cache = str(tmp_path / "features")
@@ -135,6 +135,33 @@ def test_span_pooling_encoder_shape(tiny_bert):
     assert int(batch["head_end"][0]) > int(batch["head_pos"][0])
     with torch.no_grad():
         assert build_encoder(cfg, tok, 16)(batch["input_ids"], batch["attention_mask"], batch).shape == (1, 32)
+
+
+def test_context_pooling_means_the_tokens_between_the_entities_and_the_whole_sentence():
+    hidden = torch.arange(2 * 6 * 1, dtype=torch.float32).reshape(2, 6, 1)  # row 0: 0..5, row 1: 6..11
+    positions = {"head_pos": torch.tensor([0, 2]), "head_end": torch.tensor([2, 4]),  # row 1: head after the tail
+                 "tail_pos": torch.tensor([3, 0]), "tail_end": torch.tensor([5, 3]),  # row 1: the two touch
+                 "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])}
+    # row 0: tokens 2 and 3 lie between, all six in the sentence; row 1: nothing between, four unmasked tokens
+    assert context_pool(hidden, positions).tolist() == [[2.5, 2.5], [0.0, 7.5]]
+
+
+def test_entity_context_pooling_adds_the_between_and_sentence_means(tiny_bert):
+    cfg = EncoderConfig(kind="hf", name_or_path=tiny_bert, pooling="entity_context", tune="frozen")
+    tok = new_tokenizer(cfg, [])
+    batch = encode_batch(tok, [mark_text("ada was born in paris .", (0, 3), (16, 21))], max_length=16,
+                         pooling="entity_context")
+    encoder = build_encoder(cfg, tok, 16).eval()
+    assert encoder.output_size == 64
+    with torch.no_grad():
+        hidden = encoder.hidden_states(batch["input_ids"], batch["attention_mask"])
+        reps = encoder(batch["input_ids"], batch["attention_mask"], batch)
+    # [CLS] ada was born in paris . [SEP]: 'was born in' (tokens 2-4) between, eight tokens in all
+    assert reps.shape == (1, 64) and torch.allclose(reps[0, :16], hidden[0, 1])
+    assert torch.allclose(reps[0, 32:48], hidden[0, 2:5].mean(dim=0), atol=1e-6)
+    assert torch.allclose(reps[0, 48:], hidden[0].mean(dim=0), atol=1e-6)
+    with pytest.raises(ValueError, match="needs encoder.kind='hf'"):
+        EncoderConfig(kind="transformer", pooling="entity_context")
 
 
 def test_unmark_inverts_mark_text():

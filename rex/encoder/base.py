@@ -6,7 +6,10 @@ the concatenated hidden states at the two start markers ("entity-start pooling",
 or, with ``pooling='span'``, the mean hidden state of each entity's tokens between its two markers. With
 ``pooling='entity'`` the encoder reads the sentence *without* markers and each entity is the mean state of the
 tokens that overlap its character span: the sentence's encoding no longer depends on the pair, so a frozen
-encoder encodes each distinct sentence once for all of its pairs (rex.encoder.features).
+encoder encodes each distinct sentence once for all of its pairs (rex.encoder.features). ``pooling='entity_context'``
+reads the same unmarked sentence and adds two context vectors to the two entities: the mean state of the tokens
+between them (where relation words mostly are) and the mean state of the whole sentence (what an e5-style encoder
+is trained to put its meaning in), (N, 4H).
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import numpy as np
 import torch
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
+PLAIN_POOLINGS = ("entity", "entity_context")  # poolings that read the sentence without markers
+
+
+def pooled_size(pooling: str, hidden: int) -> int:
+    """The width D of a pooled instance: 2H (head, tail), 4H for entity_context (+ between, sentence)."""
+    return (4 if pooling == "entity_context" else 2) * hidden
 
 
 def mark_text(text: str, head: tuple[int, int], tail: tuple[int, int]) -> str:
@@ -135,7 +144,7 @@ def encode_batch(tokenizer: MarkedTokenizer, marked_texts: Sequence[str], max_le
     markers) and ``head_end``/``tail_end`` (N,) (the end markers). A marker lost to truncation (entities further
     apart than ``max_length``) points at position 0. ``pooling='entity'``: :func:`encode_plain_batch`.
     """
-    if pooling == "entity":
+    if pooling in PLAIN_POOLINGS:
         return encode_plain_batch(tokenizer, marked_texts, max_length)
     max_body = max_length - len(tokenizer.prefix) - len(tokenizer.suffix)
     seqs = [tokenizer.prefix + window(b, tokenizer.marker_ids, max_body) + tokenizer.suffix
@@ -170,11 +179,29 @@ def span_mean_pool(hidden: torch.Tensor, start: torch.Tensor, end: torch.Tensor)
     return torch.where(count > 0, mean, hidden[rows, start])
 
 
+def context_pool(hidden: torch.Tensor, positions: dict[str, torch.Tensor]) -> torch.Tensor:
+    """hidden (N, L, H), the bounds of :func:`encode_plain_batch` and its ``attention_mask`` (N, L) -> (N, 2H): the
+    mean state of the tokens between the two entities (zeros when they touch or overlap), then the masked mean of
+    every token (special tokens included, as e5-style encoders pool)."""
+    pos = torch.arange(hidden.shape[1], device=hidden.device)[None]  # (1, L)
+    first_end = torch.minimum(positions["head_end"], positions["tail_end"])  # one after the first entity's last token
+    second_start = torch.maximum(positions["head_pos"], positions["tail_pos"])  # one before the second's first token
+    between = ((pos >= first_end[:, None]) & (pos <= second_start[:, None])).to(hidden.dtype)  # (N, L)
+    mask = positions["attention_mask"].to(hidden.dtype)  # (N, L)
+
+    def masked_mean(weights: torch.Tensor) -> torch.Tensor:
+        return (hidden * weights[..., None]).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp(min=1)
+
+    return torch.cat([masked_mean(between * mask), masked_mean(mask)], dim=-1)
+
+
 def entity_pool(hidden: torch.Tensor, positions: dict[str, torch.Tensor], pooling: str = "start") -> torch.Tensor:
-    """hidden (N, L, H) and the marker positions of :func:`encode_batch` -> (N, 2H) head and tail states."""
-    if pooling in ("span", "entity"):
-        return torch.cat([span_mean_pool(hidden, positions["head_pos"], positions["head_end"]),
+    """hidden (N, L, H) and the positions of :func:`encode_batch` -> (N, D): head and tail states (D = 2H), and with
+    ``entity_context`` the between and sentence means after them (D = 4H, :func:`context_pool`)."""
+    if pooling in ("span", *PLAIN_POOLINGS):
+        pair = torch.cat([span_mean_pool(hidden, positions["head_pos"], positions["head_end"]),
                           span_mean_pool(hidden, positions["tail_pos"], positions["tail_end"])], dim=-1)
+        return torch.cat([pair, context_pool(hidden, positions)], dim=-1) if pooling == "entity_context" else pair
     return entity_start_pool(hidden, positions["head_pos"], positions["tail_pos"])
 
 
@@ -196,4 +223,4 @@ class RexEncoder(torch.nn.Module):
 
     @property
     def output_size(self) -> int:
-        return 2 * self.hidden_size
+        return pooled_size(self.pooling, self.hidden_size)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rex.encoder.base import MARKERS, MarkedTokenizer, RexEncoder, encode_batch, entity_pool, unmark
+from rex.encoder.base import MARKERS, PLAIN_POOLINGS, MarkedTokenizer, RexEncoder, encode_batch, entity_pool, unmark
 from schemas.cli import progress_off
 
 logger = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ def fill(store: FeatureStore, encoder: RexEncoder, tokenizer: MarkedTokenizer, i
     """Encode the (instance id, marked text) ``items`` that the store lacks; returns how many were encoded.
 
     Texts are sorted by length first, so a batch pads to similar lengths (most of the speed on a CPU). A batch
-    holds up to ``batch_size`` distinct encoder inputs: with ``pooling='entity'`` every pair of a sentence has
-    the same input, which is encoded once and pooled per pair.
+    holds up to ``batch_size`` distinct encoder inputs: with ``pooling='entity'`` or ``'entity_context'`` every
+    pair of a sentence has the same input, which is encoded once and pooled per pair.
     """
     todo: dict[str, str] = {}
     for instance_id, marked in items:
@@ -143,7 +143,7 @@ def fill(store: FeatureStore, encoder: RexEncoder, tokenizer: MarkedTokenizer, i
     if not todo:
         return 0
     pooling = encoder.pooling
-    plain = {i: unmark(m)[0] for i, m in todo.items()} if pooling == "entity" else todo
+    plain = {i: unmark(m)[0] for i, m in todo.items()} if pooling in PLAIN_POOLINGS else todo
     order = sorted(todo, key=lambda i: (len(todo[i]), plain[i]))  # one sentence's pairs side by side
     encoder.eval()
     ids_out: list[str] = []
