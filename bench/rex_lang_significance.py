@@ -10,8 +10,13 @@ labels are checked to be identical, bag by bag). Test bags of each language are 
 same draw for both systems, and the difference of micro F1 recomputed: the 2.5 and 97.5 percentiles give a 95 %
 interval. A language is "above" or "below" only when the interval excludes 0.
 
+``--bow-cuts dev`` decides BoW-LR at cuts tuned on its own dev scores by the same rule as rex's
+(rex.trainer.tune_thresholds), so both systems' cuts carry the same dev-to-test risk; the default keeps
+bench/rex_quality.py's 0.5. Each language's share of positive sub-bags in dev and in test is printed beside it:
+a cut tuned on dev predicts too few pairs where test holds many more positives than dev.
+
     python -m bench.rex_lang_significance --model runs/m/model --shards out/shards-* --cache-dir /tmp/bags \\
-        [--retrieval-index DIR] [--resamples 1000] [--retune]
+        [--retrieval-index DIR] [--resamples 1000] [--retune] [--bow-cuts dev]
 """
 
 from __future__ import annotations
@@ -24,25 +29,38 @@ import torch
 
 from bench.rex_cut_rules import Groups, positives, saved_model_parser, score_split
 from bench.rex_quality import bow_baseline, grouped, instances
-from rex.config import RexConfig, TrainConfig
+from rex.config import ModelConfig, RexConfig, TrainConfig
 from rex.data import build_bag_cache, resolve_shards
 from rex.evaluate import ALL
-from rex.metrics import prf
+from rex.metrics import pr_auc, prf
 from rex.model.io import load_model_dir
 from rex.trainer import tune_thresholds
 
 BOW_THRESHOLD = 0.5  # bench/rex_quality.py's --threshold default
 
 
-def bow_scores(cfg: RexConfig, shards: list[str], cache_dir: str) -> Groups:
-    """BoW-LR's test sub-bag scores, trained on the model's train bags (its data config ``cfg`` and seed)."""
+def bow_scores(cfg: RexConfig, shards: list[str], cache_dir: str, splits: tuple[str, ...] = ("test",)
+               ) -> dict[str, Groups]:
+    """BoW-LR's sub-bag scores of each of ``splits``, trained on the model's train bags (its data config ``cfg`` and
+    seed)."""
     data = dataclasses.replace(cfg.data, shards=shards)
     files = resolve_shards(shards)
-    caches = {s: build_bag_cache(files, s, data, cache_dir) for s in ("train", "test")}
+    caches = {s: build_bag_cache(files, s, data, cache_dir) for s in ("train", *splits)}
+    rows = {s: instances(cache, data.max_bag_size, cfg.train.seed) for s, cache in caches.items()}
     labels = caches["train"].labels
-    test_rows = instances(caches["test"], data.max_bag_size, cfg.train.seed)
-    train_rows = instances(caches["train"], data.max_bag_size, cfg.train.seed)
-    return grouped(test_rows, bow_baseline(train_rows, test_rows, labels), labels)
+    # one fit, every split scored: the rows are concatenated and cut apart again
+    scored = [r for s in splits for r in rows[s]]
+    probs = bow_baseline(rows["train"], scored, labels)
+    out, start = {}, 0
+    for s in splits:
+        out[s] = grouped(rows[s], probs[start:start + len(rows[s])], labels)
+        start += len(rows[s])
+    return out
+
+
+def positive_share(gold: np.ndarray) -> float:
+    """The share of sub-bags with at least one gold relation."""
+    return positives(gold) / max(len(gold), 1)
 
 
 def micro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
@@ -66,30 +84,38 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--retune", action="store_true",
                         help="tune the cuts on dev with today's rule instead of the model's saved ones")
+    parser.add_argument("--bow-cuts", choices=("0.5", "dev"), default="0.5",
+                        help="BoW-LR's cuts: 0.5 (bench/rex_quality.py) or tuned on its dev scores by rex's rule")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rex = score_split(args.model, args.shards, "test", args.cache_dir, args.retrieval_index)
+    dev = score_split(args.model, args.shards, "dev", args.cache_dir, args.retrieval_index)
     cfg = load_model_dir(args.model, torch.device("cpu")).config
-    bow, model_cfg = bow_scores(cfg, args.shards, args.cache_dir), cfg.model
+    model_cfg, min_positives = cfg.model, TrainConfig().min_lang_threshold_positives
+    bow_splits = bow_scores(cfg, args.shards, args.cache_dir, ("dev", "test"))
+    bow, bow_cfg = bow_splits["test"], ModelConfig(threshold=BOW_THRESHOLD)
+    if args.bow_cuts == "dev":
+        tune_thresholds(bow_cfg, bow_splits["dev"], min_positives)
     if args.retune:
-        dev = score_split(args.model, args.shards, "dev", args.cache_dir, args.retrieval_index)
-        tune_thresholds(model_cfg, dev, TrainConfig().min_lang_threshold_positives)
+        tune_thresholds(model_cfg, dev, min_positives)
     rng = np.random.default_rng(args.seed)
-    print("| language | positive test bags | rex micro F1 (cut) | BoW-LR micro F1 | rex - BoW-LR (95 % interval) "
-          "| verdict |")
-    print("|---|---|---|---|---|---|")
+    print("| language | positive share of sub-bags, dev / test | positive test bags | rex micro F1 (cut) | "
+          "BoW-LR micro F1 (cut) | rex - BoW-LR (95 % interval) | verdict | PR-AUC rex / BoW-LR |")
+    print("|---|---|---|---|---|---|---|---|")
     verdicts = {"above": [], "below": [], "within noise": []}
     for lang in sorted(g for g in rex if g != ALL):
         (gold, scores), (bow_gold, bow_probs) = rex[lang], bow[lang]
         if gold.shape != bow_gold.shape or not (gold == bow_gold).all():
             raise SystemExit(f"{lang}: the two systems' test sub-bags differ; same shards and cache dir?")
-        cut = model_cfg.threshold_for(lang)
-        rex_pred, bow_pred = scores >= cut, bow_probs >= BOW_THRESHOLD
+        cut, bow_cut = model_cfg.threshold_for(lang), bow_cfg.threshold_for(lang)
+        rex_pred, bow_pred = scores >= cut, bow_probs >= bow_cut
         diff, low, high = paired_bootstrap(gold, rex_pred, bow_pred, args.resamples, rng)
         verdict = "above" if low > 0 else "below" if high < 0 else "within noise"
         verdicts[verdict].append(lang)
-        print(f"| {lang} | {positives(gold)} | {micro_f1(gold, rex_pred):.3f} ({cut:.3f}) | "
-              f"{micro_f1(gold, bow_pred):.3f} | {diff:+.3f} ({low:+.3f} .. {high:+.3f}) | {verdict} |")
+        share = f"{positive_share(dev[lang][0]):.2f} / {positive_share(gold):.2f}" if lang in dev else "- / -"
+        print(f"| {lang} | {share} | {positives(gold)} | {micro_f1(gold, rex_pred):.3f} ({cut:.3f}) | "
+              f"{micro_f1(gold, bow_pred):.3f} ({bow_cut:.3f}) | {diff:+.3f} ({low:+.3f} .. {high:+.3f}) | "
+              f"{verdict} | {pr_auc(gold, scores):.3f} / {pr_auc(gold, bow_probs):.3f} |")
     print("; ".join(f"{k}: {len(v)} {v}" for k, v in verdicts.items()))
 
 
