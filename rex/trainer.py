@@ -37,7 +37,7 @@ from rex.data.loader import instance_texts
 from rex.distributed import barrier, broadcast, setup_distributed
 from rex.encoder import load_tokenizer, new_tokenizer
 from rex.encoder.features import FeatureStore, fill
-from rex.evaluate import ALL, facts_for, metrics_from_scores, score_bags, to_device
+from rex.evaluate import ALL, facts_for, metrics_from_scores, positive_share_shifts, score_bags, to_device
 from rex.lineage import shard_lineage
 from rex.metrics import best_f1_threshold
 from rex.model.card import CardFacts, write_model_card
@@ -431,6 +431,16 @@ class Trainer:
         self._log(record)
         return record
 
+    def _check_shares(self, results: dict) -> None:
+        """Record and warn about groups whose positive share differs between dev and test by more than 1.5x: their
+        dev-tuned cuts transfer poorly, so their test P/R/F1 say as much about the split as about the model."""
+        shifts = positive_share_shifts(results["dev"], results["test"])
+        if shifts:
+            results["positive_share_shifts"] = shifts
+            logger.warning("the share of positive bags differs between dev and test by more than 1.5x in %s; "
+                           "their dev-tuned cuts predict too few or too many pairs on test",
+                           ", ".join(f"{g} ({v['dev']:.2f} vs {v['test']:.2f})" for g, v in shifts.items()))
+
     def _finish(self) -> dict:
         results: dict = {"steps": self.progress.step, "best_step": self.progress.best_step}
         if self.env.is_main:
@@ -443,6 +453,8 @@ class Trainer:
                 results["dev"] = self.evaluate("dev")
             if self.caches["test"].num_bags:
                 results["test"] = self.evaluate("test", plot=self.out / "pr_curve.png")
+            if "dev" in results and "test" in results:
+                self._check_shares(results)
             (self.out / "metrics.json").write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
             # the final model's card gains the metrics (checkpoints' cards say they have none)
             write_model_card(self.out / "model", self.cfg, self.labels, self.relation_names,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rex.evaluate import facts_for, language_views, metrics_from_scores
+from rex.evaluate import facts_for, language_views, metrics_from_scores, positive_share_shifts
 from rex.retrieval.api import RetrievedFacts
 
 
@@ -39,3 +39,17 @@ def test_metrics_per_group_and_plot(tmp_path):
     out = metrics_from_scores(scored, 0.5, tmp_path / "pr.png")
     assert out["all"]["micro_f1"] == 1.0 and out["en"]["micro_f1"] == 0.0 and out["en"]["pr_auc"] == 1.0
     assert (tmp_path / "pr.png").exists()
+
+
+def test_positive_share_shifts_name_the_groups_whose_positive_rate_moves_between_splits():
+    dev = {"all": {"items": 100, "positive_items": 10}, "ar": {"items": 80, "positive_items": 10},
+           "fr": {"items": 60, "positive_items": 9}, "th": {"items": 50, "positive_items": 0},
+           "zh": {"items": 0, "positive_items": 0}, "dev_only": {"items": 5, "positive_items": 1}}
+    test = {"all": {"items": 100, "positive_items": 12}, "ar": {"items": 80, "positive_items": 24},
+            "fr": {"items": 60, "positive_items": 6}, "th": {"items": 50, "positive_items": 5},
+            "zh": {"items": 0, "positive_items": 0}}
+    # all: 1.2x (kept quiet); ar 3x up; fr 1.5x down (not more than 1.5x); th from none; zh empty in both
+    assert positive_share_shifts(dev, test) == {"ar": {"dev": 0.125, "test": 0.3}, "th": {"dev": 0.0, "test": 0.1}}
+    assert positive_share_shifts(dev, test, ratio=1.4) == {"ar": {"dev": 0.125, "test": 0.3},
+                                                           "fr": {"dev": 0.15, "test": 0.1},
+                                                           "th": {"dev": 0.0, "test": 0.1}}
