@@ -54,7 +54,7 @@ def main() -> None:
     x_train, x_test = fact_matrices(retriever, caches, args.seed)
     train_labels = [bag.labels for bag in caches["train"].iter_bags(args.seed, 0, shuffle=False)]
     bag_probs = ovr_probs(x_train, train_labels, x_test, labels)
-    test_rows = instances(caches["test"], base.data.max_bag_size, args.seed)
+    test_rows = instances(caches["test"], base.data.eval_max_bag_size, args.seed)
     probs = bag_probs[[row[0] for row in test_rows]]
     results = {"KB-only-LR": metrics_from_scores(grouped(test_rows, probs, labels), args.threshold)}
     elapsed = time.perf_counter() - start

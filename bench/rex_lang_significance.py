@@ -46,7 +46,9 @@ def bow_scores(cfg: RexConfig, shards: list[str], cache_dir: str, splits: tuple[
     data = dataclasses.replace(cfg.data, shards=shards)
     files = resolve_shards(shards)
     caches = {s: build_bag_cache(files, s, data, cache_dir) for s in ("train", *splits)}
-    rows = {s: instances(cache, data.max_bag_size, cfg.train.seed) for s, cache in caches.items()}
+    # BoW-LR trains on the bags rex trains on and scores the bags rex's evaluation scores
+    rows = {s: instances(cache, data.max_bag_size if s == "train" else data.eval_max_bag_size, cfg.train.seed)
+            for s, cache in caches.items()}
     labels = caches["train"].labels
     # one fit, every split scored: the rows are concatenated and cut apart again
     scored = [r for s in splits for r in rows[s]]

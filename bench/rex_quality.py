@@ -321,7 +321,7 @@ def main() -> None:
     workers = args.parallel or len(runs)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {name: pool.submit(timed_train, cfg, out / name) for name, cfg in runs.items()}
-        test_rows = instances(caches["test"], base.data.max_bag_size, base.train.seed)
+        test_rows = instances(caches["test"], base.data.eval_max_bag_size, base.train.seed)
         zeros = np.zeros((len(test_rows), len(labels)))
         results["always-NA"] = metrics_from_scores(grouped(test_rows, zeros, labels), args.threshold)
         start = time.perf_counter()

@@ -55,9 +55,9 @@ def score_model(model_dir: str | Path, cache: BagCache, data: DataConfig, seed: 
     dev and test pairs of ``shards``, the cache's own, are withheld as in rex.retrieval.policy)."""
     loaded = load_model_dir(model_dir, device)
     retriever = build_retriever(loaded.config.model.retrieval, "evaluate", shards=shards)
-    # the model's own input layout (pooling, lexical path); the night's bag sampling
+    # the model's own input layout (pooling, lexical path); the night's bag sampling (its evaluation cap)
     batches = BagBatches.for_config(cache, loaded.tokenizer, loaded.labels, loaded.config, batch_size=batch_size,
-                                    seed=seed, max_bag_size=data.max_bag_size)
+                                    seed=seed, max_bag_size=data.eval_max_bag_size)
     keys: dict[str, list[tuple]] = {}
     scored = score_bags(loaded.model, DataLoader(batches, batch_size=None), device, retriever, keys_out=keys)
     return ModelScores(list(loaded.labels), keys, scored, loaded.config.model.threshold)

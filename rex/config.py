@@ -53,7 +53,12 @@ class DataConfig:
     langs: list[str] | None = opt(None, "languages to read (default: every language)")
     label_sources: list[str] = opt(factory=lambda: list(LABEL_SOURCES), choices=LABEL_SOURCES,
                                    help="which rows to read, by how their labels were made")
-    max_bag_size: int = opt(16, "instances kept per bag (whole source+twin families, drawn with the seed)")
+    max_bag_size: int = opt(16, "instances kept per bag in training (whole source+twin families, drawn with the seed)")
+    # evaluation sees (almost) every instance: a sampled big bag loses whole languages, so a language's sub-bags,
+    # and its metrics, would depend on the seed (bench/RESULTS.md, "Complete bags in evaluation")
+    eval_max_bag_size: int = opt(512, "instances kept per bag when scoring dev, test and the nightly gate (drawn "
+                                 "as in training above it); well above max_bag_size, so every language of a big "
+                                 "bag is seen")
     # drop exact duplicates inside a bag (same lang, text, head and tail char spans): a source sentence
     # re-emitted by every pipeline run of a multi-way parallel corpus counts once (rex.data.dedupe)
     dedupe_instances: bool = opt(True, "drop exact duplicate instances inside a bag (a source sentence re-emitted by "
@@ -78,7 +83,8 @@ class DataConfig:
         _check(0.0 <= self.min_confidence <= 1.0, f"data.min_confidence must be in [0, 1], got {self.min_confidence}")
         bad = set(self.label_sources) - set(LABEL_SOURCES)
         _check(not bad and bool(self.label_sources), f"data.label_sources must be among {LABEL_SOURCES}, got {bad}")
-        _check(self.max_bag_size >= 1, "data.max_bag_size must be >= 1")
+        _check(self.max_bag_size >= 1 and self.eval_max_bag_size >= 1,
+               "data.max_bag_size and data.eval_max_bag_size must be >= 1")
         _check(self.partition_rows >= 1 and self.buffer_partitions >= 1, "partition sizes must be >= 1")
         _check(self.num_workers >= 0, "data.num_workers must be >= 0")
         _check(self.max_length >= 8, "data.max_length must be >= 8")

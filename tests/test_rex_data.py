@@ -176,3 +176,20 @@ def test_lexical_ngrams_are_computed_once_per_instance_and_follow_the_config(sha
         assert torch.equal(first[key], again[key])
     assert "lex_ids" not in next(iter(DataLoader(BagBatches.for_config(cache, tokenizer, cache.labels, RexConfig(),
                                                                        batch_size=4, seed=5), batch_size=None)))
+
+
+def test_evaluation_batches_keep_every_instance_of_a_bag_up_to_the_evaluation_cap(tmp_path, tokenizer):
+    # one bag (Q1, Q2) of 12 distinct sentences in three languages
+    rows = [make_row("{h} was born in {t} " + "." * (k + 1), lang, ("Q1", "Ada"), ("Q2", "Paris"), ["P19"], f"p{k}",
+                     split="train") for k, lang in enumerate(["en", "de", "fr"] * 4)]
+    write_parquet(rows, str(tmp_path / "s.parquet"), SHARD_SCHEMA)
+    cache = build_bag_cache(resolve_shards([str(tmp_path / "s.parquet")]), "train", DataConfig(), tmp_path / "c")
+    cfg = RexConfig(data=DataConfig(max_bag_size=2, eval_max_bag_size=12))
+
+    def sizes(**kw):
+        data = BagBatches.for_config(cache, tokenizer, cache.labels, cfg, batch_size=1, seed=5, **kw)
+        return [b["input_ids"].shape[0] for b in DataLoader(data, batch_size=None)]
+
+    assert sizes(shuffle=True) == [2]  # training: the training cap
+    assert sizes() == [12]  # scoring: every instance (each language's sub-bag complete), whatever the seed
+    assert sizes(max_bag_size=5) == [5]  # an explicit cap wins

@@ -124,9 +124,12 @@ class BagBatches(IterableDataset):
                    batch_size: int, seed: int, shuffle: bool = False, max_bag_size: int | None = None,
                    **kwargs) -> BagBatches:
         """The batches a model of ``config`` (a RexConfig) reads: its max_length, pooling and lexical path, so a
-        scorer cannot feed a model inputs of another layout; ``max_bag_size`` defaults to the config's."""
+        scorer cannot feed a model inputs of another layout; ``max_bag_size`` defaults to the config's training cap
+        for shuffled (training) batches and to its evaluation cap (``data.eval_max_bag_size``) otherwise."""
+        if max_bag_size is None:
+            max_bag_size = config.data.max_bag_size if shuffle else config.data.eval_max_bag_size
         return cls(cache, tokenizer, labels, batch_size=batch_size, max_length=config.data.max_length,
-                   max_bag_size=config.data.max_bag_size if max_bag_size is None else max_bag_size, seed=seed,
+                   max_bag_size=max_bag_size, seed=seed,
                    shuffle=shuffle, pooling=config.encoder.pooling, lexical_buckets=config.model.lexical_buckets,
                    **kwargs)
 
