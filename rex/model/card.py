@@ -95,7 +95,7 @@ def _config(config: RexConfig) -> list[str]:
         ("retrieval", f"index_dir={retrieval.index_dir}, k={retrieval.k} (predict needs the index and KB ids)"
          if retrieval else "off"),
         ("data", f"langs={d.langs or 'all'}, label_sources={d.label_sources}, min_confidence={d.min_confidence}, "
-                 f"max_length={d.max_length}, max_bag_size={d.max_bag_size}"),
+                 f"max_length={d.max_length}, max_bag_size={d.max_bag_size} (evaluation: {d.eval_max_bag_size})"),
         ("train", f"max_steps={t.max_steps}, batch_size={t.batch_size}, lr={t.lr}, schedule={t.schedule}, "
                   f"seed={t.seed}" + (f", init_from={t.init_from}" if t.init_from else "")),
     ]
