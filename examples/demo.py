@@ -80,7 +80,8 @@ def train_rex(out_dir: str | Path, steps: int) -> dict:
 
 def print_metrics(trained: dict) -> None:
     print(f"\n== rex: model and checkpoints in {trained['model_dir']}")
-    for split, groups in trained["metrics"].items():
+    for split in ("dev", "test"):
+        groups = trained["metrics"].get(split)
         if not isinstance(groups, dict):
             continue
         flat = groups if "micro_f1" in groups else groups.get("all", {})
