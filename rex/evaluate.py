@@ -90,19 +90,20 @@ def metrics_from_scores(scored: dict[str, tuple[np.ndarray, np.ndarray]], thresh
 
 
 def positive_share_shifts(dev: Mapping[str, Mapping[str, float]], test: Mapping[str, Mapping[str, float]],
-                          ratio: float = 1.5) -> dict[str, dict[str, float]]:
+                          ratio: float = 1.5, min_items: int = 30) -> dict[str, dict[str, float]]:
     """Groups whose share of positive items differs between two splits' metrics (rex.metrics.evaluate_scores:
     ``positive_items`` of ``items``) by more than ``ratio`` either way: {group: {"dev": share, "test": share}}.
+    Groups with fewer than ``min_items`` items in either split are left out: their shares are noise.
 
     A cut tuned on dev predicts about as many pairs as dev holds; where test holds twice the positives it predicts
     too few there, and a per-language F1 reads low for a reason that is the split's, not the model's (bench/RESULTS.md,
     "the test split's positive rate")."""
     out = {}
     for group in sorted(set(dev) & set(test)):
-        shares = {}
-        for name, metrics in (("dev", dev[group]), ("test", test[group])):
-            items = metrics.get("items", 0)
-            shares[name] = metrics.get("positive_items", 0) / items if items else 0.0
+        if min(dev[group].get("items", 0), test[group].get("items", 0)) < max(min_items, 1):
+            continue
+        shares = {name: metrics.get("positive_items", 0) / metrics["items"]
+                  for name, metrics in (("dev", dev[group]), ("test", test[group]))}
         low, high = sorted(shares.values())
         if high > 0 and (low == 0 or high / low > ratio):
             out[group] = {k: round(v, 3) for k, v in shares.items()}

@@ -432,8 +432,9 @@ class Trainer:
         return record
 
     def _check_shares(self, results: dict) -> None:
-        """Record and warn about groups whose positive share differs between dev and test by more than 1.5x: their
-        dev-tuned cuts transfer poorly, so their test P/R/F1 say as much about the split as about the model."""
+        """Record and warn about groups (of 30 bags or more) whose positive share differs between dev and test by
+        more than 1.5x: their dev-tuned cuts transfer poorly, so their test P/R/F1 say as much about the split as
+        about the model."""
         shifts = positive_share_shifts(results["dev"], results["test"])
         if shifts:
             results["positive_share_shifts"] = shifts

@@ -44,11 +44,14 @@ def test_metrics_per_group_and_plot(tmp_path):
 def test_positive_share_shifts_name_the_groups_whose_positive_rate_moves_between_splits():
     dev = {"all": {"items": 100, "positive_items": 10}, "ar": {"items": 80, "positive_items": 10},
            "fr": {"items": 60, "positive_items": 9}, "th": {"items": 50, "positive_items": 0},
-           "zh": {"items": 0, "positive_items": 0}, "dev_only": {"items": 5, "positive_items": 1}}
+           "zh": {"items": 0, "positive_items": 0}, "dev_only": {"items": 5, "positive_items": 1},
+           "hi": {"items": 6, "positive_items": 1}}
     test = {"all": {"items": 100, "positive_items": 12}, "ar": {"items": 80, "positive_items": 24},
             "fr": {"items": 60, "positive_items": 6}, "th": {"items": 50, "positive_items": 5},
-            "zh": {"items": 0, "positive_items": 0}}
-    # all: 1.2x (kept quiet); ar 3x up; fr 1.5x down (not more than 1.5x); th from none; zh empty in both
+            "zh": {"items": 0, "positive_items": 0}, "hi": {"items": 6, "positive_items": 5}}
+    # all: 1.2x (kept quiet); ar 3x up; fr 1.5x down (not more than 1.5x); th from none; zh empty in both;
+    # hi 5x up, but six bags a side say nothing
+    assert positive_share_shifts(dev, test, min_items=6)["hi"] == {"dev": 0.167, "test": 0.833}
     assert positive_share_shifts(dev, test) == {"ar": {"dev": 0.125, "test": 0.3}, "th": {"dev": 0.0, "test": 0.1}}
     assert positive_share_shifts(dev, test, ratio=1.4) == {"ar": {"dev": 0.125, "test": 0.3},
                                                            "fr": {"dev": 0.15, "test": 0.1},
