@@ -22,6 +22,8 @@ AGGREGATORS = ("instance", "att", "avg", "one")
 ENCODER_KINDS = ("transformer", "hf")
 TUNE_MODES = ("full", "frozen", "top", "lora")
 POOLINGS = ("start", "span", "entity", "entity_context")  # "auto" resolves to one of these in EncoderConfig
+# poolings that read the sentence without markers, by token offsets: HF encoders only (rex.encoder.base)
+PLAIN_POOLINGS = ("entity", "entity_context")
 CLASS_WEIGHTINGS = ("none", "sqrt_inv", "inv")
 CONSISTENCIES = ("kl", "mse")
 SCHEDULES = ("linear", "cosine")
@@ -143,7 +145,7 @@ class EncoderConfig:
             self._auto_pooling = True
             self.pooling = "entity" if self.kind == "hf" else "start"
         _check(self.pooling in POOLINGS, f"encoder.pooling must be auto or one of {POOLINGS}, got {self.pooling!r}")
-        _check(not self.pooling.startswith("entity") or self.kind == "hf",
+        _check(self.pooling not in PLAIN_POOLINGS or self.kind == "hf",
                f"encoder.pooling={self.pooling!r} needs encoder.kind='hf'")
         _check(self.tune_layers >= 1 and self.lora_r >= 1, "encoder.tune_layers and encoder.lora_r must be >= 1")
 

@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from rex.config import PLAIN_POOLINGS
 from rex.data.lexical import lexical_features
 from rex.encoder import MARKERS, encode_batch, mark_text
-from rex.encoder.base import PLAIN_POOLINGS, MarkedTokenizer, token_range, unmark, window_start
+from rex.encoder.base import MarkedTokenizer, token_range, unmark, window_start
 from rex.evaluate import facts_for, to_device
 from rex.model.io import LoadedModel
 from rex.relation_names import display_name

@@ -371,11 +371,15 @@ class Trainer:
                 log.write(json.dumps(record, sort_keys=True) + "\n")
 
     # ----- evaluation, checkpoints -----
-    def evaluate(self, split: str, plot: Path | None = None) -> dict:
-        data = self._batches(split, shuffle=False)
-        scored = score_bags(self.model, self._loader(data), self.device, self.retriever)
-        return metrics_from_scores(scored, self.cfg.model.threshold, plot, title=f"{split} PR curve",
-                                   lang_thresholds=self.cfg.model.lang_thresholds)
+    def score(self, split: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The split's (gold, scores) per group (rex.evaluate.score_bags)."""
+        return score_bags(self.model, self._loader(self._batches(split, shuffle=False)), self.device, self.retriever)
+
+    def evaluate(self, split: str, plot: Path | None = None,
+                 scored: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict:
+        """Metrics of ``split`` at the model's cuts, from ``scored`` when the split was already scored."""
+        return metrics_from_scores(self.score(split) if scored is None else scored, self.cfg.model.threshold, plot,
+                                   title=f"{split} PR curve", lang_thresholds=self.cfg.model.lang_thresholds)
 
     def _evaluate_dev(self) -> bool:
         """Evaluate on dev (rank 0), keep the best model, return whether to stop early."""
@@ -419,11 +423,10 @@ class Trainer:
             prune_checkpoints(self.ckpt_root, self.cfg.train.keep_checkpoints)
         barrier()
 
-    def _tune_threshold(self) -> dict:
-        """Dev's best micro-F1 threshold becomes model.threshold of the saved model (kept when dev has none), and
-        each language with enough positive dev bags gets its own cut in model.lang_thresholds."""
-        scored = score_bags(self.model, self._loader(self._batches("dev", shuffle=False)), self.device,
-                            self.retriever)
+    def _tune_threshold(self, scored: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+        """Dev's best micro-F1 threshold (``scored``: dev's scores) becomes model.threshold of the saved model (kept
+        when dev has none), and each language with enough positive dev bags gets its own cut in
+        model.lang_thresholds."""
         record = tune_thresholds(self.cfg.model, scored, self.cfg.train.min_lang_threshold_positives)
         if (record["threshold"], record["lang_thresholds"]) != (record["threshold_before"],
                                                                 record["lang_thresholds_before"]):
@@ -448,10 +451,11 @@ class Trainer:
             if not (self.out / "model" / WEIGHTS).exists():  # no dev split: the last weights are the model
                 self.save_model(self.out / "model")
             load_weights(self.model, self.out / "model", self.cfg, str(self.device))
-            if self.cfg.train.tune_threshold and self.caches["dev"].num_bags:
-                results["threshold"] = self._tune_threshold()
             if self.caches["dev"].num_bags:
-                results["dev"] = self.evaluate("dev")
+                dev = self.score("dev")  # scored once: the cuts are tuned on it, then it is measured at them
+                if self.cfg.train.tune_threshold:
+                    results["threshold"] = self._tune_threshold(dev)
+                results["dev"] = self.evaluate("dev", scored=dev)
             if self.caches["test"].num_bags:
                 results["test"] = self.evaluate("test", plot=self.out / "pr_curve.png")
             if "dev" in results and "test" in results:

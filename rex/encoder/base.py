@@ -21,8 +21,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from rex.config import PLAIN_POOLINGS
+
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
-PLAIN_POOLINGS = ("entity", "entity_context")  # poolings that read the sentence without markers
 
 
 def pooled_size(pooling: str, hidden: int) -> int:

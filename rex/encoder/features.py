@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rex.encoder.base import MARKERS, PLAIN_POOLINGS, MarkedTokenizer, RexEncoder, encode_batch, entity_pool, unmark
+from rex.config import PLAIN_POOLINGS
+from rex.encoder.base import MARKERS, MarkedTokenizer, RexEncoder, encode_batch, entity_pool, unmark
 from schemas.cli import progress_off
 
 logger = logging.getLogger(__name__)
