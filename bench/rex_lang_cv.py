@@ -1,0 +1,222 @@
+"""Per language, rex (without retrieval) against BoW-LR by K-fold cross-validation over entity pairs.
+
+In the languages whose only bitext is XQuAD (ar, el, ro, th, tr, vi) the pipeline's fixed test split holds 21-30
+positive sub-bags, and its positive share differs from dev's by up to 2x, so that one split cannot tell the two systems
+apart there (bench/rex_lang_significance.py: 95 % intervals about +-0.2 wide). Here every entity pair is tested once.
+Pairs are hashed (unordered, with a salt of their own, so the folds do not follow the pipeline's split) into 2K
+buckets; fold k tests buckets 2k and 2k+1, tunes on bucket 2k+2 (mod 2K) and trains on the rest (K=5: 70 / 10 / 20 %);
+both directions and every language of a pair stay in one split, as in the pipeline.
+
+Each fold retrains one saved model's recipe (its config.json: encoder, pooling, head, aggregator, steps, EMA, seed; its
+cuts are tuned again on the fold's dev by training) and BoW-LR (bench/rex_quality.py) on the same train bags. rex
+decides at its tuned cuts; BoW-LR at 0.5 (bench/rex_quality.py) and, as a second column, at cuts tuned on its own dev
+scores by rex's rule. The test sub-bags of all folds are pooled per language: micro F1 from the summed counts, a
+paired bootstrap over the pooled sub-bags for its 95 % interval, and PR-AUC per fold (in how many folds rex is above).
+Frozen-feature recipes reuse the feature cache (keyed by instance id), so a fold costs one bag cache and one training.
+
+    python -m bench.rex_lang_cv --like runs/m/model --shards out/shards-* --out /tmp/cv [--folds 5] [--jobs 2]
+
+Folds already trained and scored under ``--out`` are reused (delete a fold's folder to redo it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench.rex_cut_rules import Groups, positives, score_split
+from bench.rex_lang_significance import BOW_THRESHOLD, bow_scores
+from pipelines.hashing import unit_hash
+from rex.config import ModelConfig, RexConfig, TrainConfig, load_config
+from rex.data import resolve_shards
+from rex.evaluate import ALL
+from rex.metrics import pr_auc
+from rex.trainer import tune_thresholds
+from schemas.shard import SHARD_SCHEMA, SPLITS
+
+logger = logging.getLogger(__name__)
+
+SYSTEMS = ("rex", "bow", "bow_dev")  # rex at its tuned cuts; BoW-LR at 0.5; BoW-LR at its dev-tuned cuts
+
+
+def split_in_fold(head_id: str, tail_id: str, fold: int, folds: int) -> str:
+    """'train', 'dev' or 'test' of the unordered pair {head_id, tail_id} in fold ``fold`` of ``folds``."""
+    bucket = int(unit_hash("cv|" + "|".join(sorted((head_id, tail_id)))) * 2 * folds)
+    if bucket // 2 == fold:
+        return SPLITS[2]
+    return SPLITS[1] if bucket == (2 * fold + 2) % (2 * folds) else SPLITS[0]
+
+
+def resplit(table: pa.Table, fold: int, folds: int) -> pa.Table:
+    """``table`` (shard rows) with its split column set by :func:`split_in_fold`."""
+    heads = pc.struct_field(table["head"], "kb_id").to_pylist()
+    tails = pc.struct_field(table["tail"], "kb_id").to_pylist()
+    splits = pa.array([split_in_fold(h, t, fold, folds) for h, t in zip(heads, tails, strict=True)], pa.string())
+    return table.set_column(table.schema.get_field_index("split"), "split", splits)
+
+
+def write_fold_shards(shards: list[str], fold: int, folds: int, out: Path) -> Path:
+    """Every row of ``shards`` (the pipeline's splits joined) into one shard file with the fold's splits."""
+    target = out / "shards" / "rows.parquet"
+    if target.exists():
+        return target.parent
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tables = [pq.read_table(s.path, filesystem=s.filesystem, schema=SHARD_SCHEMA) for s in resolve_shards(shards)]
+    partial = target.with_name("_rows.parquet")  # "_" files are skipped by readers until renamed
+    pq.write_table(resplit(pa.concat_tables(tables), fold, folds).cast(SHARD_SCHEMA), partial)
+    partial.rename(target)
+    return target.parent
+
+
+def fold_recipe(like: RexConfig, shards: Path, out: Path, threads: int) -> RexConfig:
+    """The saved recipe on the fold's shards: fresh cuts (training tunes them), the fold's bag caches, ``threads``."""
+    if like.model.retrieval is not None:
+        raise SystemExit("rex_lang_cv: the recipe uses retrieval; its fact index holds out the pipeline's dev/test "
+                         "pairs, not a fold's, so only recipes without retrieval are cross-validated")
+    fresh = ModelConfig()
+    return dataclasses.replace(
+        like,
+        data=dataclasses.replace(like.data, shards=[str(shards)], cache_dir=str(out / "bag-cache")),
+        model=dataclasses.replace(like.model, threshold=fresh.threshold, lang_thresholds={}),
+        train=dataclasses.replace(like.train, cpu_threads=threads, progress=False),
+    )
+
+
+def run_fold(like_dir: str, shards: list[str], fold: int, folds: int, out: str, threads: int) -> str:
+    """Train and score one fold (reused when its scores exist); returns the path of its scores."""
+    from rex.api import train
+
+    out_dir = Path(out) / f"fold-{fold}"
+    scores = out_dir / "scores.npz"
+    if scores.exists():
+        return str(scores)
+    fold_shards = write_fold_shards(shards, fold, folds, out_dir)
+    cfg = fold_recipe(load_config(Path(like_dir) / "config.json"), fold_shards, out_dir, threads)
+    start = time.process_time()
+    if not (out_dir / "rex" / "metrics.json").exists():
+        train(cfg, out_dir / "rex")
+    seconds = time.process_time() - start
+    model_dir = out_dir / "rex" / "model"
+    rex = score_split(str(model_dir), [str(fold_shards)], "test", cfg.data.cache_dir, None)
+    bow = bow_scores(load_config(model_dir / "config.json"), [str(fold_shards)], cfg.data.cache_dir, ("dev", "test"))
+    saved = load_config(model_dir / "config.json").model
+    bow_cfg = ModelConfig(threshold=BOW_THRESHOLD)
+    bow_dev_cfg = ModelConfig(threshold=BOW_THRESHOLD)
+    tune_thresholds(bow_dev_cfg, bow["dev"], TrainConfig().min_lang_threshold_positives)
+    arrays: dict[str, np.ndarray] = {}
+    for lang, (gold, score) in rex.items():
+        bow_gold, bow_probs = bow["test"][lang]
+        if gold.shape != bow_gold.shape or not (gold == bow_gold).all():
+            raise SystemExit(f"fold {fold}, {lang}: the two systems' test sub-bags differ")
+        arrays[f"{lang}/gold"] = gold
+        arrays[f"{lang}/score/rex"], arrays[f"{lang}/pred/rex"] = score, score >= saved.threshold_for(lang)
+        arrays[f"{lang}/score/bow"] = bow_probs
+        arrays[f"{lang}/pred/bow"] = bow_probs >= bow_cfg.threshold_for(lang)
+        arrays[f"{lang}/pred/bow_dev"] = bow_probs >= bow_dev_cfg.threshold_for(lang)
+    np.savez_compressed(out_dir / "_scores.npz", **arrays)
+    (out_dir / "_scores.npz").rename(scores)
+    (out_dir / "fold.json").write_text(json.dumps({"fold": fold, "folds": folds, "rex_train_cpu_s": round(seconds)}))
+    return str(scores)
+
+
+def bag_counts(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """(bags, 3): true positives, false positives and false negatives of each sub-bag's (bag, relation) cells."""
+    gold, pred = np.asarray(gold, bool), np.asarray(pred, bool)
+    return np.stack([(gold & pred).sum(1), (~gold & pred).sum(1), (gold & ~pred).sum(1)], axis=1)
+
+
+def micro_f1(counts: np.ndarray) -> float:
+    """Micro F1 of summed (tp, fp, fn) rows: 2 tp / (2 tp + fp + fn), 0 without any."""
+    tp, fp, fn = counts.sum(axis=0)
+    return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+
+
+def paired_interval(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """2.5 and 97.5 percentiles of micro F1(a) - micro F1(b) over resampled sub-bags (the same draw for both)."""
+    diffs = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(a), len(a))
+        diffs.append(micro_f1(a[idx]) - micro_f1(b[idx]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def load_folds(paths: list[str]) -> list[dict[str, Groups]]:
+    """Per fold: language -> {"gold", "score/rex", "pred/rex", ...} arrays."""
+    folds = []
+    for path in paths:
+        with np.load(path) as z:
+            fold: dict = {}
+            for key in z.files:
+                lang, _, rest = key.partition("/")
+                fold.setdefault(lang, {})[rest] = z[key]
+            folds.append(fold)
+    return folds
+
+
+def report(folds: list[dict], resamples: int, seed: int) -> str:
+    """The per-language table of the pooled test sub-bags of every fold (markdown) and a verdict line per comparison."""
+    rng = np.random.default_rng(seed)
+    langs = sorted({lang for f in folds for lang in f if lang != ALL}) + [ALL]
+    lines = ["| language | positive sub-bags (of) | rex micro F1 | BoW-LR at 0.5 | rex - BoW-LR (95 % interval) | "
+             "BoW-LR at dev cuts | rex - it (95 % interval) | PR-AUC rex / BoW-LR, mean of folds | "
+             "folds rex PR-AUC above |", "|---|---|---|---|---|---|---|---|---|"]
+    verdicts: dict[str, dict[str, list[str]]] = {s: {"above": [], "below": [], "within noise": []}
+                                                  for s in SYSTEMS[1:]}
+    for lang in langs:
+        parts = [f[lang] for f in folds if lang in f]
+        counts = {s: np.concatenate([bag_counts(p["gold"], p[f"pred/{s}"]) for p in parts]) for s in SYSTEMS}
+        cells = [f"{micro_f1(counts['rex']):.3f}"]
+        for other in SYSTEMS[1:]:
+            low, high = paired_interval(counts["rex"], counts[other], resamples, rng)
+            diff = micro_f1(counts["rex"]) - micro_f1(counts[other])
+            verdict = "above" if low > 0 else "below" if high < 0 else "within noise"
+            if lang != ALL:
+                verdicts[other][verdict].append(lang)
+            cells += [f"{micro_f1(counts[other]):.3f}", f"{diff:+.3f} ({low:+.3f} .. {high:+.3f}) {verdict}"]
+        aucs = [(pr_auc(p["gold"], p["score/rex"]), pr_auc(p["gold"], p["score/bow"])) for p in parts]
+        above = sum(r > b for r, b in aucs)
+        n_pos, n = sum(positives(p["gold"]) for p in parts), sum(len(p["gold"]) for p in parts)
+        lines.append(f"| {lang} | {n_pos} ({n}) | " + " | ".join(cells) + f" | {np.mean([r for r, _ in aucs]):.3f} / "
+                     f"{np.mean([b for _, b in aucs]):.3f} | {above} of {len(aucs)} |")
+    for other, label in zip(SYSTEMS[1:], ("BoW-LR at 0.5", "BoW-LR at its dev cuts"), strict=True):
+        lines.append(f"rex against {label}: " + "; ".join(f"{k}: {len(v)} {v}" for k, v in verdicts[other].items()))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--like", required=True, help="a saved rex model directory: its recipe is retrained per fold")
+    parser.add_argument("--shards", nargs="+", required=True)
+    parser.add_argument("--out", required=True, help="fold shards, bag caches, models and scores (reused)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2, help="folds trained at once (one CPU thread each when > 1)")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0, help="of the bootstrap")
+    args = parser.parse_args()
+    if args.folds < 2 or args.jobs < 1:
+        parser.error("--folds must be >= 2 and --jobs >= 1")
+    logging.basicConfig(level=logging.WARNING)
+    threads = 1 if args.jobs > 1 else TrainConfig().cpu_threads
+    # spawn: torch and its thread pools do not survive a fork
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        paths = list(pool.map(run_fold, *zip(*[(args.like, args.shards, k, args.folds, args.out, threads)
+                                                for k in range(args.folds)], strict=True)))
+    print(f"{args.folds}-fold cross-validation over entity pairs of {args.like}'s recipe (rex without retrieval) "
+          "against BoW-LR, test sub-bags of every fold pooled:")
+    print(report(load_folds(paths), args.resamples, args.seed))
+
+
+if __name__ == "__main__":
+    main()
