@@ -5,7 +5,9 @@ positive sub-bags, and its positive share differs from dev's by up to 2x, so tha
 apart there (bench/rex_lang_significance.py: 95 % intervals about +-0.2 wide). Here every entity pair is tested once.
 Pairs are hashed (unordered, with a salt of their own, so the folds do not follow the pipeline's split) into 2K
 buckets; fold k tests buckets 2k and 2k+1, tunes on bucket 2k+2 (mod 2K) and trains on the rest (K=5: 70 / 10 / 20 %);
-both directions and every language of a pair stay in one split, as in the pipeline.
+both directions and every language of a pair stay in one split, as in the pipeline. Verbalised KB facts
+(``label_source`` 'verbalized', written for the pipeline's train pairs only) of a pair the fold holds out are
+dropped and counted, as pipelines/verbalize.py rejects held-out pairs: they state the pair's relation outright.
 
 Each fold retrains one saved model's recipe (its config.json: encoder, pooling, head, aggregator, steps, EMA, seed; its
 cuts are tuned again on the fold's dev by training) and BoW-LR (bench/rex_quality.py) on the same train bags. rex
@@ -58,23 +60,29 @@ def split_in_fold(head_id: str, tail_id: str, fold: int, folds: int) -> str:
     return SPLITS[1] if bucket == (2 * fold + 2) % (2 * folds) else SPLITS[0]
 
 
-def resplit(table: pa.Table, fold: int, folds: int) -> pa.Table:
-    """``table`` (shard rows) with its split column set by :func:`split_in_fold`."""
+def resplit(table: pa.Table, fold: int, folds: int) -> tuple[pa.Table, int]:
+    """``table`` (shard rows) with its split column set by :func:`split_in_fold`, without the verbalised rows of the
+    pairs the fold holds out; and how many of those were dropped."""
     heads = pc.struct_field(table["head"], "kb_id").to_pylist()
     tails = pc.struct_field(table["tail"], "kb_id").to_pylist()
     splits = pa.array([split_in_fold(h, t, fold, folds) for h, t in zip(heads, tails, strict=True)], pa.string())
-    return table.set_column(table.schema.get_field_index("split"), "split", splits)
+    table = table.set_column(table.schema.get_field_index("split"), "split", splits)
+    leak = pc.and_(pc.equal(table["label_source"], "verbalized"), pc.not_equal(splits, SPLITS[0]))
+    return table.filter(pc.invert(leak)), int(pc.sum(leak).as_py() or 0)
 
 
 def write_fold_shards(shards: list[str], fold: int, folds: int, out: Path) -> Path:
-    """Every row of ``shards`` (the pipeline's splits joined) into one shard file with the fold's splits."""
+    """Every row of ``shards`` (the pipeline's splits joined) into one shard file with the fold's splits (the
+    dropped verbalised rows counted in ``shards.json`` beside it)."""
     target = out / "shards" / "rows.parquet"
     if target.exists():
         return target.parent
     target.parent.mkdir(parents=True, exist_ok=True)
     tables = [pq.read_table(s.path, filesystem=s.filesystem, schema=SHARD_SCHEMA) for s in resolve_shards(shards)]
+    rows, dropped = resplit(pa.concat_tables(tables), fold, folds)
+    (out / "shards.json").write_text(json.dumps({"rows": rows.num_rows, "verbalized_heldout_dropped": dropped}))
     partial = target.with_name("_rows.parquet")  # "_" files are skipped by readers until renamed
-    pq.write_table(resplit(pa.concat_tables(tables), fold, folds).cast(SHARD_SCHEMA), partial)
+    pq.write_table(rows.cast(SHARD_SCHEMA), partial)
     partial.rename(target)
     return target.parent
 
@@ -109,23 +117,22 @@ def run_fold(like_dir: str, shards: list[str], fold: int, folds: int, out: str, 
     seconds = time.process_time() - start
     model_dir = out_dir / "rex" / "model"
     rex = score_split(str(model_dir), [str(fold_shards)], "test", cfg.data.cache_dir, None)
-    bow = bow_scores(load_config(model_dir / "config.json"), [str(fold_shards)], cfg.data.cache_dir, ("dev", "test"))
-    saved = load_config(model_dir / "config.json").model
-    bow_cfg = ModelConfig(threshold=BOW_THRESHOLD)
-    bow_dev_cfg = ModelConfig(threshold=BOW_THRESHOLD)
-    tune_thresholds(bow_dev_cfg, bow["dev"], TrainConfig().min_lang_threshold_positives)
+    trained = load_config(model_dir / "config.json")  # with the cuts training tuned
+    bow = bow_scores(trained, [str(fold_shards)], cfg.data.cache_dir, ("dev", "test"))
+    bow_dev_cfg = ModelConfig(threshold=BOW_THRESHOLD)  # BoW-LR's cuts by rex's rule, on its own dev scores
+    tune_thresholds(bow_dev_cfg, bow["dev"], cfg.train.min_lang_threshold_positives)
     arrays: dict[str, np.ndarray] = {}
     for lang, (gold, score) in rex.items():
         bow_gold, bow_probs = bow["test"][lang]
         if gold.shape != bow_gold.shape or not (gold == bow_gold).all():
             raise SystemExit(f"fold {fold}, {lang}: the two systems' test sub-bags differ")
         arrays[f"{lang}/gold"] = gold
-        arrays[f"{lang}/score/rex"], arrays[f"{lang}/pred/rex"] = score, score >= saved.threshold_for(lang)
-        arrays[f"{lang}/score/bow"] = bow_probs
-        arrays[f"{lang}/pred/bow"] = bow_probs >= bow_cfg.threshold_for(lang)
+        arrays[f"{lang}/score/rex"], arrays[f"{lang}/pred/rex"] = score, score >= trained.model.threshold_for(lang)
+        arrays[f"{lang}/score/bow"], arrays[f"{lang}/pred/bow"] = bow_probs, bow_probs >= BOW_THRESHOLD
         arrays[f"{lang}/pred/bow_dev"] = bow_probs >= bow_dev_cfg.threshold_for(lang)
     np.savez_compressed(out_dir / "_scores.npz", **arrays)
     (out_dir / "_scores.npz").rename(scores)
+    # CPU seconds of training with its bag caches (features come from the shared feature cache)
     (out_dir / "fold.json").write_text(json.dumps({"fold": fold, "folds": folds, "rex_train_cpu_s": round(seconds)}))
     return str(scores)
 
@@ -215,6 +222,10 @@ def main() -> None:
                                                 for k in range(args.folds)], strict=True)))
     print(f"{args.folds}-fold cross-validation over entity pairs of {args.like}'s recipe (rex without retrieval) "
           "against BoW-LR, test sub-bags of every fold pooled:")
+    for k in range(args.folds):
+        facts = json.loads((Path(args.out) / f"fold-{k}" / "shards.json").read_text())
+        print(f"fold {k}: {facts['rows']} rows; {facts['verbalized_heldout_dropped']} verbalised rows of its "
+              "held-out pairs dropped")
     print(report(load_folds(paths), args.resamples, args.seed))
 
 

@@ -1,11 +1,13 @@
 """Cross-validation over entity pairs: the fold splits, the re-split shard rows, the pooled counts and the report."""
 
+import json
 from collections import Counter
 
 import numpy as np
 import pyarrow as pa
 
-from bench.rex_lang_cv import bag_counts, micro_f1, report, resplit, split_in_fold
+from bench.rex_lang_cv import bag_counts, load_folds, micro_f1, report, resplit, run_fold, split_in_fold
+from rex.api import quick_config
 from rex.data import resolve_shards
 from rex.metrics import prf
 from rex.synthetic import write_synthetic_shards
@@ -32,16 +34,29 @@ def test_fold_proportions_follow_the_buckets():
     assert abs(shares["train"] / len(PAIRS) - 0.7) < 0.03
 
 
-def test_resplit_sets_only_the_split_column(tmp_path):
+def test_resplit_sets_only_the_split_column_of_bitext_rows(tmp_path):
     write_synthetic_shards(tmp_path, num_pairs=40, seed=0)
     files = resolve_shards([str(tmp_path)])
     table = pa.concat_tables([pa.parquet.read_table(f.path, schema=SHARD_SCHEMA) for f in files])
-    out = resplit(table, 1, 3).cast(SHARD_SCHEMA)
-    assert out.drop_columns(["split"]).equals(table.drop_columns(["split"]))
+    out, dropped = resplit(table, 1, 3)
+    out = out.cast(SHARD_SCHEMA)
+    assert dropped == 0 and out.drop_columns(["split"]).equals(table.drop_columns(["split"]))
     heads = [h["kb_id"] for h in out["head"].to_pylist()]
     tails = [t["kb_id"] for t in out["tail"].to_pylist()]
     assert out["split"].to_pylist() == [split_in_fold(h, t, 1, 3) for h, t in zip(heads, tails, strict=True)]
     assert set(out["split"].to_pylist()) == {"train", "dev", "test"}
+
+
+def test_resplit_drops_the_verbalised_rows_of_held_out_pairs(tmp_path):
+    write_synthetic_shards(tmp_path, num_pairs=40, seed=0)
+    table = pa.concat_tables([pa.parquet.read_table(f.path, schema=SHARD_SCHEMA)
+                              for f in resolve_shards([str(tmp_path)])])
+    sources = pa.array(["verbalized"] * table.num_rows, pa.string())
+    table = table.set_column(table.schema.get_field_index("label_source"), "label_source", sources)
+    out, dropped = resplit(table, 0, 3)
+    # only the fold's train pairs keep their verbalised rows; the others are counted
+    assert set(out["split"].to_pylist()) == {"train"}
+    assert dropped == table.num_rows - out.num_rows > 0
 
 
 def test_pooled_counts_give_rex_metrics_micro_f1():
@@ -70,3 +85,26 @@ def test_report_pools_the_folds_per_language():
     assert row.startswith("| de | 6 (8) | 1.000 | 0.545 |")
     assert "2 of 2" in row
     assert "rex against BoW-LR at 0.5: above: 1 ['de']" in table
+
+
+def test_folds_retrain_a_saved_recipe_and_score_both_systems(tmp_path):
+    write_synthetic_shards(tmp_path / "shards", num_pairs=200, seed=0)
+    like = quick_config([str(tmp_path / "shards")], steps=20)
+    like.train.batch_size, like.encoder.hidden, like.encoder.ffn, like.encoder.layers = 4, 32, 64, 1
+    (tmp_path / "like").mkdir()
+    like.save(tmp_path / "like" / "config.json")
+    paths = [run_fold(str(tmp_path / "like"), [str(tmp_path / "shards")], k, 3, str(tmp_path / "cv"), 1)
+             for k in range(3)]
+    folds = load_folds(paths)
+    # every (pair, language) sub-bag is tested in exactly one fold
+    tested = sum(len(f["en"]["gold"]) for f in folds)
+    assert tested == sum(len(f["de"]["gold"]) for f in folds) == 200
+    for k in range(3):
+        facts = json.loads((tmp_path / "cv" / f"fold-{k}" / "shards.json").read_text())
+        assert facts["verbalized_heldout_dropped"] == 0 and facts["rows"] > 0
+        trained = json.loads((tmp_path / "cv" / f"fold-{k}" / "rex" / "model" / "config.json").read_text())
+        assert trained["data"]["shards"] == [str(tmp_path / "cv" / f"fold-{k}" / "shards")]
+    table = report(folds, resamples=20, seed=0)
+    assert "| de | " in table and "| en | " in table and "| all | " in table
+    # a second call reuses the fold's scores
+    assert run_fold(str(tmp_path / "like"), [str(tmp_path / "shards")], 0, 3, str(tmp_path / "cv"), 1) == paths[0]
