@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bench.rex_cut_rules import Groups, positives, score_split
+from bench.rex_cut_rules import positives, score_split
 from bench.rex_lang_significance import BOW_THRESHOLD, bow_scores
 from pipelines.hashing import unit_hash
 from rex.config import ModelConfig, RexConfig, TrainConfig, load_config
@@ -46,8 +46,6 @@ from rex.evaluate import ALL
 from rex.metrics import pr_auc
 from rex.trainer import tune_thresholds
 from schemas.shard import SHARD_SCHEMA, SPLITS
-
-logger = logging.getLogger(__name__)
 
 SYSTEMS = ("rex", "bow", "bow_dev")  # rex at its tuned cuts; BoW-LR at 0.5; BoW-LR at its dev-tuned cuts
 
@@ -159,7 +157,7 @@ def paired_interval(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random
     return float(low), float(high)
 
 
-def load_folds(paths: list[str]) -> list[dict[str, Groups]]:
+def load_folds(paths: list[str]) -> list[dict[str, dict[str, np.ndarray]]]:
     """Per fold: language -> {"gold", "score/rex", "pred/rex", ...} arrays."""
     folds = []
     for path in paths:
