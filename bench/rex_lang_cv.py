@@ -38,9 +38,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.rex_cut_rules import positives, score_split
-from bench.rex_lang_significance import BOW_THRESHOLD, bow_scores
+from bench.rex_lang_significance import BOW_THRESHOLD, bag_counts, bow_scores, micro_f1, paired_bootstrap
 from pipelines.hashing import unit_hash
-from rex.config import ModelConfig, RexConfig, TrainConfig, load_config
+from rex.config import ModelConfig, RexConfig, load_config
 from rex.data import resolve_shards
 from rex.evaluate import ALL
 from rex.metrics import pr_auc
@@ -85,8 +85,9 @@ def write_fold_shards(shards: list[str], fold: int, folds: int, out: Path) -> Pa
     return target.parent
 
 
-def fold_recipe(like: RexConfig, shards: Path, out: Path, threads: int) -> RexConfig:
-    """The saved recipe on the fold's shards: fresh cuts (training tunes them), the fold's bag caches, ``threads``."""
+def fold_recipe(like: RexConfig, shards: Path, out: Path, threads: int | None) -> RexConfig:
+    """The saved recipe on the fold's shards: fresh cuts (training tunes them), the fold's bag caches, ``threads``
+    (None: the recipe's train.cpu_threads)."""
     if like.model.retrieval is not None:
         raise SystemExit("rex_lang_cv: the recipe uses retrieval; its fact index holds out the pipeline's dev/test "
                          "pairs, not a fold's, so only recipes without retrieval are cross-validated")
@@ -95,11 +96,12 @@ def fold_recipe(like: RexConfig, shards: Path, out: Path, threads: int) -> RexCo
         like,
         data=dataclasses.replace(like.data, shards=[str(shards)], cache_dir=str(out / "bag-cache")),
         model=dataclasses.replace(like.model, threshold=fresh.threshold, lang_thresholds={}),
-        train=dataclasses.replace(like.train, cpu_threads=threads, progress=False),
+        train=dataclasses.replace(like.train, cpu_threads=like.train.cpu_threads if threads is None else threads,
+                                  progress=False),
     )
 
 
-def run_fold(like_dir: str, shards: list[str], fold: int, folds: int, out: str, threads: int) -> str:
+def run_fold(like_dir: str, shards: list[str], fold: int, folds: int, out: str, threads: int | None) -> str:
     """Train and score one fold (reused when its scores exist); returns the path of its scores."""
     from rex.api import train
 
@@ -135,28 +137,6 @@ def run_fold(like_dir: str, shards: list[str], fold: int, folds: int, out: str, 
     return str(scores)
 
 
-def bag_counts(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """(bags, 3): true positives, false positives and false negatives of each sub-bag's (bag, relation) cells."""
-    gold, pred = np.asarray(gold, bool), np.asarray(pred, bool)
-    return np.stack([(gold & pred).sum(1), (~gold & pred).sum(1), (gold & ~pred).sum(1)], axis=1)
-
-
-def micro_f1(counts: np.ndarray) -> float:
-    """Micro F1 of summed (tp, fp, fn) rows: 2 tp / (2 tp + fp + fn), 0 without any."""
-    tp, fp, fn = counts.sum(axis=0)
-    return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
-
-
-def paired_interval(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
-    """2.5 and 97.5 percentiles of micro F1(a) - micro F1(b) over resampled sub-bags (the same draw for both)."""
-    diffs = []
-    for _ in range(resamples):
-        idx = rng.integers(0, len(a), len(a))
-        diffs.append(micro_f1(a[idx]) - micro_f1(b[idx]))
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def load_folds(paths: list[str]) -> list[dict[str, dict[str, np.ndarray]]]:
     """Per fold: language -> {"gold", "score/rex", "pred/rex", ...} arrays."""
     folds = []
@@ -184,8 +164,7 @@ def report(folds: list[dict], resamples: int, seed: int) -> str:
         counts = {s: np.concatenate([bag_counts(p["gold"], p[f"pred/{s}"]) for p in parts]) for s in SYSTEMS}
         cells = [f"{micro_f1(counts['rex']):.3f}"]
         for other in SYSTEMS[1:]:
-            low, high = paired_interval(counts["rex"], counts[other], resamples, rng)
-            diff = micro_f1(counts["rex"]) - micro_f1(counts[other])
+            diff, low, high = paired_bootstrap(counts["rex"], counts[other], resamples, rng)
             verdict = "above" if low > 0 else "below" if high < 0 else "within noise"
             if lang != ALL:
                 verdicts[other][verdict].append(lang)
@@ -206,18 +185,20 @@ def main() -> None:
     parser.add_argument("--shards", nargs="+", required=True)
     parser.add_argument("--out", required=True, help="fold shards, bag caches, models and scores (reused)")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--jobs", type=int, default=2, help="folds trained at once (one CPU thread each when > 1)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="folds trained at once (one CPU thread each when > 1, else the recipe's)")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0, help="of the bootstrap")
     args = parser.parse_args()
     if args.folds < 2 or args.jobs < 1:
         parser.error("--folds must be >= 2 and --jobs >= 1")
     logging.basicConfig(level=logging.WARNING)
-    threads = 1 if args.jobs > 1 else TrainConfig().cpu_threads
+    threads = 1 if args.jobs > 1 else None  # folds side by side: one thread each
     # spawn: torch and its thread pools do not survive a fork
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        paths = list(pool.map(run_fold, *zip(*[(args.like, args.shards, k, args.folds, args.out, threads)
-                                                for k in range(args.folds)], strict=True)))
+        futures = [pool.submit(run_fold, args.like, args.shards, k, args.folds, args.out, threads)
+                   for k in range(args.folds)]
+        paths = [f.result() for f in futures]
     print(f"{args.folds}-fold cross-validation over entity pairs of {args.like}'s recipe (rex without retrieval) "
           "against BoW-LR, test sub-bags of every fold pooled:")
     for k in range(args.folds):

@@ -6,7 +6,8 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from bench.rex_lang_cv import bag_counts, load_folds, micro_f1, report, resplit, run_fold, split_in_fold
+from bench.rex_lang_cv import load_folds, report, resplit, run_fold, split_in_fold
+from bench.rex_lang_significance import bag_counts, micro_f1
 from rex.api import quick_config
 from rex.data import resolve_shards
 from rex.metrics import prf
